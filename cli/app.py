@@ -1,0 +1,76 @@
+"""Root ``s2edit`` app: global options, command registration, the one error boundary."""
+
+import logging
+import os
+import sys
+
+import typer
+
+from stylegan2_core.errors import S2EditError
+
+from ._console import console
+
+app = typer.Typer(
+    name="s2edit",
+    help="StyleGAN2 projection and editing: generate, project, mix, video, edit, align, convert.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log library details."),
+) -> None:
+    """s2edit: StyleGAN2 latent projection and image editing."""
+    _state["debug"] = debug or bool(os.environ.get("S2EDIT_DEBUG"))
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_time=False, show_path=False)],
+        force=True,
+    )
+
+
+def _register() -> None:
+    from .commands import register_all
+
+    register_all(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry: run the app and map library errors to one-line messages."""
+    try:
+        code = app(standalone_mode=False)
+    except S2EditError as err:
+        if _state["debug"]:
+            raise
+        console.print(f"[bold red]error:[/] {err}", markup=True, soft_wrap=True)
+        sys.exit(err.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        console.print("[red]aborted[/]")
+        sys.exit(130)
+    except Exception as err:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        if isinstance(err, click.exceptions.Exit):
+            sys.exit(err.exit_code)
+        if _state["debug"]:
+            raise
+        console.print(f"[bold red]internal error:[/] {type(err).__name__}: {err} (rerun with --debug for the traceback)")
+        sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)

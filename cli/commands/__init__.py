@@ -1,0 +1,17 @@
+"""One module per command. A module defines ``command`` (a plain command) or ``app`` (a command group)."""
+
+from importlib import import_module
+
+import typer
+
+_MODULES = ["generate", "info", "convert"]
+
+
+def register_all(app: typer.Typer) -> None:
+    for name in _MODULES:
+        module = import_module(f"{__name__}.{name}")
+        cli_name = getattr(module, "NAME", name)
+        if hasattr(module, "app"):
+            app.add_typer(module.app, name=cli_name)
+        else:
+            app.command(cli_name)(module.command)

@@ -1,0 +1,54 @@
+"""StyleGAN2 generator core: networks, ops, checkpoint loading. Imports only torch, numpy and the stdlib."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import ops
+from .checkpoints import KNOWN_NETWORKS, CheckpointInfo, estimate_w_avg, load_generator, save_generator
+from .config import GeneratorConfig, MappingConfig, SynthesisConfig
+from .errors import (
+    CheckpointError,
+    InputError,
+    OpUnavailableError,
+    S2EditError,
+    ShapeError,
+    UnknownFormatError,
+    UnsafeCheckpointError,
+)
+from .image import from_uint8, to_uint8
+from .latent import broadcast_ws, check_ws, class_labels, parse_seeds, w_statistics, z_from_seeds
+from .networks import NOISE_MODES, Generator
+
+try:
+    __version__ = version("s2edit")
+except PackageNotFoundError:  # running from a checkout without installing
+    __version__ = "0.0.0+local"
+
+__all__ = [
+    "__version__",
+    "ops",
+    "Generator",
+    "GeneratorConfig",
+    "MappingConfig",
+    "SynthesisConfig",
+    "NOISE_MODES",
+    "load_generator",
+    "save_generator",
+    "estimate_w_avg",
+    "CheckpointInfo",
+    "KNOWN_NETWORKS",
+    "to_uint8",
+    "from_uint8",
+    "parse_seeds",
+    "z_from_seeds",
+    "class_labels",
+    "w_statistics",
+    "broadcast_ws",
+    "check_ws",
+    "S2EditError",
+    "InputError",
+    "CheckpointError",
+    "UnknownFormatError",
+    "UnsafeCheckpointError",
+    "OpUnavailableError",
+    "ShapeError",
+]
