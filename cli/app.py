@@ -5,6 +5,7 @@ import os
 import sys
 
 import typer
+from typer.exceptions import TyperException
 
 from stylegan2_core.errors import S2EditError
 
@@ -55,22 +56,21 @@ def main() -> None:
     except S2EditError as err:
         if _state["debug"]:
             raise
-        console.print(f"[bold red]error:[/] {err}", markup=True, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
+        sys.exit(err.exit_code)
+    except typer.Exit as err:
         sys.exit(err.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         console.print("[red]aborted[/]")
         sys.exit(130)
-    except Exception as err:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Exit):
-            sys.exit(err.exit_code)
+    except TyperException as err:  # usage errors: bad option, missing argument
+        err.show()
+        sys.exit(err.exit_code)
+    except Exception as err:
         if _state["debug"]:
             raise
-        console.print(f"[bold red]internal error:[/] {type(err).__name__}: {err} (rerun with --debug for the traceback)")
+        console.print(f"[bold red]internal error:[/] {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+                      soft_wrap=True)
         sys.exit(1)
     if isinstance(code, int) and code:
         sys.exit(code)

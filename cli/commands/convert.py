@@ -1,0 +1,29 @@
+"""s2edit convert: any supported checkpoint -> native .safetensors or rosinality .pt."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .._options import ForceOpt
+
+
+def command(
+    network: Annotated[str, typer.Argument(help="Source checkpoint (path, URL, known name).")],
+    output: Annotated[Path, typer.Argument(help="Output file: .safetensors (native) or .pt (rosinality).")],
+    which: Annotated[str | None, typer.Option("--which", help="Network in a snapshot: G_ema (default) or G; TF: Gs or G.")] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Convert a generator checkpoint; outputs reproduce the source's images."""
+    from stylegan2_core import load_generator, save_generator
+    from stylegan2_core.errors import InputError
+
+    from .._console import out
+    from .._options import check_outputs
+
+    if output.suffix not in (".safetensors", ".pt", ".pth"):
+        raise InputError(f"{output}: unknown output format; use .safetensors (native) or .pt (rosinality)")
+    check_outputs([output], force)
+    G = load_generator(network, device="cpu", network=which)
+    save_generator(G, output, extra={"source_format": G.checkpoint.format, "source_sha256": G.checkpoint.sha256})
+    out.print(f"{G.checkpoint.format} ({G.checkpoint.network}) -> {output}")

@@ -1,0 +1,61 @@
+"""s2edit info: what a checkpoint holds and which op implementation will run."""
+
+from typing import Annotated
+
+import typer
+
+from .._options import DeviceOpt
+
+
+def command(
+    network: Annotated[str | None, typer.Argument(help="Checkpoint path, URL, known name or 'demo'.")] = None,
+    ops: Annotated[bool, typer.Option("--ops", help="Report the op implementations and why.")] = False,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """Describe a checkpoint (format, sizes, parameters) and/or the op implementations (--ops)."""
+    from rich.table import Table
+
+    from stylegan2_core import ops as core_ops
+
+    from .._console import out
+    from .._options import load_network, resolve_device
+
+    if network is None and not ops:
+        raise typer.BadParameter("give a NETWORK, or --ops")
+    if network is not None:
+        dev = resolve_device(device)
+        G = load_network(network, dev)
+        info = G.checkpoint
+        fp16 = ", ".join(f"{r}px" for r in G.synthesis.fp16_resolutions) or "none"
+        if G.synthesis.fp16_resolutions and dev.type != "cuda":
+            fp16 += f" (run in fp32 on {dev.type})"
+        table = Table(title=str(network), show_header=False)
+        rows = [
+            ("format", info.format),
+            ("network", info.network),
+            ("file", info.path),
+            ("sha256", info.sha256),
+            ("resolution", f"{G.img_resolution} x {G.img_resolution} x {G.img_channels}"),
+            ("z_dim / w_dim", f"{G.z_dim} / {G.w_dim}"),
+            ("num_ws", str(G.num_ws)),
+            ("c_dim", str(G.c_dim) + (" (conditional)" if G.c_dim else " (unconditional)")),
+            ("architecture", G.cfg.synthesis.architecture),
+            ("conv_clamp", str(G.cfg.synthesis.conv_clamp)),
+            ("parameters", f"{sum(p.numel() for p in G.parameters()):,}"),
+            ("fp16 layers", fp16),
+        ]
+        for note in info.notes:
+            rows.append(("note", note))
+        for key, value in rows:
+            table.add_row(key, value)
+        out.print(table)
+    status = core_ops.status()
+    table = Table(title="ops")
+    table.add_column("op")
+    table.add_column("runs")
+    table.add_column("why")
+    for op, (impl, why) in status["ops"].items():
+        table.add_row(op, impl, why)
+    out.print(table)
+    out.print(f"requested: {status['requested']} (from {status['requested_by']}); "
+              f"set S2EDIT_OPS=auto|cuda|ref to choose")

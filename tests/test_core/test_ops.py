@@ -1,0 +1,128 @@
+"""Reference ops against independent float64 implementations, and the dispatch rules."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from stylegan2_core import OpUnavailableError, ops
+from stylegan2_core.ops import _dispatch
+
+
+def _naive_upfirdn2d(x, f, up, down, pad):
+    """Direct loops in float64: zero-insert, pad, true convolution, decimate."""
+    n, c, h, w = x.shape
+    px0, px1, py0, py1 = pad
+    up_img = np.zeros([n, c, h * up, w * up])
+    up_img[:, :, ::up, ::up] = x
+    padded = np.zeros([n, c, h * up + py0 + py1, w * up + px0 + px1])
+    padded[:, :, py0:py0 + h * up, px0:px0 + w * up] = up_img
+    fh, fw = f.shape
+    oh, ow = padded.shape[2] - fh + 1, padded.shape[3] - fw + 1
+    out = np.zeros([n, c, oh, ow])
+    ff = f[::-1, ::-1]
+    for i in range(oh):
+        for j in range(ow):
+            out[:, :, i, j] = (padded[:, :, i:i + fh, j:j + fw] * ff).sum(axis=(2, 3))
+    return out[:, :, ::down, ::down]
+
+
+@pytest.mark.parametrize("up,down,pad", [(1, 1, (1, 2, 2, 1)), (2, 1, (2, 1, 2, 1)), (1, 2, (1, 1, 1, 1)), (2, 2, (2, 2, 1, 1))])
+def test_upfirdn2d_matches_naive(up, down, pad):
+    rng = np.random.RandomState(0)
+    x = rng.randn(2, 3, 7, 6)
+    f = rng.rand(4, 3) + 0.1  # asymmetric, so a flipped filter would be caught
+    ours = ops.upfirdn2d(torch.from_numpy(x), torch.from_numpy(f), up=up, down=down, padding=list(pad), impl="ref")
+    np.testing.assert_allclose(ours.numpy(), _naive_upfirdn2d(x, f, up, down, pad), atol=1e-12)
+
+
+def test_separable_filter_equals_outer_product():
+    x = torch.randn(1, 2, 9, 9, dtype=torch.float64)
+    taps = torch.tensor([1.0, 3.0, 3.0, 1.0, 2.0, 5.0, 1.0, 1.0], dtype=torch.float64)
+    sep = ops.setup_filter(taps, separable=True).double()
+    full = ops.setup_filter(taps, separable=False).double()
+    torch.testing.assert_close(ops.filter2d(x, sep), ops.filter2d(x, full))
+
+
+def test_upsample_downsample_preserve_constant():
+    f = ops.setup_filter([1, 3, 3, 1])
+    x = torch.full([1, 1, 8, 8], 2.0)
+    up = ops.upsample2d(x, f)
+    down = ops.downsample2d(x, f)
+    assert up.shape[-1] == 16 and down.shape[-1] == 4
+    torch.testing.assert_close(up[..., 2:-2, 2:-2], torch.full_like(up[..., 2:-2, 2:-2], 2.0))
+    torch.testing.assert_close(down[..., 1:-1, 1:-1], torch.full_like(down[..., 1:-1, 1:-1], 2.0))
+
+
+def test_bias_act_against_float64():
+    x = torch.randn(3, 5, 4, 4, dtype=torch.float64)
+    b = torch.randn(5, dtype=torch.float64)
+    y = ops.bias_act(x, b, act="lrelu", gain=1.7, clamp=0.9)
+    z = x + b[None, :, None, None]
+    expected = (torch.where(z >= 0, z, 0.2 * z) * 1.7).clamp(-0.9, 0.9)
+    torch.testing.assert_close(y, expected)
+    assert ops.bias_act(x, None, act="lrelu").sub(torch.where(x >= 0, x, 0.2 * x) * np.sqrt(2)).abs().max() < 1e-12
+
+
+@pytest.mark.parametrize("act", sorted(ops.ACTIVATIONS))
+def test_bias_act_gradcheck(act):
+    x = torch.randn(2, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda x, b: ops.bias_act(x, b, act=act, clamp=5.0), (x, b))
+
+
+def test_conv2d_resample_up_matches_composition():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    w = torch.randn(3, 4, 3, 3, dtype=torch.float64)
+    f = ops.setup_filter([1, 3, 3, 1]).double()
+    fused = ops.conv2d_resample(x, w, f=f, up=2, padding=1)
+    # The same operator, written as: FIR-upsample first, then 3x3 convolution.
+    composed = ops.conv2d_resample(ops.upsample2d(x, f), w, padding=1)
+    assert fused.shape == composed.shape == (2, 3, 10, 10)
+    # Transposed-conv and upsample-then-conv differ only by where the filter sits; both are linear maps
+    # of x with identical output for a constant input away from the border.
+    const = torch.ones(1, 4, 6, 6, dtype=torch.float64)
+    a = ops.conv2d_resample(const, w, f=f, up=2, padding=1)[..., 3:-3, 3:-3]
+    b = ops.conv2d_resample(ops.upsample2d(const, f), w, padding=1)[..., 3:-3, 3:-3]
+    torch.testing.assert_close(a, b)
+
+
+def test_modulated_conv_demodulation_unit_norm():
+    torch.manual_seed(0)
+    w = torch.randn(6, 4, 3, 3, dtype=torch.float64)
+    styles = torch.rand(2, 4, dtype=torch.float64) + 0.5
+    x = torch.zeros(2, 4, 5, 5, dtype=torch.float64)
+    x[:, :, 2, 2] = 1  # impulse: the output is the per-sample kernel
+    for fused in (True, False):
+        y = ops.modulated_conv2d(x, w, styles, padding=1, fused_modconv=fused)
+        # Sum over input channels of the impulse response = per-sample weights summed over input channels.
+        expected_w = w[None] * styles[:, None, :, None, None]
+        expected_w = expected_w * (expected_w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
+        torch.testing.assert_close(y[:, :, 1:4, 1:4], expected_w.sum(dim=2).flip([2, 3]))
+
+
+def test_dispatch_precedence(monkeypatch):
+    x = torch.zeros(1)
+    monkeypatch.setenv("S2EDIT_OPS", "ref")
+    assert _dispatch.requested_impl() == ("ref", "S2EDIT_OPS environment variable")
+    with ops.use_impl("auto"):
+        assert _dispatch.requested_impl()[0] == "auto"
+        assert _dispatch.requested_impl("ref") == ("ref", "argument")
+    monkeypatch.setenv("S2EDIT_OPS", "bogus")
+    with pytest.raises(OpUnavailableError, match="S2EDIT_OPS"):
+        _dispatch.resolve("bias_act", x)
+    monkeypatch.delenv("S2EDIT_OPS")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # auto on a CPU tensor is silent
+        assert _dispatch.resolve("bias_act", x) == "ref"
+    with pytest.raises(OpUnavailableError, match="needs a CUDA tensor"):
+        ops.bias_act(x, impl="cuda")
+
+
+def test_status_reports_reference_on_cpu():
+    report = ops.status()
+    assert set(report["ops"]) == {"bias_act", "upfirdn2d"}
+    if not torch.cuda.is_available():
+        assert all(impl == "ref" for impl, _ in report["ops"].values())
