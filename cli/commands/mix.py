@@ -1,0 +1,77 @@
+"""s2edit mix: style-mixing grids, as the official style_mixing.py lays them out."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, NoiseOpt, OutDirOpt, TruncOpt
+
+
+def command(
+    rows: Annotated[list[str], typer.Option("--rows", help="Row latents: seeds (0,1 or 0-3) and/or latent files; "
+                                                           "they keep their styles outside --styles.")],
+    cols: Annotated[list[str], typer.Option("--cols", help="Column latents: seeds and/or latent files; their styles "
+                                                           "replace the row's at --styles.")],
+    styles: Annotated[str, typer.Option("--styles", help="ws layers taken from the column: 0-3, 0,2,4-5, coarse, "
+                                                         "middle, fine or all.")] = "0-6",
+    outdir: OutDirOpt = Path("out"),
+    network: NetworkOpt = "demo",
+    trunc: TruncOpt = 1.0,
+    class_idx: ClassOpt = None,
+    noise_mode: NoiseOpt = NoiseMode.const,
+    video: Annotated[Path | None, typer.Option("--video", help="Also write a video (.mp4/.gif) of the grid as the "
+                                                               "crossover sweeps: frame k takes layers 0..k-1 from "
+                                                               "the column.")] = None,
+    fps: Annotated[float, typer.Option("--fps", min=0.1, help="Frame rate of --video.")] = 2.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 16,
+    device: DeviceOpt = "cpu",
+    force: ForceOpt = False,
+) -> None:
+    """Mix styles: writes grid.png and one {row}-{col}.png per cell (row latent, column styles at --styles)."""
+    import imageio.v3 as iio
+    import torch
+    from rich.table import Table
+
+    from projector.edits import mixing_grid, parse_layers
+    from projector.latents import resolve_latents
+    from projector.video import VideoWriter
+    from stylegan2_core import to_uint8
+
+    from .._console import out, progress
+    from .._options import check_outputs, load_network, resolve_device
+
+    dev = resolve_device(device)
+    G = load_network(network, dev)
+    layers = parse_layers(styles, G.num_ws)
+    row_ws, row_labels = resolve_latents(rows, G, truncation_psi=trunc, class_idx=class_idx)
+    col_ws, col_labels = resolve_latents(cols, G, truncation_psi=trunc, class_idx=class_idx)
+    cell_paths = {(i, j): outdir / f"{r}-{c}.png" for i, r in enumerate(row_labels) for j, c in enumerate(col_labels)}
+    check_outputs([outdir / "grid.png", *cell_paths.values(), *([video] if video else [])], force)
+
+    torch.manual_seed(0)  # --noise-mode random is reproducible
+    grid, cells = mixing_grid(G, row_ws, col_ws, layers, noise_mode.value, batch_size)
+    outdir.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(outdir / "grid.png", to_uint8(grid)[0])
+    for key, path in cell_paths.items():
+        iio.imwrite(path, to_uint8(cells[key])[0])
+
+    if video is not None:
+        with progress() as bar, VideoWriter(video, fps=fps) as writer:
+            task = bar.add_task("crossover video", total=G.num_ws + 1, status="")
+            for k in range(G.num_ws + 1):
+                torch.manual_seed(0)
+                frame, _ = mixing_grid(G, row_ws, col_ws, list(range(k)), noise_mode.value, batch_size)
+                writer.append(to_uint8(frame))
+                bar.update(task, advance=1, status=f"layers 0..{k - 1}" if k else "rows only")
+
+    table = Table(title="style mixing", show_header=False)
+    table.add_row("network", f"{network} ({G.img_resolution}px, {G.num_ws} ws)")
+    table.add_row("rows", ", ".join(row_labels))
+    table.add_row("columns", ", ".join(col_labels))
+    table.add_row("layers from column", ",".join(map(str, layers)))
+    table.add_row("truncation / noise", f"{trunc} / {noise_mode.value}")
+    table.add_row("written", f"{outdir / 'grid.png'} + {len(cell_paths)} cells in {outdir}/")
+    if video is not None:
+        table.add_row("video", f"{video} ({G.num_ws + 1} frames)")
+    out.print(table)

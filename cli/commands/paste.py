@@ -1,0 +1,36 @@
+"""``s2edit paste``: put an edited aligned face back into its original photo."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def command(
+    original: Annotated[Path, typer.Argument(help="The photo the face was aligned from.", show_default=False)],
+    edited: Annotated[Path, typer.Argument(help="The edited aligned image.", show_default=False)],
+    alignment: Annotated[Path, typer.Option("--alignment", "-a", help="The JSON written by s2edit align.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the composited photo.")],
+    feather: Annotated[
+        float,
+        typer.Option("--feather", min=0.0, max=0.5, help="Width of the blended edge, as a fraction of the face square."),
+    ] = 0.08,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
+) -> None:
+    """Warp EDITED back through the alignment's transform and blend it into ORIGINAL."""
+    import imageio.v3 as iio
+
+    from projector.align import load_alignment, paste_file
+    from stylegan2_core.errors import InputError
+
+    from .._console import out
+
+    if output.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}:
+        raise InputError(f"{output}: use an image extension such as .png or .jpg")
+    if output.exists() and not force:
+        raise InputError(f"{output} exists (use --force to overwrite)")
+    record = load_alignment(alignment)
+    result = paste_file(original, edited, record, feather=feather)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(output, result)
+    out.print(f"wrote {output} ({result.shape[1]}x{result.shape[0]})")

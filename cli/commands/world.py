@@ -1,0 +1,36 @@
+"""``s2edit world``: render the procedural demo world (images + labels.csv)."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def command(
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Number of images (consecutive seeds).")] = 16,
+    outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Output folder for PNGs and labels.csv.")] = Path(
+        "data/world"
+    ),
+    size: Annotated[int, typer.Option("--size", min=8, help="Image side in pixels.")] = 64,
+    start_seed: Annotated[int, typer.Option("--start-seed", min=0, help="First seed.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Write into a folder that already has a labels.csv.")] = False,
+) -> None:
+    """Render cartoon faces with known attributes: world_SEED.png files plus labels.csv."""
+    from stylegan2_core.errors import InputError
+
+    from projector.world import write_world
+
+    from .._console import console, progress
+
+    if (outdir / "labels.csv").exists() and not force:
+        raise InputError(f"{outdir / 'labels.csv'} already exists; pass --force to overwrite")
+    with progress() as bar:
+        task = bar.add_task("rendering", total=count, status="")
+        csv_path = write_world(
+            outdir,
+            count,
+            size=size,
+            start_seed=start_seed,
+            progress=lambda done, total: bar.update(task, completed=done, status=f"seed {start_seed + done - 1}"),
+        )
+    console.print(f"wrote {count} images of {size} px and {csv_path}")

@@ -1,0 +1,98 @@
+"""Reading target images and writing images: the projector's file boundary.
+
+Images come in as any common file (PNG, JPEG with EXIF orientation, WebP, 16-bit,
+greyscale, RGBA) and leave the library as NCHW float32 in [-1, 1].
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import imageio.v3 as iio
+import numpy as np
+import torch
+
+from stylegan2_core import InputError, to_uint8
+
+__all__ = ["Preprocessing", "read_image", "prepare_target", "load_target", "save_image", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a photo became a target: recorded in every latent file."""
+
+    mode: str  # 'crop' (centre crop to square) or 'pad' (edge-pad to square)
+    source_size: tuple[int, int]  # (width, height) after EXIF orientation
+    resolution: int
+    resample: str = "lanczos"
+
+
+def read_image(path) -> np.ndarray:
+    """Decode ``path`` into HWC float32 RGB in [0, 1] (EXIF orientation applied, alpha over white)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such image file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file")
+    # ANYDEPTH|ANYCOLOR keeps 16-bit and greyscale data; unlike IMREAD_UNCHANGED it applies EXIF orientation.
+    data = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    alpha = None
+    if data is not None and path.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
+        full = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if full is not None and full.ndim == 3 and full.shape[2] == 4 and full.shape[:2] == data.shape[:2]:
+            alpha = full[..., 3]
+    if data is None:
+        raise InputError(f"{path}: unreadable or unsupported image")
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(data.dtype)
+    if scale is None:
+        raise InputError(f"{path}: unsupported pixel type {data.dtype}")
+    img = data.astype(np.float32) / scale
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    elif img.shape[2] == 3:
+        img = img[..., ::-1]
+    else:
+        raise InputError(f"{path}: {img.shape[2]} channels; expected greyscale, RGB or RGBA")
+    if alpha is not None:
+        a = alpha.astype(np.float32)[..., None] / (65535.0 if alpha.dtype == np.uint16 else 255.0)
+        img = img * a + (1 - a)
+    if min(img.shape[:2]) < 1:
+        raise InputError(f"{path}: image has no pixels")
+    return np.ascontiguousarray(img)
+
+
+def prepare_target(img: np.ndarray, resolution: int, crop: bool = True) -> tuple[torch.Tensor, Preprocessing]:
+    """HWC [0, 1] RGB -> [1, 3, R, R] in [-1, 1]: centre crop (or pad) to square, Lanczos resize."""
+    h, w = img.shape[:2]
+    if crop:
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        img = img[top:top + s, left:left + s]
+    else:
+        s = max(h, w)
+        top, left = (s - h) // 2, (s - w) // 2
+        img = cv2.copyMakeBorder(img, top, s - h - top, left, s - w - left, cv2.BORDER_REPLICATE)
+    if img.shape[0] != resolution:
+        shrink = img.shape[0] > resolution
+        img = cv2.resize(img, (resolution, resolution), interpolation=cv2.INTER_AREA if shrink and img.shape[0] >= 4 * resolution else cv2.INTER_LANCZOS4)
+    img = np.clip(img, 0, 1)
+    tensor = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None] * 2 - 1
+    return tensor.float(), Preprocessing(mode="crop" if crop else "pad", source_size=(w, h), resolution=resolution)
+
+
+def load_target(path, resolution: int, crop: bool = True) -> tuple[torch.Tensor, Preprocessing]:
+    """Read and prepare one target image."""
+    return prepare_target(read_image(path), resolution, crop=crop)
+
+
+def save_image(path, image: torch.Tensor) -> Path:
+    """Write one [1, C, H, W] or [C, H, W] image in [-1, 1] as PNG/JPEG (by suffix)."""
+    if image.ndim == 3:
+        image = image[None]
+    pixels = to_uint8(image)[0]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(path, pixels if pixels.shape[2] != 1 else pixels[..., 0])
+    return path

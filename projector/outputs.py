@@ -1,0 +1,63 @@
+"""Writing one projection's results: images, latents (ours and the official npz), report."""
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from stylegan2_core.checkpoints.native import atomic_write
+
+from .io import Preprocessing, save_image
+from .latents import save_latent, save_projected_w_npz
+from .project import ProjectionResult, ProjectorConfig
+from .quality import psnr, ssim
+
+__all__ = ["OUTPUT_FILES", "projection_report", "write_projection"]
+
+OUTPUT_FILES = ("target.png", "proj.png", "projected_w.npz", "latent.safetensors", "report.json")
+
+
+def projection_report(result: ProjectionResult, i: int, target: torch.Tensor, cfg: ProjectorConfig) -> dict:
+    """Final agreement between image ``i`` of the projection and its target."""
+    img = result.images[i:i + 1].clamp(-1, 1)
+    tgt = target[i:i + 1].to(img.device)
+    return {
+        "perceptual_distance": float(result.distance[i]),
+        "loss": result.loss_name,
+        "psnr_db": float(psnr(img, tgt)[0]),
+        "ssim": float(ssim(img, tgt)[0]),
+        "steps": result.steps,
+        "seconds": round(result.seconds, 3),
+        "device": result.device,
+        "space": cfg.space,
+        "noise": "optimize" if cfg.optimize_noise else "fixed",
+        "seed": cfg.seed + i,
+    }
+
+
+def write_projection(outdir, result: ProjectionResult, i: int, target: torch.Tensor, G, cfg: ProjectorConfig,
+                     preprocessing: Preprocessing, source: str, extra_report: dict | None = None) -> dict:
+    """Write ``OUTPUT_FILES`` for image ``i`` into ``outdir``; returns the report."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    ws = result.ws[i:i + 1]
+    noise = [m[i:i + 1] for m in result.noise]
+    report = {**projection_report(result, i, target, cfg), **(extra_report or {})}
+    save_image(outdir / "target.png", target[i])
+    save_image(outdir / "proj.png", result.images[i])
+    save_projected_w_npz(outdir / "projected_w.npz", ws)
+    checkpoint = getattr(G, "checkpoint", None)
+    save_latent(outdir / "latent.safetensors", ws, noise, meta={
+        "space": cfg.space,
+        "noise": report["noise"],
+        "model_sha256": checkpoint.sha256 if checkpoint else None,
+        "model_path": checkpoint.path if checkpoint else None,
+        "resolution": G.img_resolution,
+        "preprocessing": asdict(preprocessing),
+        "loss": result.loss_name,
+        "source": source,
+        "projector": asdict(cfg),
+    })
+    atomic_write(outdir / "report.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
+    return report

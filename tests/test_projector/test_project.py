@@ -1,0 +1,141 @@
+"""The projector: schedule, determinism, batching, noise handling, recovery, outputs."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from projector import ProjectorConfig, learning_rate, project, w_noise_scale
+from projector.latents import load_latent
+from projector.outputs import write_projection
+from projector.io import Preprocessing
+from stylegan2_core import InputError, load_generator, z_from_seeds
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+class PixelDistance:
+    """A cheap perceptual stand-in so that optimizer tests stay fast."""
+
+    name = "pixel"
+
+    def __call__(self, a, b):
+        return (a - b).square().mean(dim=(1, 2, 3))
+
+
+@pytest.fixture(scope="module")
+def G():
+    return load_generator(FIXTURES / "ada_tiny.pkl")
+
+
+@pytest.fixture(scope="module")
+def targets(G):
+    with torch.no_grad():
+        return G(z_from_seeds([11, 12, 13], G.z_dim), noise_mode="const")
+
+
+def test_schedule_matches_official_formula():
+    cfg = ProjectorConfig()
+    for t in (0.0, 0.01, 0.05, 0.3, 0.8, 0.99):
+        ramp = min(1.0, (1.0 - t) / 0.25)
+        ramp = (0.5 - 0.5 * np.cos(ramp * np.pi)) * min(1.0, t / 0.05)
+        assert learning_rate(t, cfg) == pytest.approx(0.1 * ramp)
+        assert w_noise_scale(t, 2.0, cfg) == pytest.approx(2.0 * 0.05 * max(0.0, 1 - t / 0.75) ** 2)
+    assert learning_rate(0.0, cfg) == 0 and learning_rate(0.5, cfg) == pytest.approx(0.1)
+
+
+def test_deterministic_with_seed(G, targets):
+    cfg = ProjectorConfig(steps=4, w_avg_samples=1000, seed=3)
+    a = project(G, targets[:1], cfg, distance=PixelDistance())
+    b = project(G, targets[:1], cfg, distance=PixelDistance())
+    assert torch.equal(a.ws, b.ws) and all(torch.equal(x, y) for x, y in zip(a.noise, b.noise))
+    c = project(G, targets[:1], ProjectorConfig(steps=4, w_avg_samples=1000, seed=4), distance=PixelDistance())
+    assert not torch.equal(a.ws, c.ws)
+
+
+@pytest.mark.parametrize("space", ["w", "w+"])
+def test_batch_equals_one_by_one(G, targets, space):
+    cfg = ProjectorConfig(steps=5, space=space, w_avg_samples=1000, seed=7)
+    batch = project(G, targets, cfg, distance=PixelDistance())
+    for i in range(len(targets)):
+        single = project(G, targets[i:i + 1], cfg, distance=PixelDistance(), seeds=[7 + i])
+        torch.testing.assert_close(batch.ws[i:i + 1], single.ws, atol=1e-5, rtol=1e-5)
+        for m_batch, m_single in zip(batch.noise, single.noise):
+            torch.testing.assert_close(m_batch[i:i + 1], m_single, atol=1e-5, rtol=1e-5)
+
+
+def test_optimized_noise_is_kept_and_used(G, targets):
+    cfg = ProjectorConfig(steps=6, w_avg_samples=1000)
+    r = project(G, targets[:2], cfg, distance=PixelDistance())
+    assert r.ws.shape == (2, G.num_ws, G.w_dim)
+    assert len(r.noise) == len(G.synthesis.noise_shapes()) and r.noise[0].shape[0] == 2
+    for m in r.noise:  # renormalized after every step
+        torch.testing.assert_close(m.mean(dim=(1, 2, 3)), torch.zeros(2), atol=1e-5, rtol=0)
+        torch.testing.assert_close(m.square().mean(dim=(1, 2, 3)), torch.ones(2), atol=1e-4, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(r.images, G.synthesis(r.ws, noise=r.noise))
+        assert (G.synthesis(r.ws, noise_mode="const") - r.images).abs().max() > 1e-3
+    # The generator's own buffers are untouched.
+    fresh = load_generator(FIXTURES / "ada_tiny.pkl")
+    for a, b in zip(G.synthesis.const_noise(), fresh.synthesis.const_noise()):
+        assert torch.equal(a, b)
+
+
+def test_fixed_noise_mode_keeps_network_noise(G, targets):
+    r = project(G, targets[:1], ProjectorConfig(steps=3, optimize_noise=False, w_avg_samples=1000),
+                distance=PixelDistance())
+    for m, const in zip(r.noise, G.synthesis.const_noise()):
+        assert torch.equal(m, const)
+
+
+def test_wplus_recovers_generated_image(G, targets):
+    target = targets[:1]
+    cfg = ProjectorConfig(steps=120, space="w+", w_avg_samples=2000, mse_weight=1.0, initial_lr=0.05)
+    r = project(G, target, cfg, distance=PixelDistance())
+    start_psnr = 10 * math.log10(4 / float((G.synthesis(G.mapping.w_avg.expand(1, G.num_ws, -1)) - target).square().mean()))
+    final_psnr = 10 * math.log10(4 / float((r.images - target).square().mean()))
+    assert final_psnr > start_psnr + 8
+    assert r.history[-1] < r.history[0]
+
+
+def test_conditional_network(targets):
+    G = load_generator(FIXTURES / "ada_tiny_cond.pkl")
+    c = torch.eye(G.c_dim)[2:3]
+    with torch.no_grad():
+        target = G(z_from_seeds([5], G.z_dim), c)
+    r = project(G, target, ProjectorConfig(steps=3, w_avg_samples=500), c=c, distance=PixelDistance())
+    assert r.ws.shape == (1, G.num_ws, G.w_dim)
+    with pytest.raises(InputError, match="conditional"):
+        project(G, target, ProjectorConfig(steps=1, w_avg_samples=100), distance=PixelDistance())
+
+
+def test_init_latent_and_bad_target(G, targets):
+    start = G.mapping(z_from_seeds([11], G.z_dim))
+    r = project(G, targets[:1], ProjectorConfig(steps=1, w_avg_samples=100, initial_lr=0.0), init_ws=start,
+                distance=PixelDistance())
+    torch.testing.assert_close(r.ws, start)
+    with pytest.raises(InputError, match="target must be"):
+        project(G, torch.zeros(1, 3, 16, 16), ProjectorConfig(steps=1), distance=PixelDistance())
+    with pytest.raises(InputError, match="NaN"):
+        project(G, targets[:1], ProjectorConfig(steps=1, w_avg_samples=100), init_ws=start * float("nan"),
+                distance=PixelDistance())
+
+
+def test_outputs_reload_to_the_same_image(G, targets, tmp_path):
+    cfg = ProjectorConfig(steps=3, w_avg_samples=500)
+    r = project(G, targets[:2], cfg, distance=PixelDistance())
+    prep = Preprocessing(mode="crop", source_size=(32, 32), resolution=32)
+    report = write_projection(tmp_path / "b", r, 1, targets[:2], G, cfg, prep, "b.png")
+    assert set(p.name for p in (tmp_path / "b").iterdir()) == {"target.png", "proj.png", "projected_w.npz",
+                                                                 "latent.safetensors", "report.json"}
+    assert json.loads((tmp_path / "b" / "report.json").read_text())["psnr_db"] == pytest.approx(report["psnr_db"])
+    w = np.load(tmp_path / "b" / "projected_w.npz")["w"]
+    assert w.shape == (1, G.num_ws, G.w_dim) and w.dtype == np.float32
+    record = load_latent(tmp_path / "b" / "latent.safetensors", G)
+    assert record.meta["space"] == "w" and record.meta["model_sha256"] == G.checkpoint.sha256
+    with torch.no_grad():
+        again = G.synthesis(record.ws, noise=record.noise)
+    torch.testing.assert_close(again, r.images[1:2])
