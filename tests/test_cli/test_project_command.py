@@ -1,0 +1,61 @@
+"""s2edit project end to end: outputs per image, overwrite refusal, one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+def s2edit(*args):
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def _write_targets(tmp_path):
+    from projector.io import save_image
+    from stylegan2_core import load_generator, z_from_seeds
+
+    G = load_generator(FIXTURES / "ada_tiny.pkl")
+    with torch.no_grad():
+        imgs = G(z_from_seeds([21, 22], G.z_dim))
+    save_image(tmp_path / "a.png", imgs[0])
+    save_image(tmp_path / "b.png", imgs[1])
+
+
+def test_project_two_images(tmp_path):
+    _write_targets(tmp_path)
+    out = tmp_path / "out"
+    args = ["project", tmp_path / "a.png", tmp_path / "b.png", "--network", FIXTURES / "ada_tiny.pkl", "--steps", "3",
+            "--outdir", out, "--loss", "effnet", "--device", "cpu", "--save-video", "--video-every", "1"]
+    r = s2edit(*args)
+    assert r.returncode == 0, r.stderr
+    for name in ("a", "b"):
+        d = out / name
+        assert {p.name for p in d.iterdir()} == {"target.png", "proj.png", "projected_w.npz", "latent.safetensors",
+                                                 "report.json", "proj.mp4"}
+        report = json.loads((d / "report.json").read_text())
+        assert report["steps"] == 3 and report["loss"] == "effnet" and np.isfinite(report["psnr_db"])
+        assert np.load(d / "projected_w.npz")["w"].shape == (1, 8, 64)
+    import imageio
+
+    with imageio.get_reader(out / "a" / "proj.mp4") as reader:
+        frames = [f for f in reader]
+    assert len(frames) == 3 and frames[0].shape[:2] == (32, 64)
+    before = (out / "a" / "proj.png").read_bytes()
+    r = s2edit(*args)
+    assert r.returncode == 2 and "--force" in r.stderr and "Traceback" not in r.stderr
+    assert (out / "a" / "proj.png").read_bytes() == before
+
+
+def test_project_bad_inputs(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    r = s2edit("project", tmp_path / "empty.png", "--network", FIXTURES / "ada_tiny.pkl", "--steps", "1",
+               "--outdir", tmp_path / "o")
+    assert r.returncode == 2 and "empty.png: empty file" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "dir").mkdir()
+    r = s2edit("project", tmp_path / "dir", "--network", FIXTURES / "ada_tiny.pkl", "--outdir", tmp_path / "o")
+    assert r.returncode == 2 and "holds no images" in r.stderr
