@@ -14,7 +14,7 @@ import torch
 
 from stylegan2_core import InputError, to_uint8
 
-__all__ = ["Preprocessing", "read_image", "prepare_target", "load_target", "save_image", "IMAGE_SUFFIXES"]
+__all__ = ["Preprocessing", "read_image", "read_pixels", "prepare_target", "load_target", "save_image", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -61,6 +61,12 @@ def read_image(path) -> np.ndarray:
     if min(img.shape[:2]) < 1:
         raise InputError(f"{path}: image has no pixels")
     return np.ascontiguousarray(img)
+
+
+def read_pixels(path) -> np.ndarray:
+    """``read_image`` as HWC uint8 RGB (for the face detector and paste-back)."""
+    img = torch.from_numpy(read_image(path)).permute(2, 0, 1)[None] * 2 - 1
+    return to_uint8(img)[0]
 
 
 def prepare_target(img: np.ndarray, resolution: int, crop: bool = True) -> tuple[torch.Tensor, Preprocessing]:

@@ -22,7 +22,8 @@ def parse_strengths(text: str) -> list[float]:
             return np.linspace(float(start), float(stop), int(count)).tolist()
         return [float(x) for x in text.split(",")]
     except ValueError:
-        raise InputError(f"bad --strength {text!r}: expected START:STOP:COUNT (e.g. -3:3:7) or a list (-2,0,2)") from None
+        raise InputError(f"bad --strength {text!r}: expected START:STOP:COUNT (e.g. -3:3:7) "
+                         "or a list (-2,0,2)") from None
 
 
 def command(

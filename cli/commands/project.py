@@ -73,12 +73,12 @@ def command(
     from rich.table import Table
 
     from projector import ProjectorConfig, project
-    from projector.io import load_target, prepare_target, read_image
+    from projector.io import load_target, prepare_target
     from projector.latents import load_latent
     from projector.losses import make_perceptual
     from projector.outputs import OUTPUT_FILES, write_projection
     from projector.video import VideoWriter
-    from stylegan2_core import InputError, class_labels, to_uint8
+    from stylegan2_core import class_labels, to_uint8
 
     from .._console import console, out, progress
     from .._options import check_outputs, load_network, resolve_device
@@ -95,13 +95,10 @@ def command(
     targets, preps = [], []
     for path in paths:
         if align:
-            from projector.align import align_image
+            from projector.align import align_file
 
-            pixels = (read_image(path) * 255).round().clip(0, 255).astype("uint8")
-            faces = align_image(pixels, G.img_resolution)
-            if not faces:
-                raise InputError(f"{path}: no face found")
-            tgt, prep = prepare_target(faces[0].image.astype("float32") / 255, G.img_resolution)
+            face = align_file(path, G.img_resolution)[0]  # the largest face; raises when there is none
+            tgt, prep = prepare_target(face.image.astype("float32") / 255, G.img_resolution)
         else:
             tgt, prep = load_target(path, G.img_resolution, crop=not no_crop)
         targets.append(tgt)

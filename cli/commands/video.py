@@ -33,8 +33,8 @@ def _parse_grid(text: str) -> tuple[int, int]:
 def command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Video file: .mp4 (H.264), .mov, .mkv or .gif.")],
     seeds: Annotated[str | None, typer.Option("--seeds", "-s", help="Keyframe seeds, e.g. 0,1,2 or 0-3.")] = None,
-    latents: Annotated[list[str] | None, typer.Option("--latents", help="Keyframe latent files (more files may "
-                                                                         "follow: --latents a.safetensors b.npz).")] = None,
+    latents: Annotated[list[str] | None, typer.Option(
+        "--latents", help="Keyframe latent files (more may follow: --latents a.safetensors b.npz).")] = None,
     more_latents: Annotated[list[str] | None, typer.Argument(metavar="LATENTS", show_default=False,
                                                              help="Further keyframe latent files.")] = None,
     frames: Annotated[int, typer.Option("--frames", min=1, help="Frames per transition.")] = 60,

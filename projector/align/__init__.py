@@ -19,7 +19,7 @@ import numpy as np
 from stylegan2_core.errors import InputError, ShapeError
 
 from . import _ffhq, _mtcnn
-from ._io import read_image
+from ..io import read_pixels as read_image
 
 __all__ = [
     "LANDMARK_NAMES",

@@ -18,7 +18,7 @@ from projector.align import (
     save_alignment,
 )
 from projector.align import _ffhq, _mtcnn
-from projector.align._io import read_image
+from projector.io import read_pixels as read_image
 from stylegan2_core.errors import InputError
 
 # Checked by eye on 20x (mouth corners 30x) nearest-neighbour enlargements of the photo

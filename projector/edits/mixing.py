@@ -1,0 +1,100 @@
+"""Style mixing: take some layers' styles from one latent and the rest from another.
+
+Layer groups follow the StyleGAN paper's convention of two styles per resolution:
+ws index ``i`` belongs to resolution ``4 * 2 ** (i // 2)``. ``coarse`` is every index at
+4²–8², ``middle`` at 16²–32², ``fine`` at 64² and above, so an 18-ws (1024 px) network gets
+the paper's coarse 0-3, middle 4-7, fine 8-17, and smaller networks get the same split by
+resolution (a 32 px network has no fine layers).
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from stylegan2_core.errors import InputError
+
+__all__ = ["layer_ranges", "parse_layers", "style_mix", "mixing_grid"]
+
+_RANGE_RE = re.compile(r"(\d+)(?:-(\d+))?")
+
+
+def layer_ranges(num_ws: int) -> dict[str, list[int]]:
+    """``{'coarse', 'middle', 'fine'}`` -> ws indices, by the resolution each index controls."""
+    groups = {"coarse": [], "middle": [], "fine": []}
+    for i in range(num_ws):
+        res = 4 * 2 ** (i // 2)
+        groups["coarse" if res <= 8 else "middle" if res <= 32 else "fine"].append(i)
+    return groups
+
+
+def parse_layers(text: str, num_ws: int) -> list[int]:
+    """``"0-6"``, ``"coarse"``, ``"0,2,4-5"``, ``"coarse,fine"`` or ``"all"`` -> sorted ws indices.
+
+    Ranges are inclusive; indices outside ``0 .. num_ws-1`` raise ``InputError``.
+    """
+    groups = {**layer_ranges(num_ws), "all": list(range(num_ws))}
+    layers: set[int] = set()
+    for part in str(text).split(","):
+        part = part.strip().lower()
+        if part in groups:
+            if not groups[part]:
+                raise InputError(f"layers {text!r}: this network ({num_ws} ws) has no {part} layers")
+            layers.update(groups[part])
+            continue
+        m = _RANGE_RE.fullmatch(part)
+        if not m:
+            raise InputError(f"bad layer list {text!r}: expected indices like '0-3,5' or coarse/middle/fine/all")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise InputError(f"bad layer range {part!r}: end before start")
+        if hi >= num_ws:
+            raise InputError(f"layer {hi} out of range: this network has ws layers 0 .. {num_ws - 1}")
+        layers.update(range(lo, hi + 1))
+    return sorted(layers)
+
+
+def style_mix(row_ws: torch.Tensor, col_ws: torch.Tensor, layers: list[int]) -> torch.Tensor:
+    """``row_ws`` with the styles at ``layers`` replaced by ``col_ws``'s (shapes [..., num_ws, w_dim], broadcast)."""
+    row_ws, col_ws = torch.broadcast_tensors(row_ws, col_ws)
+    out = row_ws.clone()
+    idx = list(layers)
+    out[..., idx, :] = col_ws[..., idx, :]
+    return out
+
+
+@torch.no_grad()
+def _render(G, ws: torch.Tensor, noise_mode: str, batch_size: int) -> torch.Tensor:
+    return torch.cat([G.synthesis(chunk, noise_mode=noise_mode).float() for chunk in ws.split(batch_size)])
+
+
+@torch.no_grad()
+def mixing_grid(G, row_ws: torch.Tensor, col_ws: torch.Tensor, layers: list[int], noise_mode: str = "const",
+                batch_size: int = 16) -> tuple[torch.Tensor, dict[tuple[int, int], torch.Tensor]]:
+    """Render every row x column mix, laid out as the official ``style_mixing.py`` does.
+
+    Args:
+        row_ws: [R, num_ws, w_dim] latents that keep their styles outside ``layers``.
+        col_ws: [C, num_ws, w_dim] latents whose styles replace the row's at ``layers``.
+    Returns:
+        The grid [1, 3, (R+1)·H, (C+1)·W]: the first row shows the column sources, the first
+        column the row sources, the top-left cell is black (-1); and ``cells[(i, j)]`` =
+        [1, 3, H, W] image of row ``i`` mixed with column ``j``.
+    """
+    R, C = row_ws.shape[0], col_ws.shape[0]
+    mixed = style_mix(row_ws[:, None], col_ws[None], layers).reshape(R * C, *row_ws.shape[1:])
+    images = _render(G, torch.cat([row_ws, col_ws, mixed]), noise_mode, batch_size)
+    rows, cols, cells_img = images[:R], images[R:R + C], images[R + C:]
+    _, ch, H, W = images.shape
+    grid = torch.full([1, ch, (R + 1) * H, (C + 1) * W], -1.0, dtype=images.dtype, device=images.device)
+    for j in range(C):
+        grid[0, :, :H, (j + 1) * W:(j + 2) * W] = cols[j]
+    cells = {}
+    for i in range(R):
+        grid[0, :, (i + 1) * H:(i + 2) * H, :W] = rows[i]
+        for j in range(C):
+            cell = cells_img[i * C + j]
+            grid[0, :, (i + 1) * H:(i + 2) * H, (j + 1) * W:(j + 2) * W] = cell
+            cells[(i, j)] = cell[None]
+    return grid, cells
