@@ -56,7 +56,7 @@ def command(
     from rich.table import Table
 
     from projector.edits import apply_direction, direction_sweep, load_directions, parse_layers
-    from projector.latents import resolve_latents
+    from projector.latents import load_latent, resolve_latents
     from projector.video import render_video
     from stylegan2_core import to_uint8
     from stylegan2_core.errors import InputError
@@ -82,6 +82,8 @@ def command(
     if chosen is not None and max(chosen) >= G.num_ws:
         raise InputError(f"{direction}: made for ws layers {chosen}, this network has 0 .. {G.num_ws - 1}")
     ws, labels = resolve_latents([latent], G, truncation_psi=trunc, class_idx=class_idx)
+    # A projection's optimized noise maps belong to its latent: strength 0 then redraws proj.png.
+    saved_noise = load_latent(latent, G).noise if Path(latent).is_file() and len(labels) == 1 else None
     d = ds.directions[index].to(dev)
 
     names = [f"{label}_{s:+.2f}.png" for label in labels for s in strengths]
@@ -95,7 +97,8 @@ def command(
             task = bar.add_task("edit", total=len(edited), status="")
             pixels = []
             for chunk in edited.split(batch_size):
-                pixels.append(to_uint8(G.synthesis(chunk, noise_mode=noise_mode.value)))
+                noise = [m.expand(len(chunk), -1, -1, -1) for m in saved_noise] if saved_noise else None
+                pixels.append(to_uint8(G.synthesis(chunk, noise_mode=noise_mode.value, noise=noise)))
                 bar.update(task, advance=len(chunk))
         pixels = np.concatenate(pixels)
         outdir.mkdir(parents=True, exist_ok=True)
@@ -118,6 +121,7 @@ def command(
     table.add_row("latent", ", ".join(labels))
     table.add_row("direction", f"{direction} [{index}] {ds.names[index]} ({ds.method})")
     table.add_row("layers", "all" if chosen is None else ",".join(map(str, chosen)))
+    table.add_row("noise", "the latent file's saved maps" if saved_noise and outdir is not None else noise_mode.value)
     table.add_row("strengths", ", ".join(f"{x:+.2f}" for x in strengths))
     if outdir is not None:
         table.add_row("images", f"{outdir / 'strip.png'} (rows: latents, columns: strengths) + {len(names)} images")

@@ -59,3 +59,26 @@ def test_project_bad_inputs(tmp_path):
     (tmp_path / "dir").mkdir()
     r = s2edit("project", tmp_path / "dir", "--network", FIXTURES / "ada_tiny.pkl", "--outdir", tmp_path / "o")
     assert r.returncode == 2 and "holds no images" in r.stderr
+
+
+def test_edit_at_zero_strength_redraws_the_projection(tmp_path):
+    from projector import ProjectorConfig, project
+    from projector.io import Preprocessing
+    from projector.outputs import write_projection
+    from stylegan2_core import load_generator, z_from_seeds
+
+    G = load_generator(FIXTURES / "ada_tiny.pkl")
+    with torch.no_grad():
+        target = G(z_from_seeds([31], G.z_dim))
+    cfg = ProjectorConfig(steps=3, w_avg_samples=500)
+    result = project(G, target, cfg, distance=lambda a, b: (a - b).square().mean(dim=(1, 2, 3)))
+    write_projection(tmp_path / "p", result, 0, target, G, cfg, Preprocessing("crop", (32, 32), 32), "t.png")
+    net = FIXTURES / "ada_tiny.pkl"
+    assert s2edit("directions", "sefa", "--network", net, "--output", tmp_path / "sefa.npz").returncode == 0
+    r = s2edit("edit", tmp_path / "p" / "latent.safetensors", "--network", net, "--direction", tmp_path / "sefa.npz",
+               "--strength", "-2,0,2", "--outdir", tmp_path / "e")
+    assert r.returncode == 0, r.stderr
+    import imageio.v3 as iio
+
+    zero = next((tmp_path / "e").glob("*_+0.00.png"))
+    assert np.array_equal(iio.imread(zero), iio.imread(tmp_path / "p" / "proj.png"))
