@@ -60,11 +60,13 @@ def test_deterministic_with_seed(G, targets):
 def test_batch_equals_one_by_one(G, targets, space):
     cfg = ProjectorConfig(steps=5, space=space, w_avg_samples=1000, seed=7)
     batch = project(G, targets, cfg, distance=PixelDistance())
+    # Batches run the non-fused modulated convolution, single images the fused one: the same
+    # function up to float rounding (~1e-6 per render), which Adam's normalization can amplify a little.
     for i in range(len(targets)):
         single = project(G, targets[i:i + 1], cfg, distance=PixelDistance(), seeds=[7 + i])
-        torch.testing.assert_close(batch.ws[i:i + 1], single.ws, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(batch.ws[i:i + 1], single.ws, atol=1e-4, rtol=0)
         for m_batch, m_single in zip(batch.noise, single.noise):
-            torch.testing.assert_close(m_batch[i:i + 1], m_single, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(m_batch[i:i + 1], m_single, atol=1e-4, rtol=0)
 
 
 def test_optimized_noise_is_kept_and_used(G, targets):
