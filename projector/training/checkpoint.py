@@ -1,0 +1,101 @@
+"""Training checkpoints in the native safetensors format (kind ``"training"``).
+
+Tensors: ``G.*``, ``G_ema.*``, ``D.*`` (state dicts without the constant FIR filters),
+``opt_G.*`` / ``opt_D.*`` (optimizer state tensors), ``pl_mean`` and ``rng.<rank>`` (each
+process's generator state). JSON metadata: the generator config (so ``load_generator``
+reads ``G_ema`` from the file), the training config, step, image count, elapsed time and
+the non-tensor optimizer state. Written atomically: a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from stylegan2_core.checkpoints.native import read_native, write_native
+from stylegan2_core.errors import CheckpointError, InputError
+
+from .config import TrainConfig
+
+__all__ = ["CHECKPOINT_NAME", "flatten_optimizer", "unflatten_optimizer", "module_tensors", "load_module",
+           "save_checkpoint", "load_checkpoint", "resolve_resume"]
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+
+
+def module_tensors(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``prefix.name -> tensor`` for a state dict, leaving out the constant resampling filters."""
+    return {f"{prefix}.{k}": v for k, v in module.state_dict().items() if not k.endswith("resample_filter")}
+
+
+def load_module(module: torch.nn.Module, prefix: str, tensors: dict[str, torch.Tensor]) -> None:
+    state = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    for key, value in module.state_dict().items():
+        if key.endswith("resample_filter"):
+            state[key] = value
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"checkpoint {prefix} does not match the configured network: {err}") from None
+
+
+def flatten_optimizer(prefix: str, state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state dict into tensors ``prefix.<param>.<key>`` and a JSON-able rest."""
+    tensors, scalars = {}, {}
+    for index, entry in state_dict["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.{index}.{key}"] = value
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
+
+
+def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    """Inverse of ``flatten_optimizer``."""
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith(prefix + "."):
+            index, key = name[len(prefix) + 1:].split(".", 1)
+            state.setdefault(int(index), {})[key] = value
+    for index, entry in meta["scalars"].items():
+        state.setdefault(int(index), {}).update(entry)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(path: Path, cfg: TrainConfig, modules: dict[str, torch.nn.Module],
+                    optimizers: dict[str, torch.optim.Optimizer], pl_mean: torch.Tensor,
+                    rng_states: list[torch.Tensor], progress: dict) -> None:
+    """Write everything needed to continue training exactly where it stopped."""
+    tensors = {}
+    for name, module in modules.items():
+        tensors.update(module_tensors(name, module))
+    opt_meta = {}
+    for name, opt in optimizers.items():
+        flat, rest = flatten_optimizer(f"opt_{name}", opt.state_dict())
+        tensors.update(flat)
+        opt_meta[name] = rest
+    tensors["pl_mean"] = pl_mean.detach().reshape([])
+    for rank, state in enumerate(rng_states):
+        tensors[f"rng.{rank}"] = state
+    extra = {"train_config": cfg.to_dict(), "optimizers": opt_meta, "world_size": len(rng_states), **progress}
+    write_native(path, tensors, cfg.G, extra=extra, kind="training")
+
+
+def load_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict, TrainConfig]:
+    """Tensors, metadata and training config of a training checkpoint."""
+    tensors, meta = read_native(path)
+    if meta.get("kind") != "training" or "train_config" not in meta:
+        raise CheckpointError(f"{path}: not a training checkpoint (kind {meta.get('kind')!r})")
+    return tensors, meta, TrainConfig.from_dict(meta["train_config"])
+
+
+def resolve_resume(resume) -> Path:
+    """A checkpoint file, or a run folder meaning its latest ``checkpoint.safetensors``."""
+    path = Path(resume)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise InputError(f"cannot resume: {path} does not exist")
+    return path
