@@ -11,13 +11,18 @@
 # everything else is the paper's config.
 #
 # Run it again in every session: it resumes from runs/demo/checkpoint.safetensors when that
-# exists (exact continuation; a checkpoint is written every 4 kimg, about 3 minutes).
+# exists (exact continuation; a checkpoint is written every 4 kimg, about 3 minutes), else
+# from the committed training/demo/checkpoint.safetensors, which carries the run from one
+# machine to the next (copy the latest checkpoint there before committing).
 # Usage: nohup benchmarks/train_demo.sh > runs/demo.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=2
 PY=${PY:-.venv/bin/python}
 KIMG=${KIMG:-300}
+if [[ ! -f runs/demo/checkpoint.safetensors && -f training/demo/checkpoint.safetensors ]]; then
+  mkdir -p runs/demo && cp training/demo/checkpoint.safetensors runs/demo/
+fi
 if [[ -f runs/demo/checkpoint.safetensors ]]; then
   exec "$PY" -m cli train --resume runs/demo --kimg "$KIMG" --threads 2 --device cpu
 fi
