@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stylegan2_core.checkpoints.native import MAGIC_KEY, atomic_write, is_safetensors
-from stylegan2_core.errors import InputError
+from stylegan2_core.checkpoints.native import MAGIC_KEY, atomic_write, is_safetensors, read_safetensors
+from stylegan2_core.errors import CheckpointError, InputError
 from stylegan2_core.latent import class_labels, parse_seeds, z_from_seeds
 
 __all__ = [
@@ -93,29 +93,19 @@ def save_projected_w_npz(path, ws: torch.Tensor) -> Path:
 
 
 def _read_safetensors(path: Path) -> tuple[torch.Tensor, list[torch.Tensor] | None, dict]:
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
     try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get(MAGIC_KEY)
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise InputError(f"{path}: unreadable latent file ({err})") from None
-    meta = {}
-    if raw is not None:
-        try:
-            meta = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}: unreadable s2edit metadata ({err})") from None
-        if meta.get("kind", "latent") != "latent":
-            raise InputError(f"{path}: holds a {meta.get('kind')!r}, not a latent")
+        tensors, stored = read_safetensors(path)
+    except CheckpointError as err:
+        raise InputError(str(err).replace("corrupt safetensors file", "unreadable latent file")) from None
+    meta = dict(stored or {})
+    if meta.get("kind", "latent") != "latent":
+        raise InputError(f"{path}: holds a {meta.get('kind')!r}, not a latent")
     key = "ws" if "ws" in tensors else "w" if "w" in tensors else None
     if key is None:
         raise InputError(f"{path}: no 'ws' tensor in this safetensors file (has {sorted(tensors)[:8]})")
     noise_keys = sorted((k for k in tensors if k.startswith("noise.")), key=lambda k: int(k.split(".", 1)[1]))
     noise = [tensors[k] for k in noise_keys] or None
-    meta["format"] = "s2edit-latent" if raw is not None else "safetensors"
+    meta["format"] = "s2edit-latent" if stored is not None else "safetensors"
     return tensors[key], noise, meta
 
 

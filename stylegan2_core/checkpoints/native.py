@@ -13,7 +13,7 @@ import torch
 from ..config import GeneratorConfig
 from ..errors import CheckpointError
 
-__all__ = ["MAGIC_KEY", "is_safetensors", "read_native", "write_native", "atomic_write"]
+__all__ = ["MAGIC_KEY", "is_safetensors", "read_safetensors", "read_native", "write_native", "atomic_write"]
 
 MAGIC_KEY = "s2edit"
 FORMAT_VERSION = 1
@@ -50,11 +50,10 @@ def write_native(path, tensors: dict[str, torch.Tensor], config: GeneratorConfig
     atomic_write(Path(path), lambda tmp: save_file(flat, tmp, metadata={MAGIC_KEY: json.dumps(meta)}))
 
 
-def read_native(path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Tensors and the metadata dict of a native file."""
-    from safetensors import SafetensorError
+def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """Tensors and s2edit metadata (None when the file carries none) of a safetensors file."""
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
-    from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -63,11 +62,18 @@ def read_native(path) -> tuple[dict[str, torch.Tensor], dict]:
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: corrupt safetensors file ({err})") from None
     if raw is None:
-        raise CheckpointError(f"{path}: a safetensors file without s2edit metadata (not an s2edit checkpoint)")
+        return tensors, None
     try:
-        meta = json.loads(raw)
+        return tensors, json.loads(raw)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: unreadable s2edit metadata ({err})") from None
+
+
+def read_native(path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and the metadata dict of a native file."""
+    tensors, meta = read_safetensors(path)
+    if meta is None:
+        raise CheckpointError(f"{path}: a safetensors file without s2edit metadata (not an s2edit checkpoint)")
     return tensors, meta
 
 
