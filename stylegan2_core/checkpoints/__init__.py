@@ -5,7 +5,6 @@ NVlabs StyleGAN2-ADA / StyleGAN3-repo ``.pkl``, original TensorFlow StyleGAN2 ``
 rosinality ``.pt``. Pickles never execute code: see ``_safe_pickle``.
 """
 
-import io
 import logging
 import pickle
 import zipfile

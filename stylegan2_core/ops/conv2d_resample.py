@@ -1,6 +1,5 @@
 """2D convolution with optional FIR up/downsampling, composed from conv2d and upfirdn2d."""
 
-import torch
 import torch.nn.functional as F
 
 from .upfirdn2d import _filter_size, _parse_padding, upfirdn2d
