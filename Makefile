@@ -19,8 +19,11 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The main job on the bundled default: project a held-out image of the demo world into the
+# shipped demo model, then render seeds from it.
 demo: $(STAMP)
-	$(BIN)/s2edit generate --network tests/fixtures/ada_tiny.pkl --seeds 0-7 --grid --outdir $(OUT) --force
+	$(BIN)/s2edit project examples/data/world_face.png --network demo --steps 300 --device cpu --outdir $(OUT) --force
+	$(BIN)/s2edit generate --network demo --seeds 0-15 --grid --outdir $(OUT)/samples --force
 	@echo "demo outputs in $(OUT)/"
 
 bench: $(STAMP)

@@ -22,3 +22,8 @@ def test_generate_images(tmp_path):
 def test_project_image(tmp_path):
     r = _run("project_image.py", "--outdir", tmp_path, "--steps", "3")
     assert (tmp_path / "proj.png").is_file() and "PSNR" in r.stdout
+
+
+def test_edit_latent(tmp_path):
+    _run("edit_latent.py", "--outdir", tmp_path)
+    assert (tmp_path / "sefa0_+3.png").is_file() and (tmp_path / "mix_0_coarse_from_1.png").is_file()

@@ -126,6 +126,16 @@ def test_native_round_trip(tmp_path, name):
     assert torch.equal(_render(G), _render(G2))
 
 
+def test_saved_files_get_the_umask_mode(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        out = save_generator(load_generator(FIXTURES / "ada_tiny.pkl"), tmp_path / "g.safetensors")
+    finally:
+        os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o644
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
 @pytest.mark.parametrize("name", ["tf_tiny.pkl", "rosinality_tiny.pt"])  # the ADA fixtures use conv_clamp
 def test_native_to_rosinality_round_trip(tmp_path, name):
     G = load_generator(FIXTURES / name)

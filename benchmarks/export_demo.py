@@ -1,0 +1,47 @@
+"""Ship the demo model from a training run.
+
+Writes G_ema of the run's latest checkpoint to ``stylegan2_core/assets/demo.safetensors``
+(the default ``--network demo``, float32, ~1.9 MB) with the training progress in its
+metadata, and copies the full training checkpoint to ``training/demo/`` so that
+``benchmarks/train_demo.sh`` on another machine resumes the run exactly.
+
+    .venv/bin/python benchmarks/export_demo.py --run runs/demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from stylegan2_core import load_generator, save_generator
+from projector.training.checkpoint import load_checkpoint, resolve_resume
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, default=ROOT / "runs" / "demo", help="training run folder or checkpoint")
+    ap.add_argument("--asset", type=Path, default=ROOT / "stylegan2_core" / "assets" / "demo.safetensors")
+    ap.add_argument("--carry", type=Path, default=ROOT / "training" / "demo" / "checkpoint.safetensors",
+                    help="where the resumable training checkpoint is copied ('' to skip)")
+    args = ap.parse_args()
+
+    ckpt = resolve_resume(args.run) if args.run.is_dir() else args.run
+    _, meta, cfg = load_checkpoint(ckpt)
+    kimg = meta["nimg"] / 1000
+    G = load_generator(ckpt)
+    extra = {"name": "s2edit demo (procedural world faces)", "network": "G_ema",
+             "training_kimg": round(kimg, 3), "training_data": cfg.data,
+             "training_batch": cfg.batch_size, "quality_report": "docs/demo_quality.md"}
+    save_generator(G, args.asset, extra=extra)
+    print(f"wrote {args.asset} ({args.asset.stat().st_size / 1e6:.1f} MB, {kimg:.1f} kimg)")
+    if str(args.carry):
+        args.carry.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ckpt, args.carry)
+        print(f"copied {ckpt} -> {args.carry}")
+
+
+if __name__ == "__main__":
+    main()
