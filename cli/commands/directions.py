@@ -108,11 +108,38 @@ def _condition_directions(specs: list[str]):
     return torch.cat(rows)
 
 
+def _predicted_scores(G, attribute: str, predictor_path: Path | None, samples: int, seed: int, trunc: float,
+                      class_idx: int | None):
+    """ws and one attribute's predicted scores for ``samples`` generated images, with a progress bar."""
+    from projector.edits import labels_from_predictor
+    from projector.predictor import default_predictor, load_predictor
+    from stylegan2_core.errors import InputError
+
+    from .._console import progress
+
+    model = load_predictor(predictor_path) if predictor_path is not None else default_predictor()
+    if attribute not in model.names:
+        raise InputError(f"--attribute {attribute!r}: the predictor knows {', '.join(model.names)}")
+    model = model.to(G.mapping.w_avg.device)
+    with progress() as bar:
+        task = bar.add_task(f"scoring {attribute}", total=samples, status="")
+        return labels_from_predictor(G, model.predict, samples, seed=seed, attribute=attribute,
+                                     truncation_psi=trunc, class_idx=class_idx,
+                                     progress=lambda n: bar.advance(task, n))
+
+
 @app.command("svm")
 def svm_command(
     output: OutputOpt,
-    labels: Annotated[Path, typer.Option("--labels", help="CSV of 'latent,score' rows; latent = seed or latent "
-                                                          "file.")],
+    labels: Annotated[Path | None, typer.Option("--labels", help="CSV of 'latent,score' rows; latent = seed or "
+                                                                 "latent file.")] = None,
+    attribute: Annotated[str | None, typer.Option("--attribute", help="Instead of --labels: score generated images "
+                                                                      "with the attribute predictor, e.g. smile.")] = None,
+    predictor: Annotated[Path | None, typer.Option("--predictor", help="Saved attribute predictor (default: the "
+                                                                       "shipped demo-world predictor).")] = None,
+    samples: Annotated[int, typer.Option("--samples", min=10, help="Generated images to score with "
+                                                                   "--attribute.")] = 2000,
+    sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of their z (RandomState).")] = 0,
     method: Annotated[Method, typer.Option("--method", help="Linear classifier.")] = Method.linear_svm,
     threshold: Annotated[float | None, typer.Option("--threshold", help="Score above which a latent is positive "
                                                                        "(default: the median).")] = None,
@@ -133,11 +160,20 @@ def svm_command(
     from projector.edits import labels_from_csv, svm
     from stylegan2_core.errors import InputError
 
+    if (labels is None) == (attribute is None):
+        raise InputError("directions svm: give exactly one of --labels CSV or --attribute NAME")
+    if predictor is not None and attribute is None:
+        raise InputError("--predictor scores images for --attribute; give the attribute's name")
     G = _prepare(output, force, network, device)
-    ws, scores = labels_from_csv(labels, G, truncation_psi=trunc, class_idx=class_idx)
+    if labels is not None:
+        ws, scores = labels_from_csv(labels, G, truncation_psi=trunc, class_idx=class_idx)
+        source = str(labels)
+    else:
+        ws, scores = _predicted_scores(G, attribute, predictor, samples, sample_seed, trunc, class_idx)
+        source = f"predictor {predictor or 'world (shipped)'}: {attribute} on {samples} images, seed {sample_seed}"
     conditions = _condition_directions(condition_on) if condition_on else None
     if conditions is not None and conditions.shape[1] != G.w_dim:
         raise InputError(f"--condition-on: directions have w_dim {conditions.shape[1]}, the network {G.w_dim}")
     ds = svm(ws, scores, method.value, threshold, val_fraction, seed, conditions, name=name)
-    ds.meta.update(model_sha256=G.checkpoint.sha256, labels=str(labels))
+    ds.meta.update(model_sha256=G.checkpoint.sha256, labels=source)
     _report(ds, output, f"InterFaceGAN ({method.value}, {len(scores)} samples)", f"{ds.meta['accuracy_on']} accuracy")

@@ -136,3 +136,20 @@ def test_directions_and_edit(app, G, tmp_path):
     result = run(app, "edit", "3", "--network", NET, "--direction", tmp_path / "sefa.npz", "--index", "5",
                  "--outdir", e, "--force")
     assert isinstance(result.exception, InputError) and "--index" in str(result.exception)
+
+
+def test_svm_from_the_attribute_predictor(app, tmp_path):
+    out = tmp_path / "glasses.npz"
+    ok(run(app, "directions", "svm", "--network", "demo", "--attribute", "glasses", "--samples", "120",
+           "--output", out))
+    ds = load_directions(out)
+    assert ds.directions.shape == (1, load_generator("demo").w_dim)
+    assert "glasses on 120 images" in ds.meta["labels"] and 0.0 <= float(ds.values[0]) <= 1.0
+
+    both = run(app, "directions", "svm", "--network", "demo", "--attribute", "glasses", "--labels", out,
+               "--output", tmp_path / "x.npz")
+    assert isinstance(both.exception, InputError) and "exactly one" in str(both.exception)
+    unknown = run(app, "directions", "svm", "--network", "demo", "--attribute", "beard", "--output",
+                  tmp_path / "y.npz")
+    assert isinstance(unknown.exception, InputError) and "smile" in str(unknown.exception)
+    assert not (tmp_path / "x.npz").exists() and not (tmp_path / "y.npz").exists()
