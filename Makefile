@@ -22,7 +22,7 @@ test: $(STAMP)
 # The main job on the bundled default: project a held-out image of the demo world into the
 # shipped demo model, then render seeds from it.
 demo: $(STAMP)
-	$(BIN)/s2edit project examples/data/world_face.png --network demo --steps 300 --device cpu --outdir $(OUT) --force
+	$(BIN)/s2edit project examples/data/world_face.png --network demo --device cpu --outdir $(OUT) --force
 	$(BIN)/s2edit generate --network demo --seeds 0-15 --grid --outdir $(OUT)/samples --force
 	@echo "demo outputs in $(OUT)/"
 
