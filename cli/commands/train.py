@@ -42,6 +42,7 @@ def command(
     snap: Annotated[float | None, typer.Option("--snap", help="Checkpoint interval in kimg (default 50).")] = None,
     sample_every: Annotated[float | None, typer.Option("--sample-every", help="Sample-grid interval in kimg (default 10).")] = None,
     metric_every: Annotated[float | None, typer.Option("--metric-every", help="FD-EffNetLite0 and PPL interval in kimg, 0 = off (default 0).")] = None,
+    max_minutes: Annotated[float | None, typer.Option("--max-minutes", min=0.0, help="Stop after this much wall-clock time with a checkpoint (continue with --resume).")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads per process.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto (cuda:LOCAL_RANK when available), cpu, cuda.")] = "auto",
 ) -> None:
@@ -89,8 +90,9 @@ def command(
         cfg = TrainConfig(data=data, G=G, D=D, **overrides)
         run_dir = _run_dir(outdir or Path("runs"), name, data, resolution)
     dev = None if device == "auto" else torch.device(device)
+    max_seconds = max_minutes * 60 if max_minutes is not None else None
     if int(os.environ.get("RANK", "0")) != 0:
-        train(cfg, run_dir, resume=resume, device=dev)
+        train(cfg, run_dir, resume=resume, device=dev, max_seconds=max_seconds)
         return
 
     console.print(f"run folder: {run_dir}  (resolution {cfg.resolution}, batch {cfg.batch_size}, "
@@ -113,5 +115,5 @@ def command(
             elif event.kind == "notice":
                 console.print(f"[yellow]note:[/] {event.message}")
 
-        result = train(cfg, run_dir, resume=resume, progress=report, device=dev)
+        result = train(cfg, run_dir, resume=resume, progress=report, device=dev, max_seconds=max_seconds)
     console.print(f"done at kimg {result.trainer.nimg / 1000:.1f}; checkpoint {result.checkpoint}")

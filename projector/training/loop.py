@@ -238,8 +238,11 @@ def _crossed(before: int, after: int, interval_kimg: float) -> bool:
 
 
 def train(cfg: TrainConfig, outdir, resume=None, progress: Callable[[TrainEvent], None] | None = None,
-          device: torch.device | str | None = None) -> TrainResult:
+          device: torch.device | str | None = None, max_seconds: float | None = None) -> TrainResult:
     """Train until ``cfg.kimg`` thousand real images have been shown; returns the trainer and last checkpoint.
+
+    ``max_seconds``: stop earlier, after the first step that ends past this wall-clock budget,
+    writing a checkpoint there, so that a run splits across time-limited processes.
 
     ``resume``: a training checkpoint or a run folder (its latest checkpoint). The
     checkpoint's networks, optimizers, step, image count and random states are restored,
@@ -251,13 +254,24 @@ def train(cfg: TrainConfig, outdir, resume=None, progress: Callable[[TrainEvent]
     device = torch.device(device) if device is not None else _default_device()
     rank, world_size, owns_group = _process_group(device)
     try:
-        return _train(cfg, Path(outdir), resume, progress, device, rank, world_size)
+        return _train(cfg, Path(outdir), resume, progress, device, rank, world_size, max_seconds)
     finally:
         if owns_group:
             dist.destroy_process_group()
 
 
-def _train(cfg, outdir, resume, progress, device, rank, world_size) -> TrainResult:
+def _out_of_time(deadline: float | None, world_size: int, device: torch.device) -> bool:
+    """Whether the time budget is spent; with several processes, as soon as any one says so."""
+    if deadline is None:
+        return False
+    late = torch.tensor(float(time.perf_counter() >= deadline), device=device)
+    if world_size > 1:
+        dist.all_reduce(late, op=dist.ReduceOp.MAX)
+    return bool(late.item())
+
+
+def _train(cfg, outdir, resume, progress, device, rank, world_size, max_seconds=None) -> TrainResult:
+    deadline = time.perf_counter() + max_seconds if max_seconds is not None else None
     trainer = Trainer(cfg, device, rank, world_size)
     report = progress if (progress is not None and rank == 0) else (lambda event: None)
     elapsed = 0.0
@@ -281,7 +295,8 @@ def _train(cfg, outdir, resume, progress, device, rank, world_size) -> TrainResu
 
     last = None
     tick_start, tick_nimg, tick_stats = time.perf_counter(), trainer.nimg, {}
-    while trainer.nimg < cfg.total_nimg:
+    done = trainer.nimg >= cfg.total_nimg
+    while not done:
         before = trainer.nimg
         t0 = time.perf_counter()
         stats = trainer.step()
@@ -289,7 +304,7 @@ def _train(cfg, outdir, resume, progress, device, rank, world_size) -> TrainResu
         for key, value in stats.items():
             tick_stats.setdefault(key, []).append(value)
         kimg = trainer.nimg / 1000
-        done = trainer.nimg >= cfg.total_nimg
+        done = trainer.nimg >= cfg.total_nimg or _out_of_time(deadline, world_size, device)
         tick_secs = time.perf_counter() - tick_start
         sec_per_kimg = tick_secs / max(trainer.nimg - tick_nimg, 1) * 1000
         means = {k: float(np.mean(v)) for k, v in tick_stats.items()}

@@ -29,6 +29,12 @@ WORKER = textwrap.dedent("""
     weights["pl_mean"] = t.loss.pl_mean.reshape([1])
     weights["real0"] = t.stream.batch(0).contiguous()
     save_file(weights, os.path.join(out, f"rank{{os.environ['RANK']}}.safetensors"))
+
+    # Only rank 1 runs out of time; both must stop after the same step.
+    budget = 0 if os.environ["RANK"] == "1" else 3600
+    steps = train(make_tiny(), os.path.join(out, "budget"), device="cpu", max_seconds=budget).trainer.step_index
+    with open(os.path.join(out, f"steps{{os.environ['RANK']}}.txt"), "w") as f:
+        f.write(str(steps))
 """)
 
 
@@ -49,3 +55,4 @@ def test_two_processes_hold_identical_weights(tmp_path, tiny_cfg):
     assert meta["world_size"] == 2 and {"rng.0", "rng.1"} <= set(tensors)
     assert not torch.equal(tensors["rng.0"], tensors["rng.1"])
     assert meta["nimg"] == 16 and meta["step"] == 4
+    assert (outdir / "steps0.txt").read_text() == (outdir / "steps1.txt").read_text() == "1"

@@ -63,6 +63,18 @@ def test_resume_is_exact(tiny_cfg, tmp_path):
         assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
 
 
+def test_time_budget_stops_with_a_checkpoint(tiny_cfg, tmp_path):
+    cfg = tiny_cfg(kimg=0.020, snapshot_kimg=100, sample_kimg=100)
+    first = train(cfg, tmp_path / "run", max_seconds=0)  # out of time after the first step
+    assert first.trainer.step_index == 1 and first.checkpoint is not None
+    _, meta, _ = load_checkpoint(first.checkpoint)
+    assert meta["step"] == 1
+    resumed = train(cfg, tmp_path / "run", resume=tmp_path / "run", max_seconds=3600).trainer
+    assert resumed.step_index == 5
+    whole = train(cfg, tmp_path / "whole").trainer
+    assert all(torch.equal(a, b) for a, b in zip(_weights(whole).values(), _weights(resumed).values()))
+
+
 def test_checkpoint_round_trip(tiny_cfg, tmp_path):
     result = train(tiny_cfg(kimg=0.008), tmp_path)
     path = result.checkpoint
