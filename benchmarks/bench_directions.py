@@ -5,6 +5,8 @@ fit the InterFaceGAN direction (linear SVM in W, held-out accuracy), then move
 ``--eval`` other latents (a disjoint seed stream) along it at strengths -2σ..+2σ, where σ
 is the std of the fitted w along the direction, and predict every attribute on the edits.
 
+Each attribute is edited along its plain direction and along the conditional one
+(orthogonal to the other attributes' directions, InterFaceGAN's conditional manipulation).
 Reported per attribute, all changes in units of the world's std of that attribute:
 the target's mean at each strength (monotone?), the share of latents whose target rises
 monotonically, the target's change from -2σ to +2σ, and the largest mean absolute change
@@ -25,7 +27,7 @@ import torch
 from stylegan2_core import load_generator
 from stylegan2_core.image import from_uint8
 from projector import world
-from projector.edits import apply_direction, svm
+from projector.edits import apply_direction, orthogonalize, svm
 from projector.predictor import default_predictor
 
 WORLD_SEED = 5_000_000  # the world images that give each attribute's std (as in demo_quality.py)
@@ -65,38 +67,48 @@ def main() -> None:
     all_scores = _predict(G, predictor, ws_fit)
     strengths = torch.linspace(-2, 2, args.strengths)
 
-    rows = []
-    for name in attributes:
+    fits = {name: svm(ws_fit, torch.from_numpy(all_scores[:, names.index(name)]), seed=0, name=name)
+            for name in names}
+    directions = {name: ds.directions[0] for name, ds in fits.items()}
+
+    def evaluate(name: str, direction: torch.Tensor) -> tuple:
         a = names.index(name)
-        ds = svm(ws_fit, torch.from_numpy(all_scores[:, a]), seed=0, name=name)
-        direction = ds.directions[0]
         sigma = float((ws_fit[:, 0] @ direction).std())
         edited = apply_direction(ws_eval, direction, strengths * sigma)
         pred = _predict(G, predictor, edited).reshape(args.eval, len(strengths), len(names)) / world_std
         target = pred[:, :, a]
         means = target.mean(0)
-        monotone_mean = bool(np.all(np.diff(means) > 0))
-        per_latent = float(np.mean(np.all(np.diff(target, axis=1) > 0, axis=1)))
-        change = float(means[-1] - means[0])
         others = np.abs(pred[:, -1] - pred[:, 0]).mean(0)
         others[a] = -np.inf
         worst = int(np.argmax(others))
-        rows.append((name, float(ds.values[0]), means, monotone_mean, per_latent, change,
-                     names[worst], float(others[worst])))
+        return (means, bool(np.all(np.diff(means) > 0)), float(np.mean(np.all(np.diff(target, axis=1) > 0, axis=1))),
+                float(means[-1] - means[0]), names[worst], float(others[worst]))
+
+    header = ["| attribute | SVM val. acc. | target mean at -2σ … +2σ | mean monotone | latents monotone | "
+              "target change | largest other change |", "| --- | ---: | --- | --- | ---: | ---: | --- |"]
+    tables = {"plain": list(header), "conditional": list(header)}
+    for name in attributes:
+        others = torch.stack([d for other, d in directions.items() if other != name])
+        for kind, direction in (("plain", directions[name]), ("conditional", orthogonalize(directions[name], others))):
+            means, mono, per_latent, change, other, other_change = evaluate(name, direction)
+            trace = " ".join(f"{m:+.2f}" for m in means)
+            tables[kind].append(f"| {name} | {float(fits[name].values[0]):.3f} | {trace} | {'yes' if mono else 'no'} | "
+                                f"{per_latent:.0%} | {change:+.2f} | {other} {other_change:.2f} |")
 
     lines = [
         f"Network `{args.network}`; {args.samples} scored samples per fit (seed 0), {args.eval} edited latents "
         f"(seed 1) at {args.strengths} strengths from -2σ to +2σ (σ: std of w along the direction), all layers. "
-        f"Changes in world-std units of each attribute. Measured in {time.time() - t0:.0f} s.",
+        f"Values in world-std units of each attribute; changes are from -2σ to +2σ, the other attributes' as the "
+        f"mean absolute change per latent. Measured in {time.time() - t0:.0f} s.",
         "",
-        "| attribute | SVM val. acc. | target mean at -2σ … +2σ | mean monotone | latents monotone | "
-        "target change | largest other change |",
-        "| --- | ---: | --- | --- | ---: | ---: | --- |",
+        "Plain InterFaceGAN directions:",
+        "",
+        *tables["plain"],
+        "",
+        "Conditional directions (each made orthogonal to the other ten attributes' directions):",
+        "",
+        *tables["conditional"],
     ]
-    for name, acc, means, mono, per_latent, change, other, other_change in rows:
-        trace = " ".join(f"{m:+.2f}" for m in means)
-        lines.append(f"| {name} | {acc:.3f} | {trace} | {'yes' if mono else 'no'} | {per_latent:.0%} | "
-                     f"{change:+.2f} | {other} {other_change:.2f} |")
     text = "\n".join(lines)
     print(text)
     if args.report:

@@ -1,7 +1,5 @@
 """Latent edits: style mixing, interpolation walks and attribute directions in W."""
 
-from . import directions as _directions, interpolate as _interpolate, mixing as _mixing
-
 from .directions import (
     METHODS,
     DirectionSet,
@@ -31,4 +29,32 @@ from .interpolate import (
 )
 from .mixing import layer_ranges, mixing_grid, parse_layers, style_mix
 
-__all__ = [*_directions.__all__, *_interpolate.__all__, *_mixing.__all__]
+__all__ = [
+    "DirectionSet",
+    "METHODS",
+    "style_affines",
+    "sefa",
+    "pca",
+    "svm",
+    "orthogonalize",
+    "labels_from_csv",
+    "labels_from_predictor",
+    "save_directions",
+    "load_directions",
+    "layer_mask",
+    "apply_direction",
+    "KINDS",
+    "EASINGS",
+    "ease",
+    "frame_count",
+    "frame_positions",
+    "slerp",
+    "interpolate",
+    "walk",
+    "grid_seeds",
+    "direction_sweep",
+    "layer_ranges",
+    "parse_layers",
+    "style_mix",
+    "mixing_grid",
+]

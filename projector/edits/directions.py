@@ -25,21 +25,6 @@ from stylegan2_core.checkpoints.native import MAGIC_KEY, atomic_write, is_safete
 from stylegan2_core.errors import InputError, ShapeError
 from stylegan2_core.latent import class_labels, z_from_seeds
 
-__all__ = [
-    "DirectionSet",
-    "METHODS",
-    "style_affines",
-    "sefa",
-    "pca",
-    "svm",
-    "orthogonalize",
-    "labels_from_csv",
-    "labels_from_predictor",
-    "save_directions",
-    "load_directions",
-    "layer_mask",
-    "apply_direction",
-]
 
 FORMAT_VERSION = 1
 METHODS = ("linear-svm", "logistic")

@@ -20,18 +20,6 @@ from stylegan2_core.errors import InputError
 
 from .directions import layer_mask
 
-__all__ = [
-    "KINDS",
-    "EASINGS",
-    "ease",
-    "frame_count",
-    "frame_positions",
-    "slerp",
-    "interpolate",
-    "walk",
-    "grid_seeds",
-    "direction_sweep",
-]
 
 KINDS = ("linear", "slerp", "cubic")
 EASINGS = ("linear", "smoothstep", "ease-in-out")

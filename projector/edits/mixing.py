@@ -15,7 +15,6 @@ import torch
 
 from stylegan2_core.errors import InputError
 
-__all__ = ["layer_ranges", "parse_layers", "style_mix", "mixing_grid"]
 
 _RANGE_RE = re.compile(r"(\d+)(?:-(\d+))?")
 
