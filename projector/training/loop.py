@@ -10,6 +10,7 @@ writes the checkpoints, samples and logs. The library never prints: ``progress``
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import math
@@ -60,15 +61,21 @@ class TrainResult:
     checkpoint: Path | None
 
 
-def _process_group(device: torch.device) -> tuple[int, int, bool]:
-    """(rank, world size, whether this call created the group) from torchrun's environment."""
+def _process_group(device: torch.device) -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment.
+
+    The group is created once per process and kept until exit: re-creating it after a
+    destroy reuses torchrun's rendezvous store and can hang, so later ``train`` calls
+    in the same process (a notebook, a script training twice) share it.
+    """
     if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size(), False
+        return dist.get_rank(), dist.get_world_size()
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
-        return 0, 1, False
+        return 0, 1
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", init_method="env://")
-    return dist.get_rank(), dist.get_world_size(), True
+    atexit.register(dist.destroy_process_group)
+    return dist.get_rank(), dist.get_world_size()
 
 
 def _default_device() -> torch.device:
@@ -252,12 +259,8 @@ def train(cfg: TrainConfig, outdir, resume=None, progress: Callable[[TrainEvent]
     (G_ema only), ``samples-KKKKKK.png``, ``reals.png``, ``log.jsonl``, ``metrics.jsonl``.
     """
     device = torch.device(device) if device is not None else _default_device()
-    rank, world_size, owns_group = _process_group(device)
-    try:
-        return _train(cfg, Path(outdir), resume, progress, device, rank, world_size, max_seconds)
-    finally:
-        if owns_group:
-            dist.destroy_process_group()
+    rank, world_size = _process_group(device)
+    return _train(cfg, Path(outdir), resume, progress, device, rank, world_size, max_seconds)
 
 
 def _out_of_time(deadline: float | None, world_size: int, device: torch.device) -> bool:
