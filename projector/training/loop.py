@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import gc
 import json
 import math
 import os
@@ -74,8 +75,19 @@ def _process_group(device: torch.device) -> tuple[int, int]:
     if world_size == 1:
         return 0, 1
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", init_method="env://")
-    atexit.register(dist.destroy_process_group)
+    atexit.register(_destroy_process_group)
     return dist.get_rank(), dist.get_world_size()
+
+
+def _destroy_process_group() -> None:
+    """At exit, while the interpreter is whole: free unreachable DDP wrappers, then the group.
+
+    Left to interpreter teardown, gloo's threads can release tensors after Python is gone,
+    which aborts the process after a successful run.
+    """
+    gc.collect()
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _default_device() -> torch.device:
@@ -347,6 +359,8 @@ def _train(cfg, outdir, resume, progress, device, rank, world_size, max_seconds=
             tick_start, tick_nimg, tick_stats = time.perf_counter(), trainer.nimg, {}
         else:
             tick_start += time.perf_counter() - maintenance  # keep sec/kimg about training only
+    if world_size > 1:
+        dist.barrier()  # every process returns once rank 0 has written the last files
     report(TrainEvent("done", trainer.step_index, trainer.nimg / 1000, cfg.kimg, path=str(last) if last else None))
     return TrainResult(trainer, last)
 

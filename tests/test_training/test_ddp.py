@@ -35,6 +35,8 @@ WORKER = textwrap.dedent("""
     steps = train(make_tiny(), os.path.join(out, "budget"), device="cpu", max_seconds=budget).trainer.step_index
     with open(os.path.join(out, f"steps{{os.environ['RANK']}}.txt"), "w") as f:
         f.write(str(steps))
+    # Free the DDP wrappers while the interpreter is alive, as a script should before it exits.
+    del result, t
 """)
 
 
