@@ -14,7 +14,9 @@
 # exists (exact continuation; a checkpoint is written every 4 kimg, about 3 minutes), else
 # from the committed training/demo/checkpoint.safetensors, which carries the run from one
 # machine to the next (copy the latest checkpoint there before committing).
-# Usage: nohup benchmarks/train_demo.sh > runs/demo.log 2>&1 &
+# Extra arguments go to `s2edit train`, e.g. `--max-minutes 90` to stop with a checkpoint
+# before a session ends.
+# Usage: nohup benchmarks/train_demo.sh [--max-minutes M] > runs/demo.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=2
@@ -24,10 +26,10 @@ if [[ ! -f runs/demo/checkpoint.safetensors && -f training/demo/checkpoint.safet
   mkdir -p runs/demo && cp training/demo/checkpoint.safetensors runs/demo/
 fi
 if [[ -f runs/demo/checkpoint.safetensors ]]; then
-  exec "$PY" -m cli train --resume runs/demo --kimg "$KIMG" --threads 2 --device cpu
+  exec "$PY" -m cli train --resume runs/demo --kimg "$KIMG" --threads 2 --device cpu "$@"
 fi
 exec "$PY" -m cli train --data world --resolution 64 --kimg "$KIMG" \
   --z-dim 128 --map 4 --cbase 2048 --cmax 64 --batch 16 \
   --gamma 0.05 --ema-kimg 5 --ema-rampup 0.05 \
   --tick 1 --snap 4 --sample-every 10 \
-  --outdir runs --name demo --threads 2 --device cpu
+  --outdir runs --name demo --threads 2 --device cpu "$@"
