@@ -23,6 +23,8 @@ from projector.losses import make_perceptual
 from projector.quality import psnr, ssim
 from stylegan2_core import Generator, GeneratorConfig, MappingConfig, SynthesisConfig, load_generator, z_from_seeds
 
+RECOVERY_CONFIGS = ("w:optimize", "w:fixed", "w+:optimize", "w+:fixed")  # space:noise
+
 
 def recovery(args) -> None:
     G = load_generator(args.network, device=args.device)
@@ -38,8 +40,7 @@ def recovery(args) -> None:
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for config in args.configs:
         space, noise = config.split(":")
-        optimize_noise = noise == "optimize"
-        cfg = ProjectorConfig(steps=args.steps, space=space, optimize_noise=optimize_noise, seed=0)
+        cfg = ProjectorConfig(steps=args.steps, space=space, optimize_noise=noise == "optimize", seed=0)
         p, s, d = [], [], []
         t0 = time.perf_counter()
         for i in range(0, len(seeds), args.batch):
@@ -85,8 +86,7 @@ def main() -> None:
     rec.add_argument("--images", type=int, default=32)
     rec.add_argument("--steps", type=int, default=1000)
     rec.add_argument("--batch", type=int, default=8)
-    rec.add_argument("--configs", nargs="+", default=["w:optimize", "w:fixed", "w+:optimize", "w+:fixed"],
-                     choices=["w:optimize", "w:fixed", "w+:optimize", "w+:fixed"],
+    rec.add_argument("--configs", nargs="+", default=list(RECOVERY_CONFIGS), choices=RECOVERY_CONFIGS,
                      help="space:noise rows to measure (default: all four)")
     spd = sub.add_parser("speed")
     spd.add_argument("--resolution", type=int, default=256)
