@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stylegan2_core import load_generator
+from stylegan2_core import load_generator, z_samples
 from stylegan2_core.image import from_uint8
 from projector import world
 from projector.edits import apply_direction, orthogonalize, svm
@@ -62,8 +62,8 @@ def main() -> None:
                                     for i in range(0, len(world_images), 200)]).std(0)
 
     with torch.no_grad():
-        ws_fit = G.mapping(torch.from_numpy(np.random.RandomState(0).randn(args.samples, G.z_dim)).float(), None)
-        ws_eval = G.mapping(torch.from_numpy(np.random.RandomState(1).randn(args.eval, G.z_dim)).float(), None)
+        ws_fit = G.mapping(z_samples(args.samples, G.z_dim, 0), None)
+        ws_eval = G.mapping(z_samples(args.eval, G.z_dim, 1), None)
     all_scores = _predict(G, predictor, ws_fit)
     strengths = torch.linspace(-2, 2, args.strengths)
 

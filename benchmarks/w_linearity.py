@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from stylegan2_core import load_generator
+from stylegan2_core import load_generator, z_samples
 from projector.predictor import default_predictor
 
 RIDGE = 0.1
@@ -52,7 +52,7 @@ def main() -> None:
     print("| --- | " + " | ".join("---:" for _ in names) + " |")
     for network in args.networks:
         G = load_generator(network)
-        z = torch.from_numpy(np.random.RandomState(args.seed).randn(args.samples, G.z_dim)).float()
+        z = z_samples(args.samples, G.z_dim, args.seed)
         with torch.no_grad():
             ws = G.mapping(z, None)
             scores = torch.cat([predictor.predict_labels(G.synthesis(chunk, noise_mode="const"))

@@ -15,7 +15,7 @@ from .errors import (
     UnsafeCheckpointError,
 )
 from .image import from_uint8, to_uint8
-from .latent import broadcast_ws, check_ws, class_labels, parse_seeds, w_statistics, z_from_seeds
+from .latent import broadcast_ws, check_ws, class_labels, parse_seeds, w_statistics, z_from_seeds, z_samples
 from .networks import NOISE_MODES, Generator
 
 try:
@@ -40,6 +40,7 @@ __all__ = [
     "from_uint8",
     "parse_seeds",
     "z_from_seeds",
+    "z_samples",
     "class_labels",
     "w_statistics",
     "broadcast_ws",

@@ -11,7 +11,7 @@ import torch
 
 from .errors import InputError, ShapeError
 
-__all__ = ["parse_seeds", "z_from_seeds", "class_labels", "w_statistics", "broadcast_ws", "check_ws"]
+__all__ = ["parse_seeds", "z_from_seeds", "z_samples", "class_labels", "w_statistics", "broadcast_ws", "check_ws"]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -36,6 +36,11 @@ def z_from_seeds(seeds, z_dim: int) -> torch.Tensor:
     return torch.from_numpy(np.concatenate([np.random.RandomState(s).randn(1, z_dim) for s in seeds])).float()
 
 
+def z_samples(num_samples: int, z_dim: int, seed: int) -> torch.Tensor:
+    """``num_samples`` z [N, z_dim] from one ``RandomState(seed)``: the sample sets behind w_avg, PCA and fits."""
+    return torch.from_numpy(np.random.RandomState(seed).randn(num_samples, z_dim)).float()
+
+
 def class_labels(class_idx: int | None, c_dim: int, n: int = 1) -> torch.Tensor:
     """One-hot labels [n, c_dim]; validates the index against the network."""
     if c_dim == 0:
@@ -55,7 +60,7 @@ def class_labels(class_idx: int | None, c_dim: int, n: int = 1) -> torch.Tensor:
 def w_statistics(G, num_samples: int = 10_000, seed: int = 123, c: torch.Tensor | None = None):
     """Mean w ``[1, 1, w_dim]`` and scalar RMS distance, as the official projector computes them."""
     device = G.mapping.w_avg.device
-    z = torch.from_numpy(np.random.RandomState(seed).randn(num_samples, G.z_dim)).float()
+    z = z_samples(num_samples, G.z_dim, seed)
     cs = None if c is None or c.shape[-1] == 0 else c.reshape(1, -1).to(device)
     ws = []
     for chunk in z.split(2500):

@@ -23,7 +23,7 @@ import torch
 
 from stylegan2_core.checkpoints.native import MAGIC_KEY, atomic_write, is_safetensors
 from stylegan2_core.errors import InputError, ShapeError
-from stylegan2_core.latent import class_labels, z_from_seeds
+from stylegan2_core.latent import class_labels, z_from_seeds, z_samples
 
 
 FORMAT_VERSION = 1
@@ -126,7 +126,7 @@ def pca(G, num_samples: int = 10_000, seed: int = 0, k: int = 10, truncation_psi
     if not 1 <= k <= min(G.w_dim, num_samples):
         raise InputError(f"-k {k}: must be 1 .. min(w_dim={G.w_dim}, samples={num_samples})")
     device = G.mapping.w_avg.device
-    z = torch.from_numpy(np.random.RandomState(seed).randn(num_samples, G.z_dim)).float()
+    z = z_samples(num_samples, G.z_dim, seed)
     c = class_labels(class_idx, G.c_dim, 1).to(device)
     ws = []
     for chunk in z.split(batch_size):
@@ -304,7 +304,7 @@ def labels_from_predictor(G, predictor_fn: Callable, num_samples: int, seed: int
     which ``attribute`` (index or name) selects one. ``progress(n)`` is called after each batch.
     """
     device = G.mapping.w_avg.device
-    z = torch.from_numpy(np.random.RandomState(seed).randn(num_samples, G.z_dim)).float()
+    z = z_samples(num_samples, G.z_dim, seed)
     c = class_labels(class_idx, G.c_dim, 1).to(device)
     all_ws, all_scores = [], []
     for chunk in z.split(batch_size):

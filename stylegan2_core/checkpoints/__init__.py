@@ -11,11 +11,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..config import GeneratorConfig
 from ..errors import CheckpointError, InputError, UnknownFormatError
+from ..latent import z_samples
 from ..networks import Generator
 from . import native, nvlabs_pkl, rosinality_pt
 from ._safe_pickle import NetworkStub, PersistentRecord, safe_load
@@ -54,7 +54,7 @@ def _demo_path() -> Path:
 
 def estimate_w_avg(G: Generator, num_samples: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED) -> torch.Tensor:
     """Mean of the mapping output over ``num_samples`` seeded z (for checkpoints without w_avg)."""
-    z = torch.from_numpy(np.random.RandomState(seed).randn(num_samples, G.z_dim)).float()
+    z = z_samples(num_samples, G.z_dim, seed)
     device = G.mapping.w_avg.device
     with torch.no_grad():
         ws = torch.cat([G.mapping(chunk.to(device), None)[:, 0] for chunk in z.split(1000)])
