@@ -84,12 +84,15 @@ def _upfirdn2d_ref(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
     batch, channels, in_h, in_w = x.shape
 
     # Upsample by inserting zeros.
-    x = x.reshape([batch, channels, in_h, 1, in_w, 1])
-    x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
-    x = x.reshape([batch, channels, in_h * upy, in_w * upx])
+    if upx > 1 or upy > 1:
+        x = x.reshape([batch, channels, in_h, 1, in_w, 1])
+        x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
+        x = x.reshape([batch, channels, in_h * upy, in_w * upx])
 
-    # Pad or crop.
-    x = F.pad(x, [max(padx0, 0), max(padx1, 0), max(pady0, 0), max(pady1, 0)])
+    # Pad or crop (skipped when it would only copy).
+    pads = [max(padx0, 0), max(padx1, 0), max(pady0, 0), max(pady1, 0)]
+    if any(pads):
+        x = F.pad(x, pads)
     x = x[:, :, max(-pady0, 0): x.shape[2] - max(-pady1, 0), max(-padx0, 0): x.shape[3] - max(-padx1, 0)]
 
     # Convolve (a flipped correlation) with the filter.
@@ -97,15 +100,12 @@ def _upfirdn2d_ref(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
     f = f.to(x.dtype)
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
+    # Downsampling keeps every down-th output pixel: a strided convolution computes only those.
     f = f[None, None].repeat([channels, 1] + [1] * f.ndim)
     if f.ndim == 4:
-        x = F.conv2d(x, f, groups=channels)
-    else:
-        x = F.conv2d(x, f.unsqueeze(2), groups=channels)
-        x = F.conv2d(x, f.unsqueeze(3), groups=channels)
-
-    # Downsample by throwing away pixels.
-    return x[:, :, ::downy, ::downx]
+        return F.conv2d(x, f, groups=channels, stride=[downy, downx])
+    x = F.conv2d(x, f.unsqueeze(2), groups=channels, stride=[1, downx])
+    return F.conv2d(x, f.unsqueeze(3), groups=channels, stride=[downy, 1])
 
 
 def _upfirdn2d_cuda(up, down, padding, flip_filter, gain):

@@ -11,13 +11,19 @@ from stylegan2_core.ops import _dispatch
 
 
 def _naive_upfirdn2d(x, f, up, down, pad):
-    """Direct loops in float64: zero-insert, pad, true convolution, decimate."""
+    """Direct loops in float64: zero-insert, pad (negative = crop), true convolution, decimate.
+
+    ``up`` and ``down`` are ints or ``(x, y)`` pairs.
+    """
+    upx, upy = (up, up) if np.isscalar(up) else up
+    downx, downy = (down, down) if np.isscalar(down) else down
     n, c, h, w = x.shape
     px0, px1, py0, py1 = pad
-    up_img = np.zeros([n, c, h * up, w * up])
-    up_img[:, :, ::up, ::up] = x
-    padded = np.zeros([n, c, h * up + py0 + py1, w * up + px0 + px1])
-    padded[:, :, py0:py0 + h * up, px0:px0 + w * up] = up_img
+    up_img = np.zeros([n, c, h * upy, w * upx])
+    up_img[:, :, ::upy, ::upx] = x
+    padded = np.zeros([n, c, h * upy + max(py0, 0) + max(py1, 0), w * upx + max(px0, 0) + max(px1, 0)])
+    padded[:, :, max(py0, 0):max(py0, 0) + h * upy, max(px0, 0):max(px0, 0) + w * upx] = up_img
+    padded = padded[:, :, max(-py0, 0):padded.shape[2] - max(-py1, 0), max(-px0, 0):padded.shape[3] - max(-px1, 0)]
     fh, fw = f.shape
     oh, ow = padded.shape[2] - fh + 1, padded.shape[3] - fw + 1
     out = np.zeros([n, c, oh, ow])
@@ -25,23 +31,38 @@ def _naive_upfirdn2d(x, f, up, down, pad):
     for i in range(oh):
         for j in range(ow):
             out[:, :, i, j] = (padded[:, :, i:i + fh, j:j + fw] * ff).sum(axis=(2, 3))
-    return out[:, :, ::down, ::down]
+    return out[:, :, ::downy, ::downx]
 
 
-@pytest.mark.parametrize("up,down,pad", [(1, 1, (1, 2, 2, 1)), (2, 1, (2, 1, 2, 1)), (1, 2, (1, 1, 1, 1)), (2, 2, (2, 2, 1, 1))])
-def test_upfirdn2d_matches_naive(up, down, pad):
+UPFIRDN_CASES = [
+    (1, 1, (1, 2, 2, 1)), (2, 1, (2, 1, 2, 1)), (1, 2, (1, 1, 1, 1)), (2, 2, (2, 2, 1, 1)),
+    (1, 1, (0, 0, 0, 0)), (1, 2, (0, 0, 0, 0)), (1, 3, (2, 0, 1, 2)),  # no padding; odd sizes left over
+    (1, 2, (-1, 2, 1, -2)), (2, 1, (-2, -1, 0, -3)),  # crops
+    ((2, 1), (1, 2), (1, 2, 0, 1)), ((1, 1), (3, 2), (2, 2, 1, 1)),  # per-axis factors
+]
+
+
+@pytest.mark.parametrize("up,down,pad", UPFIRDN_CASES)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_upfirdn2d_matches_naive(up, down, pad, channels_last):
     rng = np.random.RandomState(0)
     x = rng.randn(2, 3, 7, 6)
     f = rng.rand(4, 3) + 0.1  # asymmetric, so a flipped filter would be caught
-    ours = ops.upfirdn2d(torch.from_numpy(x), torch.from_numpy(f), up=up, down=down, padding=list(pad), impl="ref")
+    xt = torch.from_numpy(x)
+    if channels_last:
+        xt = xt.contiguous(memory_format=torch.channels_last)
+    ours = ops.upfirdn2d(xt, torch.from_numpy(f), up=up, down=down, padding=list(pad), impl="ref")
     np.testing.assert_allclose(ours.numpy(), _naive_upfirdn2d(x, f, up, down, pad), atol=1e-12)
 
 
-def test_separable_filter_equals_outer_product():
+@pytest.mark.parametrize("down", [1, 2, (2, 1)])
+def test_separable_filter_equals_outer_product(down):
     x = torch.randn(1, 2, 9, 9, dtype=torch.float64)
     taps = torch.tensor([1.0, 3.0, 3.0, 1.0, 2.0, 5.0, 1.0, 1.0], dtype=torch.float64)
     sep = ops.setup_filter(taps, separable=True).double()
     full = ops.setup_filter(taps, separable=False).double()
+    torch.testing.assert_close(ops.upfirdn2d(x, sep, down=down, padding=[2, 1, 3, 0], impl="ref"),
+                               ops.upfirdn2d(x, full, down=down, padding=[2, 1, 3, 0], impl="ref"))
     torch.testing.assert_close(ops.filter2d(x, sep), ops.filter2d(x, full))
 
 

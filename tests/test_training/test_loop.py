@@ -41,6 +41,22 @@ def test_ema_half_life(tiny_cfg):
         torch.testing.assert_close(p_ema, (b + p) / 2)
 
 
+def test_memory_format_changes_layout_not_values(tiny_cfg):
+    cfg = tiny_cfg(r1_interval=1, pl_interval=1)  # every phase runs in every step
+    nchw = Trainer(cfg, memory_format=torch.contiguous_format)
+    nhwc = Trainer(cfg)  # CPU default
+    assert nhwc.memory_format == torch.channels_last
+    assert nhwc.G.synthesis.b8.conv0.weight.is_contiguous(memory_format=torch.channels_last)
+    for _ in range(3):
+        a, b = nchw.step(), nhwc.step()
+        assert a.keys() == b.keys()
+        for key in a:
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), key
+    wa, wb = _weights(nchw), _weights(nhwc)
+    for key in wa:
+        torch.testing.assert_close(wb[key], wa[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
 def _weights(trainer):
     return {f"{name}.{k}": v for name, m in (("G", trainer.G), ("G_ema", trainer.G_ema), ("D", trainer.D))
             for k, v in m.state_dict().items()}
