@@ -3,7 +3,7 @@
 #
 # Config: 64x64, z = w = 128, 4 mapping layers, channel_base 2048 / channel_max 64
 # (64 channels from 4x4 to 32x32, 32 at 64x64; G 0.46M, D 0.37M parameters), batch 16.
-# Measured on 2 busy CPU threads: ~48 s/kimg, so ~75 kimg per CPU hour. The paper-sized
+# Measured on 2 CPU threads: ~33 s/kimg (channels_last trainer), so ~105 kimg per CPU hour. The paper-sized
 # alternatives measured 620 s/kimg (channel_base 4096, max 128) and 1800 s/kimg
 # (8192, max 256): a few kimg per session, far too few for a GAN.
 # R1 gamma 0.05 and an EMA half-life of 5 kimg with ramp-up 0.05 follow the official
@@ -20,10 +20,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=2
-# Back tensors of 2 MiB and more with transparent huge pages: every fresh page costs a
-# fault, and on a VM that hands freed memory back to its host those faults dominate the
-# elementwise ops (about 10 % of a step here).
-export THP_MEM_ALLOC_ENABLE=1
 PY=${PY:-.venv/bin/python}
 KIMG=${KIMG:-300}
 if [[ ! -f runs/demo/checkpoint.safetensors && -f training/demo/checkpoint.safetensors ]]; then
