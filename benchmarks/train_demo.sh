@@ -3,9 +3,9 @@
 #
 # Config: 64x64, z = w = 128, 4 mapping layers, channel_base 2048 / channel_max 64
 # (64 channels from 4x4 to 32x32, 32 at 64x64; G 0.46M, D 0.37M parameters), batch 16.
-# Measured on 2 CPU threads: ~33 s/kimg (channels_last trainer), so ~105 kimg per CPU hour. The paper-sized
-# alternatives measured 620 s/kimg (channel_base 4096, max 128) and 1800 s/kimg
-# (8192, max 256): a few kimg per session, far too few for a GAN.
+# Measured on 2 CPU threads: ~33 s/kimg (channels_last trainer), so ~105 kimg per CPU
+# hour. The paper-sized alternatives measured 620 s/kimg (channel_base 4096, max 128)
+# and 1800 s/kimg (8192, max 256): a few kimg per session, far too few for a GAN.
 # R1 gamma 0.05 and an EMA half-life of 5 kimg with ramp-up 0.05 follow the official
 # heuristics for 64 px at batch 16 (gamma = 0.0002 * res^2 / batch, ema = batch * 10 / 32);
 # everything else is the paper's config.
