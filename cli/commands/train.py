@@ -44,6 +44,7 @@ def command(
     metric_every: Annotated[float | None, typer.Option("--metric-every", help="FD-EffNetLite0 and PPL interval in kimg, 0 = off (default 0).")] = None,
     max_minutes: Annotated[float | None, typer.Option("--max-minutes", min=0.0, help="Stop after this much wall-clock time with a checkpoint (continue with --resume).")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads per process.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=0, help="Background processes per training process that render or decode the real images (default: 0 on the CPU, 4 on a GPU).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto (cuda:LOCAL_RANK when available), cpu, cuda.")] = "auto",
 ) -> None:
     """Train a StyleGAN2 generator (paper config: Adam 0.002, lazy R1 and path-length reg., style mixing, G_ema).
@@ -90,9 +91,12 @@ def command(
         cfg = TrainConfig(data=data, G=G, D=D, **overrides)
         run_dir = _run_dir(outdir or Path("runs"), name, data, resolution)
     dev = None if device == "auto" else torch.device(device)
+    if workers is None:
+        on_gpu = dev.type == "cuda" if dev is not None else torch.cuda.is_available()
+        workers = 4 if on_gpu else 0
     max_seconds = max_minutes * 60 if max_minutes is not None else None
     if int(os.environ.get("RANK", "0")) != 0:
-        train(cfg, run_dir, resume=resume, device=dev, max_seconds=max_seconds)
+        train(cfg, run_dir, resume=resume, device=dev, max_seconds=max_seconds, data_workers=workers)
         return
 
     console.print(f"run folder: {run_dir}  (resolution {cfg.resolution}, batch {cfg.batch_size}, "
@@ -115,5 +119,6 @@ def command(
             elif event.kind == "notice":
                 console.print(f"[yellow]note:[/] {event.message}")
 
-        result = train(cfg, run_dir, resume=resume, progress=report, device=dev, max_seconds=max_seconds)
+        result = train(cfg, run_dir, resume=resume, progress=report, device=dev, max_seconds=max_seconds,
+                       data_workers=workers)
     console.print(f"done at kimg {result.trainer.nimg / 1000:.1f}; checkpoint {result.checkpoint}")

@@ -8,7 +8,10 @@ training resolution with OpenCV's INTER_AREA.
 
 from __future__ import annotations
 
+import itertools
+import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -42,6 +45,7 @@ class ImageFiles:
         self.path = Path(path)
         self.resolution = resolution
         self._zip = None
+        self._zip_pid = None
         if self.path.is_dir():
             self.names = sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*")
                                 if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
@@ -59,8 +63,8 @@ class ImageFiles:
     def _read(self, name: str) -> bytes:
         if self.path.is_dir():
             return (self.path / name).read_bytes()
-        if self._zip is None:
-            self._zip = zipfile.ZipFile(self.path)
+        if self._zip is None or self._zip_pid != os.getpid():  # a forked loader worker opens its own handle
+            self._zip, self._zip_pid = zipfile.ZipFile(self.path), os.getpid()
         return self._zip.read(name)
 
     def __getitem__(self, index: int) -> np.ndarray:
@@ -131,6 +135,52 @@ class RealStream:
             pixels = np.ascontiguousarray(pixels[:, ::-1])
         return pixels
 
-    def batch(self, step: int) -> torch.Tensor:
+    def positions(self, step: int) -> list[int]:
+        """Stream positions of this process's share of ``step``'s batch."""
         first = step * self.batch_size + self.rank * self.local_batch
-        return from_uint8(np.stack([self.item(first + i) for i in range(self.local_batch)]))
+        return list(range(first, first + self.local_batch))
+
+    def batch(self, step: int) -> torch.Tensor:
+        return from_uint8(np.stack([self.item(p) for p in self.positions(step)]))
+
+    def batches(self, start_step: int, workers: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
+        """``(step, batch(step))`` for ``start_step, start_step + 1, ...``.
+
+        With ``workers`` > 0 the images are rendered or decoded by that many background
+        processes a few steps ahead of the training loop, so a GPU does not wait for them;
+        the batches are the same either way.
+        """
+        if workers <= 0:
+            for step in itertools.count(start_step):
+                yield step, self.batch(step)
+            return
+        loader = torch.utils.data.DataLoader(_StreamItems(self), batch_sampler=_StepPositions(self, start_step),
+                                             num_workers=workers, collate_fn=_stack)
+        for step, pixels in zip(itertools.count(start_step), loader):
+            yield step, from_uint8(pixels.numpy())
+
+
+class _StreamItems(torch.utils.data.Dataset):
+    """Stream position -> HWC uint8 image, for loader workers."""
+
+    def __init__(self, stream: RealStream):
+        self.stream = stream
+
+    def __getitem__(self, position: int) -> np.ndarray:
+        return self.stream.item(position)
+
+
+class _StepPositions:
+    """The loader's batch sampler: the positions of successive steps, without end."""
+
+    def __init__(self, stream: RealStream, start_step: int):
+        self.stream, self.start_step = stream, start_step
+
+    def __iter__(self):
+        for step in itertools.count(self.start_step):
+            yield self.stream.positions(step)
+
+
+def _stack(images: list[np.ndarray]) -> torch.Tensor:
+    """NHWC uint8: a quarter of the float batch's size in the shared memory between processes."""
+    return torch.from_numpy(np.stack(images))

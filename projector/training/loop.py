@@ -106,8 +106,9 @@ class Trainer:
     """G, G_ema, D, their optimizers and the per-process generator; ``step()`` runs one minibatch."""
 
     def __init__(self, cfg: TrainConfig, device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1,
-                 memory_format: torch.memory_format | None = None):
+                 memory_format: torch.memory_format | None = None, data_workers: int = 0):
         self.cfg = cfg
+        self.data_workers = data_workers
         self.device = torch.device(device)
         self.rank = rank
         self.world_size = world_size
@@ -148,6 +149,7 @@ class Trainer:
                                               betas=tuple(b**ratio for b in cfg.betas), eps=cfg.eps)
         source = open_source(cfg.data, cfg.resolution, cfg.world_start_seed)
         self.stream = RealStream(source, cfg.batch_size, cfg.seed, rank, world_size, cfg.xflip)
+        self._reals = None  # (step, batch) iterator, restarted whenever step_index moves elsewhere
         self.step_index = 0
         self.nimg = 0
 
@@ -162,7 +164,7 @@ class Trainer:
 
     def step(self) -> dict[str, float]:
         """One minibatch: the four phases, the G_ema update, and the w_avg synchronisation."""
-        real = self.stream.batch(self.step_index).to(self.device, memory_format=self.memory_format)
+        real = self._real_batch().to(self.device, memory_format=self.memory_format)
         stats = {}
         for phase, name, gain in self._phases():
             module = self.G if name == "G" else self.D
@@ -182,6 +184,19 @@ class Trainer:
         self.step_index += 1
         self.nimg += self.cfg.batch_size
         return stats
+
+    def _real_batch(self) -> torch.Tensor:
+        step, real = next(self._reals) if self._reals is not None else (None, None)
+        if step != self.step_index:
+            self._reals = self.stream.batches(self.step_index, self.data_workers)
+            step, real = next(self._reals)
+        return real
+
+    def release_data(self) -> None:
+        """Stop the background loader processes, if any (the next step starts them again)."""
+        if self._reals is not None:
+            self._reals.close()
+            self._reals = None
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -266,11 +281,14 @@ def _crossed(before: int, after: int, interval_kimg: float) -> bool:
 
 
 def train(cfg: TrainConfig, outdir, resume=None, progress: Callable[[TrainEvent], None] | None = None,
-          device: torch.device | str | None = None, max_seconds: float | None = None) -> TrainResult:
+          device: torch.device | str | None = None, max_seconds: float | None = None,
+          data_workers: int = 0) -> TrainResult:
     """Train until ``cfg.kimg`` thousand real images have been shown; returns the trainer and last checkpoint.
 
     ``max_seconds``: stop earlier, after the first step that ends past this wall-clock budget,
     writing a checkpoint there, so that a run splits across time-limited processes.
+    ``data_workers``: background processes that render or decode the real images (0: the
+    training loop does it); the batches, and so the weights, do not depend on it.
 
     ``resume``: a training checkpoint or a run folder (its latest checkpoint). The
     checkpoint's networks, optimizers, step, image count and random states are restored,
@@ -281,7 +299,7 @@ def train(cfg: TrainConfig, outdir, resume=None, progress: Callable[[TrainEvent]
     """
     device = torch.device(device) if device is not None else _default_device()
     rank, world_size = _process_group(device)
-    return _train(cfg, Path(outdir), resume, progress, device, rank, world_size, max_seconds)
+    return _train(cfg, Path(outdir), resume, progress, device, rank, world_size, max_seconds, data_workers)
 
 
 def _out_of_time(deadline: float | None, world_size: int, device: torch.device) -> bool:
@@ -294,9 +312,9 @@ def _out_of_time(deadline: float | None, world_size: int, device: torch.device) 
     return bool(late.item())
 
 
-def _train(cfg, outdir, resume, progress, device, rank, world_size, max_seconds=None) -> TrainResult:
+def _train(cfg, outdir, resume, progress, device, rank, world_size, max_seconds=None, data_workers=0) -> TrainResult:
     deadline = time.perf_counter() + max_seconds if max_seconds is not None else None
-    trainer = Trainer(cfg, device, rank, world_size)
+    trainer = Trainer(cfg, device, rank, world_size, data_workers=data_workers)
     report = progress if (progress is not None and rank == 0) else (lambda event: None)
     elapsed = 0.0
     if resume is not None:
@@ -370,6 +388,7 @@ def _train(cfg, outdir, resume, progress, device, rank, world_size, max_seconds=
             tick_start += time.perf_counter() - maintenance  # keep sec/kimg about training only
     if world_size > 1:
         dist.barrier()  # every process returns once rank 0 has written the last files
+    trainer.release_data()
     report(TrainEvent("done", trainer.step_index, trainer.nimg / 1000, cfg.kimg, path=str(last) if last else None))
     return TrainResult(trainer, last)
 

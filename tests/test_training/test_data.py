@@ -1,5 +1,6 @@
 """Training data: folders and zips of any-size images, the world stream, sharding and xflip."""
 
+import itertools
 import zipfile
 
 import cv2
@@ -101,3 +102,26 @@ def test_world_stream_renders_consecutive_seeds():
     stream = RealStream(open_source("world", 16, world_start_seed=7), batch_size=2)
     expected = from_uint8(np.stack([world.render(9, 16)[0], world.render(10, 16)[0]]))
     assert torch.equal(stream.batch(1), expected)
+
+
+@pytest.mark.parametrize("kind", ["world", "zip"])
+def test_background_workers_give_the_same_batches(kind, folder, tmp_path):
+    if kind == "world":
+        source = WorldImages(16, start_seed=3)
+    else:
+        archive = tmp_path / "imgs.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(folder))
+        source = ImageFiles(archive, 8)
+    stream = RealStream(source, batch_size=3, seed=5, xflip=True)
+    stream.item(0)  # the parent opens its zip handle before the workers fork
+    inline = [stream.batch(step) for step in range(4, 9)]
+    batches = stream.batches(4, workers=2)
+    got = [next(batches) for _ in range(5)]
+    batches.close()
+    assert [step for step, _ in got] == list(range(4, 9))
+    for (_, batch), expected in zip(got, inline):
+        assert torch.equal(batch, expected)
+    assert [step for step, _ in itertools.islice(stream.batches(7), 2)] == [7, 8]

@@ -63,11 +63,12 @@ def _weights(trainer):
 
 
 def test_resume_is_exact(tiny_cfg, tmp_path):
+    """Also with background data workers in the split run: they change where images are made, not which."""
     cfg = tiny_cfg(kimg=0.020, snapshot_kimg=100, sample_kimg=100)  # 5 steps; checkpoint only at the end
     whole = train(cfg, tmp_path / "whole").trainer
-    first = train(cfg.replace(kimg=0.008), tmp_path / "split")
+    first = train(cfg.replace(kimg=0.008), tmp_path / "split", data_workers=2)
     assert first.trainer.step_index == 2 and first.checkpoint.name == "checkpoint.safetensors"
-    resumed = train(cfg, tmp_path / "split", resume=tmp_path / "split").trainer
+    resumed = train(cfg, tmp_path / "split", resume=tmp_path / "split", data_workers=2).trainer
     assert resumed.step_index == 5
     a, b = _weights(whole), _weights(resumed)
     assert a.keys() == b.keys()
