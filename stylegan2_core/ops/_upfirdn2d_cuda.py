@@ -37,6 +37,29 @@ def adjoint_padding(in_size, out_size, up, down, padding, filter_size):
     return result
 
 
+_MAX_EXTENT = 1 << 28  # the binding's bound on pixel extents (32-bit pixel indices)
+
+
+def _check_arguments(x: torch.Tensor, f: torch.Tensor, up, down, padding) -> None:
+    """The binding's checks, made here first: a failed check raises in Python, never inside the extension."""
+    if x.dtype not in (torch.float16, torch.float32, torch.float64):
+        raise RuntimeError(f"upfirdn2d: x must be float16, float32 or float64, got {x.dtype}")
+    if f.device != x.device:
+        raise RuntimeError(f"upfirdn2d: f is on {f.device} but x is on {x.device}")
+    fw, fh = _filter_size(f)
+    (upx, upy), (downx, downy), (padx0, padx1, pady0, pady1) = up, down, padding
+    in_h, in_w = x.shape[2], x.shape[3]
+    padded_h, padded_w = in_h * upy + pady0 + pady1, in_w * upx + padx0 + padx1
+    if padded_h < fh or padded_w < fw:
+        raise RuntimeError(f"upfirdn2d: the padded, upsampled input ({padded_h}x{padded_w}) is smaller than "
+                           f"the filter ({fh}x{fw})")
+    out_h, out_w = (padded_h - fh) // downy + 1, (padded_w - fw) // downx + 1
+    extents = (in_h * upy, in_w * upx, out_h * downy, out_w * downx, fh, fw, *(abs(p) for p in padding))
+    if max(extents) >= _MAX_EXTENT:
+        raise RuntimeError(f"upfirdn2d: sizes, factors and padding must stay below {_MAX_EXTENT} pixels "
+                           "(32-bit pixel indices)")
+
+
 def upfirdn2d_function(up=1, down=1, padding=0, flip_filter=False, gain=1):
     """The autograd Function class for these static arguments (cached); ``.apply(x, f)`` runs the op."""
     upx, upy = _parse_scaling(up)
@@ -54,6 +77,7 @@ def upfirdn2d_function(up=1, down=1, padding=0, flip_filter=False, gain=1):
                 f = torch.ones([1, 1], device=x.device)
             if f.ndim == 1 and f.shape[0] == 1:
                 f = f.square().unsqueeze(0)  # a 1-tap separable filter is applied twice
+            _check_arguments(x, f, (upx, upy), (downx, downy), (padx0, padx1, pady0, pady1))
             f = f.to(torch.float64 if x.dtype == torch.float64 else torch.float32).contiguous()
             kernel = _plugin.get_plugin("upfirdn2d").upfirdn2d
             if f.ndim == 2:

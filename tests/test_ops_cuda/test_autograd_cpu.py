@@ -264,3 +264,31 @@ def test_upfirdn2d_function_refuses_filter_gradient(stand_in_plugin):
     f = torch.ones(2, 2, requires_grad=True)
     with pytest.raises(RuntimeError, match="no gradient for the filter"):
         upfirdn2d_function().apply(x, f).sum().backward()
+
+
+class _Unreachable:
+    """A plugin that fails the test if a call gets past the Python-side checks."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"bad arguments reached the compiled {name}")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: bias_act_function(dim=1).apply(torch.zeros(2, 3), torch.zeros(4)), r"b must have shape \[3\]"),
+    (lambda: bias_act_function(dim=2).apply(torch.zeros(2, 3), torch.zeros(3)), "dim must be in"),
+    (lambda: bias_act_function(dim=1).apply(torch.zeros(2, 3), torch.zeros(3, dtype=torch.float64)), "must match x"),
+    (lambda: bias_act_function(act="relu").apply(torch.zeros(2, 3, dtype=torch.bfloat16), None),
+     "float16, float32 or float64"),
+    (lambda: upfirdn2d_function(padding=-1).apply(torch.zeros(1, 1, 4, 4), torch.ones(4, 4)), "smaller than the filter"),
+    (lambda: upfirdn2d_function(padding=[0, 0, -2, 0]).apply(torch.zeros(1, 1, 5, 5), torch.ones(4)),
+     r"\(3x5\) is smaller than the filter \(4x4\)"),
+    (lambda: upfirdn2d_function().apply(torch.zeros(1, 1, 4, 4, dtype=torch.bfloat16), None),
+     "float16, float32 or float64"),
+    (lambda: upfirdn2d_function(up=2**27).apply(torch.zeros(1, 1, 2, 2), None), "must stay below"),
+])
+def test_bad_arguments_raise_before_the_extension(monkeypatch, call, message):
+    """A failed check inside a compiled extension can take the process down on some toolchains (seen on an
+    H100 machine with torch 2.11 / CUDA 13); the wrappers check first and raise a Python error."""
+    monkeypatch.setattr(_plugin, "get_plugin", lambda op: _Unreachable())
+    with pytest.raises(RuntimeError, match=message):
+        call()
