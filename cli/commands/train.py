@@ -91,9 +91,6 @@ def command(
         cfg = TrainConfig(data=data, G=G, D=D, **overrides)
         run_dir = _run_dir(outdir or Path("runs"), name, data, resolution)
     dev = None if device == "auto" else torch.device(device)
-    if workers is None:
-        on_gpu = dev.type == "cuda" if dev is not None else torch.cuda.is_available()
-        workers = 4 if on_gpu else 0
     max_seconds = max_minutes * 60 if max_minutes is not None else None
     if int(os.environ.get("RANK", "0")) != 0:
         train(cfg, run_dir, resume=resume, device=dev, max_seconds=max_seconds, data_workers=workers)

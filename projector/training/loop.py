@@ -186,11 +186,13 @@ class Trainer:
         return stats
 
     def _real_batch(self) -> torch.Tensor:
-        step, real = next(self._reals) if self._reals is not None else (None, None)
-        if step != self.step_index:
-            self._reals = self.stream.batches(self.step_index, self.data_workers)
+        if self._reals is not None:
             step, real = next(self._reals)
-        return real
+            if step == self.step_index:
+                return real
+            self.release_data()
+        self._reals = self.stream.batches(self.step_index, self.data_workers)
+        return next(self._reals)[1]
 
     def release_data(self) -> None:
         """Stop the background loader processes, if any (the next step starts them again)."""
@@ -282,13 +284,14 @@ def _crossed(before: int, after: int, interval_kimg: float) -> bool:
 
 def train(cfg: TrainConfig, outdir, resume=None, progress: Callable[[TrainEvent], None] | None = None,
           device: torch.device | str | None = None, max_seconds: float | None = None,
-          data_workers: int = 0) -> TrainResult:
+          data_workers: int | None = None) -> TrainResult:
     """Train until ``cfg.kimg`` thousand real images have been shown; returns the trainer and last checkpoint.
 
     ``max_seconds``: stop earlier, after the first step that ends past this wall-clock budget,
     writing a checkpoint there, so that a run splits across time-limited processes.
     ``data_workers``: background processes that render or decode the real images (0: the
-    training loop does it); the batches, and so the weights, do not depend on it.
+    training loop does it; None: 4 on a GPU, 0 on the CPU, where the cores are busy training);
+    the batches, and so the weights, do not depend on it.
 
     ``resume``: a training checkpoint or a run folder (its latest checkpoint). The
     checkpoint's networks, optimizers, step, image count and random states are restored,
@@ -299,6 +302,8 @@ def train(cfg: TrainConfig, outdir, resume=None, progress: Callable[[TrainEvent]
     """
     device = torch.device(device) if device is not None else _default_device()
     rank, world_size = _process_group(device)
+    if data_workers is None:
+        data_workers = 4 if device.type == "cuda" else 0
     return _train(cfg, Path(outdir), resume, progress, device, rank, world_size, max_seconds, data_workers)
 
 
