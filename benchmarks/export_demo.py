@@ -24,7 +24,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=ROOT / "runs" / "demo", help="training run folder or checkpoint")
     ap.add_argument("--asset", type=Path, default=ROOT / "stylegan2_core" / "assets" / "demo.safetensors")
-    ap.add_argument("--carry", type=Path, default=ROOT / "training" / "demo" / "checkpoint.safetensors",
+    ap.add_argument("--carry", type=str, default=str(ROOT / "training" / "demo" / "checkpoint.safetensors"),
                     help="where the resumable training checkpoint is copied ('' to skip)")
     args = ap.parse_args()
 
@@ -37,10 +37,11 @@ def main() -> None:
              "training_batch": cfg.batch_size, "quality_report": "docs/demo_quality.md"}
     save_generator(G, args.asset, extra=extra)
     print(f"wrote {args.asset} ({args.asset.stat().st_size / 1e6:.1f} MB, {kimg:.1f} kimg)")
-    if str(args.carry):
-        args.carry.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ckpt, args.carry)
-        print(f"copied {ckpt} -> {args.carry}")
+    if args.carry:
+        carry = Path(args.carry)
+        carry.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ckpt, carry)
+        print(f"copied {ckpt} -> {carry}")
 
 
 if __name__ == "__main__":
