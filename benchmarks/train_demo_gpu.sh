@@ -6,7 +6,8 @@
 # render the world so that the GPU does not wait for OpenCV. R1 gamma and the EMA half-life
 # (in kimg) stay as they are. Checkpoints every 40 kimg and at the end.
 # Measured on one H100 (torch 2.11, reference ops, 12 workers): median 2.69 s/kimg over 83 kimg,
-# against 33 s/kimg for the CPU run at batch 16 on the 2-core VM.
+# against 33 s/kimg for the CPU run at batch 16 on the 2-core VM. On one H200 (reference ops, 12 workers):
+# median 1.91 s/kimg over 237 kimg in 8.6 minutes, then 1.84 s/kimg over 126 kimg in a second call.
 # Back on the CPU, resume with train_demo.sh --batch 16 --tick 1 --snap 4 --sample-every 10.
 # Usage: benchmarks/train_demo_gpu.sh RUN_DIR MINUTES   (RUN_DIR holds checkpoint.safetensors)
 set -euo pipefail
