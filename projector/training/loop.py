@@ -142,16 +142,20 @@ class Trainer:
         self.loss = StyleGAN2Loss(G_step, D, cfg, self.gen, self.device)
 
         # Lazy regularization: the main phases run every step, the regularizers every `interval` steps.
-        self.opt = {}
-        for name, module, interval in (("G", self.G, cfg.pl_interval), ("D", self.D, cfg.r1_interval)):
-            ratio = interval / (interval + 1)
-            self.opt[name] = torch.optim.Adam(module.parameters(), lr=cfg.lr * ratio,
-                                              betas=tuple(b**ratio for b in cfg.betas), eps=cfg.eps)
+        self.opt = {name: torch.optim.Adam(module.parameters(), **self._adam_hyperparameters(name))
+                    for name, module in (("G", self.G), ("D", self.D))}
         source = open_source(cfg.data, cfg.resolution, cfg.world_start_seed)
         self.stream = RealStream(source, cfg.batch_size, cfg.seed, rank, world_size, cfg.xflip)
         self._reals = None  # (step, batch) iterator, restarted whenever step_index moves elsewhere
         self.step_index = 0
         self.nimg = 0
+
+    def _adam_hyperparameters(self, name: str) -> dict:
+        """Adam settings of ``name``'s optimizer, with the paper's lazy-regularization correction of lr and betas."""
+        cfg = self.cfg
+        interval = cfg.pl_interval if name == "G" else cfg.r1_interval
+        ratio = interval / (interval + 1)
+        return dict(lr=cfg.lr * ratio, betas=tuple(b**ratio for b in cfg.betas), eps=cfg.eps)
 
     def _phases(self):
         cfg = self.cfg
@@ -233,6 +237,8 @@ class Trainer:
             ckpt.load_module(module, prefix, tensors)
         for name, opt in self.opt.items():
             opt.load_state_dict(ckpt.unflatten_optimizer(f"opt_{name}", tensors, meta["optimizers"][name]))
+            for group in opt.param_groups:  # the moments resume; lr and betas follow this run's config
+                group.update(self._adam_hyperparameters(name))
         self.loss.pl_mean.copy_(tensors["pl_mean"].to(self.device))
         self.step_index = int(meta["step"])
         self.nimg = int(meta["nimg"])

@@ -144,3 +144,15 @@ def test_resume_on_another_setup_reseeds_with_a_note(tiny_cfg, tmp_path):
     assert torch.equal(trainer.gen.get_state(), result.trainer.gen.get_state())
     (note,) = trainer.load(tensors, {**meta, "world_size": 2})
     assert "reseeded" in note and trainer.step_index == 1
+
+
+def test_resume_applies_the_new_learning_rate(tiny_cfg, tmp_path):
+    """Moments come from the checkpoint; lr and betas from the resumed run's config (e.g. a late lr decay)."""
+    train(tiny_cfg(kimg=0.004), tmp_path)
+    resumed = train(tiny_cfg(kimg=0.008, lr=0.0005, betas=(0.0, 0.9)), tmp_path, resume=tmp_path).trainer
+    for name, interval in (("G", 3), ("D", 2)):  # the tiny config's pl and r1 intervals
+        ratio = interval / (interval + 1)
+        (group,) = resumed.opt[name].param_groups
+        assert group["lr"] == pytest.approx(0.0005 * ratio)
+        assert group["betas"] == pytest.approx((0.0, 0.9**ratio))
+        assert resumed.opt[name].state_dict()["state"]  # the moments were restored, not reset
