@@ -1,0 +1,78 @@
+"""FD-EffNetLite0 along a training run: G_ema snapshots, and uniform averages of consecutive ones.
+
+Each spec is a snapshot's kimg (``2008``) or an inclusive range (``1928:2008``) whose
+snapshots (``network-snapshot-KKKKKK.safetensors``, every ``--step`` kimg) are averaged
+weight by weight. Averaging G_ema snapshots is a post-hoc longer EMA: if it lowers FD,
+the trajectory's noise holds FD back; if not, the networks' shared bias does. Same sets
+as ``demo_quality.py``: 2 000 generated images (seed 0, random noise) against world seeds
+5 000 000 onwards.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/fd_snapshots.py --run runs/demo 2000 2008 1928:2008
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stylegan2_core import load_generator
+from stylegan2_core.image import from_uint8
+from projector import world
+from projector.metrics_features import METRIC_SHORT_NAME, FeatureExtractor, feature_stats, frechet_distance
+from projector.training.metrics import generate_images
+
+WORLD_SEED = 5_000_000
+
+
+def snapshot_paths(run: Path, spec: str, step: int) -> list[Path]:
+    lo, _, hi = spec.partition(":")
+    paths = [run / f"network-snapshot-{k:06d}.safetensors" for k in range(int(lo), int(hi or lo) + 1, step)]
+    return [p for p in paths if p.exists()]
+
+
+def averaged_generator(paths: list[Path]) -> torch.nn.Module:
+    """One generator whose floating-point weights and buffers are the mean of the snapshots'."""
+    G = load_generator(paths[0])
+    states = [G.state_dict()] + [load_generator(p).state_dict() for p in paths[1:]]
+    G = copy.deepcopy(G)
+    G.load_state_dict({k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v
+                       for k, v in states[0].items()})
+    return G
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("specs", nargs="+", help="kimg of a snapshot, or LO:HI to average the snapshots in between")
+    ap.add_argument("--run", type=Path, default=Path("runs/demo"))
+    ap.add_argument("--step", type=int, default=4, help="kimg between snapshots")
+    ap.add_argument("--num", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    groups = {spec: snapshot_paths(args.run, spec, args.step) for spec in args.specs}
+    missing = [spec for spec, paths in groups.items() if not paths]
+    if missing:
+        print(f"error: no snapshots for {', '.join(missing)} in {args.run}", file=sys.stderr)
+        return 1
+    resolution = load_generator(groups[args.specs[0]][0]).img_resolution
+    extractor = FeatureExtractor()
+    reals, _ = world.render_batch(range(WORLD_SEED, WORLD_SEED + args.num), resolution)
+    mu_w, sigma_w, _ = feature_stats((from_uint8(reals[i:i + 50]) for i in range(0, len(reals), 50)), extractor)
+    print(f"| snapshots ({args.run}) | count | {METRIC_SHORT_NAME} |\n| --- | ---: | ---: |", flush=True)
+    for spec, paths in groups.items():
+        t0 = time.time()
+        mu, sigma, _ = feature_stats(generate_images(averaged_generator(paths), args.num, seed=0), extractor)
+        fd = frechet_distance(mu, sigma, mu_w, sigma_w)
+        print(f"| {spec} | {len(paths)} | {fd:.2f} |  ({time.time() - t0:.0f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
