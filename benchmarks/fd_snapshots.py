@@ -13,19 +13,16 @@ as ``demo_quality.py``: 2 000 generated images (seed 0, random noise) against wo
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from stylegan2_core import load_generator
-from stylegan2_core.image import from_uint8
-from projector import world
-from projector.metrics_features import METRIC_SHORT_NAME, FeatureExtractor, feature_stats, frechet_distance
-from projector.training.metrics import generate_images
+from projector.metrics_features import METRIC_SHORT_NAME, FeatureExtractor
+from projector.training.data import open_source
+from projector.training.metrics import fd_effnet_lite0, real_feature_stats
 
 WORLD_SEED = 5_000_000
 
@@ -40,7 +37,6 @@ def averaged_generator(paths: list[Path]) -> torch.nn.Module:
     """One generator whose floating-point weights and buffers are the mean of the snapshots'."""
     G = load_generator(paths[0])
     states = [G.state_dict()] + [load_generator(p).state_dict() for p in paths[1:]]
-    G = copy.deepcopy(G)
     G.load_state_dict({k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v
                        for k, v in states[0].items()})
     return G
@@ -61,15 +57,16 @@ def main() -> int:
     if missing:
         print(f"error: no snapshots for {', '.join(missing)} in {args.run}", file=sys.stderr)
         return 1
-    resolution = load_generator(groups[args.specs[0]][0]).img_resolution
     extractor = FeatureExtractor()
-    reals, _ = world.render_batch(range(WORLD_SEED, WORLD_SEED + args.num), resolution)
-    mu_w, sigma_w, _ = feature_stats((from_uint8(reals[i:i + 50]) for i in range(0, len(reals), 50)), extractor)
+    real_stats = None
     print(f"| snapshots ({args.run}) | count | {METRIC_SHORT_NAME} |\n| --- | ---: | ---: |", flush=True)
     for spec, paths in groups.items():
         t0 = time.time()
-        mu, sigma, _ = feature_stats(generate_images(averaged_generator(paths), args.num, seed=0), extractor)
-        fd = frechet_distance(mu, sigma, mu_w, sigma_w)
+        G = averaged_generator(paths)
+        if real_stats is None:
+            real_stats = real_feature_stats(open_source("world", G.img_resolution, WORLD_SEED), args.num,
+                                            extractor=extractor)
+        fd = fd_effnet_lite0(G, real_stats, args.num, seed=0, extractor=extractor).value
         print(f"| {spec} | {len(paths)} | {fd:.2f} |  ({time.time() - t0:.0f} s)", flush=True)
     return 0
 
