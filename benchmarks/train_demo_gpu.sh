@@ -8,6 +8,8 @@
 # Measured on one H100 (torch 2.11, reference ops, 12 workers): median 2.69 s/kimg over 83 kimg,
 # against 33 s/kimg for the CPU run at batch 16 on the 2-core VM. On one H200 (reference ops, 12 workers):
 # median 1.91 s/kimg over 237 kimg in 8.6 minutes, then 1.84 s/kimg over 126 kimg in a second call.
+# Again on one H100 (reference ops, 12 workers, lr 0.0005 from the config; a later session): median
+# 1.91 s/kimg over 255 kimg in 8.9 minutes, then 1.99 s/kimg over 114 kimg in 3.9 minutes.
 # Back on the CPU, resume with train_demo.sh --batch 16 --tick 1 --snap 4 --sample-every 10.
 # Usage: benchmarks/train_demo_gpu.sh RUN_DIR MINUTES   (RUN_DIR holds checkpoint.safetensors)
 set -euo pipefail
