@@ -30,7 +30,7 @@ from projector import world
 from projector.edits import apply_direction, orthogonalize, svm
 from projector.predictor import default_predictor
 
-WORLD_SEED = 5_000_000  # the world images that give each attribute's std (as in demo_quality.py)
+from demo_quality import WORLD_SEED  # the world images that give each attribute's std
 
 
 @torch.no_grad()

@@ -24,7 +24,7 @@ from projector.metrics_features import METRIC_SHORT_NAME, FeatureExtractor
 from projector.training.data import open_source
 from projector.training.metrics import fd_effnet_lite0, real_feature_stats
 
-WORLD_SEED = 5_000_000
+from demo_quality import WORLD_SEED
 
 
 def snapshot_paths(run: Path, spec: str, step: int) -> list[Path]:
