@@ -10,12 +10,14 @@
 # median 1.91 s/kimg over 237 kimg in 8.6 minutes, then 1.84 s/kimg over 126 kimg in a second call.
 # Again on one H100 (reference ops, 12 workers, lr 0.0005 from the config; a later session): median
 # 1.91 s/kimg over 255 kimg in 8.9 minutes, then 1.99 s/kimg over 114 kimg in 3.9 minutes.
+# On one H200 (reference ops, 12 workers, lr 0.0005; a later session): median 1.85 s/kimg over
+# 261 kimg in 8.9 minutes, then 1.74 s/kimg over 119 kimg in 3.7 minutes.
 # Back on the CPU, resume with train_demo.sh --batch 16 --tick 1 --snap 4 --sample-every 10.
 # Usage: benchmarks/train_demo_gpu.sh RUN_DIR MINUTES   (RUN_DIR holds checkpoint.safetensors)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}
-KIMG=${KIMG:-3000}
+KIMG=${KIMG:-6000}
 RUN=${1:?usage: train_demo_gpu.sh RUN_DIR MINUTES}
 MINUTES=${2:?usage: train_demo_gpu.sh RUN_DIR MINUTES}
 exec "$PY" -m cli train --resume "$RUN" --kimg "$KIMG" --batch 64 --tick 4 --snap 40 --sample-every 40 \
