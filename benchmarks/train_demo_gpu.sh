@@ -5,16 +5,8 @@
 # for small resolutions) instead of 16, to give a GPU more work per step. Background workers
 # render the world so that the GPU does not wait for OpenCV. R1 gamma and the EMA half-life
 # (in kimg) stay as they are. Checkpoints every 40 kimg and at the end.
-# Measured on one H100 (torch 2.11, reference ops, 12 workers): median 2.69 s/kimg over 83 kimg,
-# against 33 s/kimg for the CPU run at batch 16 on the 2-core VM. On one H200 (reference ops, 12 workers):
-# median 1.91 s/kimg over 237 kimg in 8.6 minutes, then 1.84 s/kimg over 126 kimg in a second call.
-# Again on one H100 (reference ops, 12 workers, lr 0.0005 from the config; a later session): median
-# 1.91 s/kimg over 255 kimg in 8.9 minutes, then 1.99 s/kimg over 114 kimg in 3.9 minutes.
-# On one H200 (reference ops, 12 workers, lr 0.0005; a later session): median 1.85 s/kimg over
-# 261 kimg in 8.9 minutes, then 1.74 s/kimg over 119 kimg in 3.7 minutes.
-# Smaller batches on one H200 (reference ops, 12 workers; a later session): BATCH=16, median
-# 7.89 s/kimg over 63 kimg in 8.9 minutes; BATCH=32, median 4.08 s/kimg over 52 kimg in 3.6
-# minutes. Steps at batch 16 and 32 cost nearly what batch-64 steps do, so they see fewer images.
+# A step costs about the same at batch 16, 32 and 64 on the H200 (overhead-bound), so
+# batch 64 sees the most images per hour. Timings of every GPU segment: docs/benchmarks.md.
 # Back on the CPU, resume with train_demo.sh --batch 16 --tick 1 --snap 4 --sample-every 10.
 # Usage: [BATCH=64] [KIMG=6000] benchmarks/train_demo_gpu.sh RUN_DIR MINUTES   (RUN_DIR holds checkpoint.safetensors)
 set -euo pipefail
