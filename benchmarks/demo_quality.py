@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from stylegan2_core import load_generator
+from stylegan2_core.checkpoints.native import read_safetensors
 from stylegan2_core.image import from_uint8, to_uint8
 from stylegan2_core.latent import z_from_seeds
 from projector import world
@@ -95,10 +96,13 @@ def main() -> int:
         save_grid(args.samples, G(z_from_seeds(range(64), G.z_dim), noise_mode="const"), 8)
 
     meta = getattr(G, "checkpoint", None)
+    file_meta = read_safetensors(path)[1] if path.suffix == ".safetensors" else None
+    averaged = (file_meta or {}).get("averaged_snapshots")
+    network = f"G_ema averaged over the snapshots {averaged} kimg" if averaged else "G_ema"
     lines = [
         "# Demo model quality",
         "",
-        f"Network: `{path}` ({meta.format if meta else 'unknown format'}), {res}x{res}, G_ema, truncation 1.",
+        f"Network: `{path}` ({meta.format if meta else 'unknown format'}), {res}x{res}, {network}, truncation 1.",
         f"{n} generated images (seeded z, random noise) vs world seeds {WORLD_SEED}..{WORLD_SEED + n - 1}; "
         f"the floor compares those with seeds {WORLD_SEED + n}..{WORLD_SEED + 2 * n - 1}.",
         "",

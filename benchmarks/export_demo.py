@@ -3,9 +3,11 @@
 Writes G_ema of the run's latest checkpoint to ``stylegan2_core/assets/demo.safetensors``
 (the default ``--network demo``, float32, ~1.9 MB) with the training progress in its
 metadata, and copies the full training checkpoint to ``training/demo/`` so that
-``benchmarks/train_demo.sh`` on another machine resumes the run exactly.
+``benchmarks/train_demo.sh`` on another machine resumes the run exactly. With
+``--average LO:HI`` the asset is instead the uniform mean of the G_ema snapshots from LO to
+HI kimg (a post-hoc longer EMA, see ``fd_snapshots.py``); the carried checkpoint is the same.
 
-    .venv/bin/python benchmarks/export_demo.py --run runs/demo
+    .venv/bin/python benchmarks/export_demo.py --run runs/demo [--average 11600:11800]
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from stylegan2_core import load_generator, save_generator
-from projector.training.checkpoint import load_checkpoint, resolve_resume
+from projector.training.checkpoint import average_generators, load_checkpoint, resolve_resume, snapshot_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,17 +28,23 @@ def main() -> None:
     ap.add_argument("--asset", type=Path, default=ROOT / "stylegan2_core" / "assets" / "demo.safetensors")
     ap.add_argument("--carry", type=str, default=str(ROOT / "training" / "demo" / "checkpoint.safetensors"),
                     help="where the resumable training checkpoint is copied ('' to skip)")
+    ap.add_argument("--average", metavar="LO:HI", help="ship the mean of the run's snapshots from LO to HI kimg")
     args = ap.parse_args()
 
     ckpt = resolve_resume(args.run) if args.run.is_dir() else args.run
     _, meta, cfg = load_checkpoint(ckpt)
     kimg = meta["nimg"] / 1000
-    G = load_generator(ckpt)
     extra = {"name": "s2edit demo (procedural world faces)", "network": "G_ema",
              "training_kimg": round(kimg, 3), "training_data": cfg.data,
              "training_batch": cfg.batch_size, "quality_report": "docs/demo_quality.md"}
+    if args.average:
+        paths = snapshot_paths(ckpt.parent, args.average, int(cfg.snapshot_kimg))
+        G = average_generators(paths)
+        extra.update(averaged_snapshots=args.average, averaged_count=len(paths))
+    else:
+        G = load_generator(ckpt)
     save_generator(G, args.asset, extra=extra)
-    print(f"wrote {args.asset} ({args.asset.stat().st_size / 1e6:.1f} MB, {kimg:.1f} kimg)")
+    print(f"wrote {args.asset} ({args.asset.stat().st_size / 1e6:.1f} MB, {kimg:.1f} kimg{', averaged ' + args.average if args.average else ''})")
     if args.carry:
         carry = Path(args.carry)
         carry.parent.mkdir(parents=True, exist_ok=True)

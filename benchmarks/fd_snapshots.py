@@ -19,27 +19,13 @@ from pathlib import Path
 
 import torch
 
-from stylegan2_core import load_generator
+from stylegan2_core.errors import InputError
 from projector.metrics_features import METRIC_SHORT_NAME, FeatureExtractor
+from projector.training.checkpoint import average_generators, snapshot_paths
 from projector.training.data import open_source
 from projector.training.metrics import fd_effnet_lite0, real_feature_stats
 
 from demo_quality import WORLD_SEED
-
-
-def snapshot_paths(run: Path, spec: str, step: int) -> list[Path]:
-    lo, _, hi = spec.partition(":")
-    paths = [run / f"network-snapshot-{k:06d}.safetensors" for k in range(int(lo), int(hi or lo) + 1, step)]
-    return [p for p in paths if p.exists()]
-
-
-def averaged_generator(paths: list[Path]) -> torch.nn.Module:
-    """One generator whose floating-point weights and buffers are the mean of the snapshots'."""
-    G = load_generator(paths[0])
-    states = [G.state_dict()] + [load_generator(p).state_dict() for p in paths[1:]]
-    G.load_state_dict({k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v
-                       for k, v in states[0].items()})
-    return G
 
 
 def main() -> int:
@@ -52,17 +38,17 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    groups = {spec: snapshot_paths(args.run, spec, args.step) for spec in args.specs}
-    missing = [spec for spec, paths in groups.items() if not paths]
-    if missing:
-        print(f"error: no snapshots for {', '.join(missing)} in {args.run}", file=sys.stderr)
+    try:
+        groups = {spec: snapshot_paths(args.run, spec, args.step) for spec in args.specs}
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 1
     extractor = FeatureExtractor()
     real_stats = None
     print(f"| snapshots ({args.run}) | count | {METRIC_SHORT_NAME} |\n| --- | ---: | ---: |", flush=True)
     for spec, paths in groups.items():
         t0 = time.time()
-        G = averaged_generator(paths)
+        G = average_generators(paths)
         if real_stats is None:
             real_stats = real_feature_stats(open_source("world", G.img_resolution, WORLD_SEED), args.num,
                                             extractor=extractor)

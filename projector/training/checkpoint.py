@@ -13,13 +13,15 @@ from pathlib import Path
 
 import torch
 
+from stylegan2_core.checkpoints import load_generator
 from stylegan2_core.checkpoints.native import read_native, write_native
 from stylegan2_core.errors import CheckpointError, InputError
+from stylegan2_core.networks import Generator
 
 from .config import TrainConfig
 
 __all__ = ["CHECKPOINT_NAME", "flatten_optimizer", "unflatten_optimizer", "module_tensors", "load_module",
-           "save_checkpoint", "load_checkpoint", "resolve_resume"]
+           "save_checkpoint", "load_checkpoint", "resolve_resume", "snapshot_paths", "average_generators"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -99,3 +101,35 @@ def resolve_resume(resume) -> Path:
     if not path.is_file():
         raise InputError(f"cannot resume: {path} does not exist")
     return path
+
+
+def snapshot_paths(run, spec: str, step_kimg: int = 4) -> list[Path]:
+    """The run's G_ema snapshots for ``"KIMG"`` or an inclusive range ``"LO:HI"`` (every ``step_kimg``)."""
+    lo, _, hi = str(spec).partition(":")
+    try:
+        first, last = int(lo), int(hi or lo)
+    except ValueError:
+        raise InputError(f"snapshot range {spec!r}: expected KIMG or LO:HI in whole kimg") from None
+    paths = [Path(run) / f"network-snapshot-{k:06d}.safetensors" for k in range(first, last + 1, step_kimg)]
+    found = [p for p in paths if p.is_file()]
+    if not found:
+        raise InputError(f"{run}: no snapshots for {spec}")
+    return found
+
+
+def average_generators(paths: list[Path]) -> Generator:
+    """One generator whose floating-point weights and buffers are the mean of the snapshots'.
+
+    A uniform average of consecutive G_ema snapshots is a post-hoc longer EMA; integer
+    buffers are taken from the first snapshot.
+    """
+    G = load_generator(paths[0])
+    states = [G.state_dict()]
+    for path in paths[1:]:
+        other = load_generator(path)
+        if other.cfg != G.cfg:
+            raise CheckpointError(f"{path}: generator config differs from {paths[0]}'s, cannot average")
+        states.append(other.state_dict())
+    G.load_state_dict({k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v
+                       for k, v in states[0].items()})
+    return G
