@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from stylegan2_core import load_generator
-from stylegan2_core.checkpoints.native import read_safetensors
+from stylegan2_core.checkpoints.native import read_metadata
 from stylegan2_core.image import from_uint8, to_uint8
 from stylegan2_core.latent import z_from_seeds
 from projector import world
@@ -96,7 +96,7 @@ def main() -> int:
         save_grid(args.samples, G(z_from_seeds(range(64), G.z_dim), noise_mode="const"), 8)
 
     meta = getattr(G, "checkpoint", None)
-    file_meta = read_safetensors(path)[1] if path.suffix == ".safetensors" else None
+    file_meta = read_metadata(path) if path.suffix == ".safetensors" else None
     averaged = (file_meta or {}).get("averaged_snapshots")
     network = f"G_ema averaged over the snapshots {averaged} kimg" if averaged else "G_ema"
     lines = [

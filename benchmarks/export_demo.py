@@ -44,7 +44,8 @@ def main() -> None:
     else:
         G = load_generator(ckpt)
     save_generator(G, args.asset, extra=extra)
-    print(f"wrote {args.asset} ({args.asset.stat().st_size / 1e6:.1f} MB, {kimg:.1f} kimg{', averaged ' + args.average if args.average else ''})")
+    source = f"mean of snapshots {args.average}" if args.average else "G_ema"
+    print(f"wrote {args.asset} ({args.asset.stat().st_size / 1e6:.1f} MB, {kimg:.1f} kimg, {source})")
     if args.carry:
         carry = Path(args.carry)
         carry.parent.mkdir(parents=True, exist_ok=True)

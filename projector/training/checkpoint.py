@@ -21,7 +21,8 @@ from stylegan2_core.networks import Generator
 from .config import TrainConfig
 
 __all__ = ["CHECKPOINT_NAME", "flatten_optimizer", "unflatten_optimizer", "module_tensors", "load_module",
-           "save_checkpoint", "load_checkpoint", "resolve_resume", "snapshot_paths", "average_generators"]
+           "save_checkpoint", "load_checkpoint", "resolve_resume", "snapshot_name", "snapshot_paths",
+           "average_generators"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -103,6 +104,11 @@ def resolve_resume(resume) -> Path:
     return path
 
 
+def snapshot_name(kimg: float) -> str:
+    """File name of the G_ema snapshot a run writes at ``kimg`` (whole kimg, zero-padded)."""
+    return f"network-snapshot-{int(kimg):06d}.safetensors"
+
+
 def snapshot_paths(run, spec: str, step_kimg: int = 4) -> list[Path]:
     """The run's G_ema snapshots for ``"KIMG"`` or an inclusive range ``"LO:HI"`` (every ``step_kimg``)."""
     lo, _, hi = str(spec).partition(":")
@@ -110,7 +116,7 @@ def snapshot_paths(run, spec: str, step_kimg: int = 4) -> list[Path]:
         first, last = int(lo), int(hi or lo)
     except ValueError:
         raise InputError(f"snapshot range {spec!r}: expected KIMG or LO:HI in whole kimg") from None
-    paths = [Path(run) / f"network-snapshot-{k:06d}.safetensors" for k in range(first, last + 1, step_kimg)]
+    paths = [Path(run) / snapshot_name(k) for k in range(first, last + 1, step_kimg)]
     found = [p for p in paths if p.is_file()]
     if not found:
         raise InputError(f"{run}: no snapshots for {spec}")

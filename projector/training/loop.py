@@ -379,7 +379,7 @@ def _train(cfg, outdir, resume, progress, device, rank, world_size, max_seconds=
             if rank == 0:
                 from stylegan2_core.checkpoints import save_generator
 
-                save_generator(trainer.G_ema, outdir / f"network-snapshot-{int(kimg):06d}.safetensors",
+                save_generator(trainer.G_ema, outdir / ckpt.snapshot_name(kimg),
                                extra={"kimg": kimg, "step": trainer.step_index})
             report(TrainEvent("snapshot", trainer.step_index, kimg, cfg.kimg, path=str(last)))
         if rank == 0 and (_crossed(before, trainer.nimg, cfg.sample_kimg) or done):

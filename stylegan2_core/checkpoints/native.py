@@ -13,7 +13,7 @@ import torch
 from ..config import GeneratorConfig
 from ..errors import CheckpointError
 
-__all__ = ["MAGIC_KEY", "is_safetensors", "read_safetensors", "read_native", "write_native", "atomic_write"]
+__all__ = ["MAGIC_KEY", "is_safetensors", "read_metadata", "read_safetensors", "read_native", "write_native", "atomic_write"]
 
 MAGIC_KEY = "s2edit"
 FORMAT_VERSION = 1
@@ -57,23 +57,34 @@ def write_native(path, tensors: dict[str, torch.Tensor], config: GeneratorConfig
     atomic_write(Path(path), lambda tmp: save_file(flat, tmp, metadata={MAGIC_KEY: json.dumps(meta)}))
 
 
-def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict | None]:
-    """Tensors and s2edit metadata (None when the file carries none) of a safetensors file."""
+def read_metadata(path) -> dict | None:
+    """The s2edit metadata of a safetensors file (None when it carries none), without its tensors."""
     from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
 
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(MAGIC_KEY)
-        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: corrupt safetensors file ({err})") from None
     if raw is None:
-        return tensors, None
+        return None
     try:
-        return tensors, json.loads(raw)
+        return json.loads(raw)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: unreadable s2edit metadata ({err})") from None
+
+
+def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """Tensors and s2edit metadata (None when the file carries none) of a safetensors file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    meta = read_metadata(path)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: corrupt safetensors file ({err})") from None
+    return tensors, meta
 
 
 def read_native(path) -> tuple[dict[str, torch.Tensor], dict]:
