@@ -13,7 +13,8 @@ import torch
 from ..config import GeneratorConfig
 from ..errors import CheckpointError
 
-__all__ = ["MAGIC_KEY", "is_safetensors", "read_metadata", "read_safetensors", "read_native", "write_native", "atomic_write"]
+__all__ = ["MAGIC_KEY", "is_safetensors", "read_metadata", "read_safetensors", "read_native", "write_native",
+           "atomic_write"]
 
 MAGIC_KEY = "s2edit"
 FORMAT_VERSION = 1
@@ -59,32 +60,30 @@ def write_native(path, tensors: dict[str, torch.Tensor], config: GeneratorConfig
 
 def read_metadata(path) -> dict | None:
     """The s2edit metadata of a safetensors file (None when it carries none), without its tensors."""
+    return _read(path, with_tensors=False)[1]
+
+
+def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """Tensors and s2edit metadata (None when the file carries none) of a safetensors file."""
+    return _read(path, with_tensors=True)
+
+
+def _read(path, with_tensors: bool) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """One pass over a safetensors file: its tensors (if asked) and its decoded s2edit metadata."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(MAGIC_KEY)
+            tensors = {key: f.get_tensor(key) for key in f.keys()} if with_tensors else {}
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: corrupt safetensors file ({err})") from None
     if raw is None:
-        return None
+        return tensors, None
     try:
-        return json.loads(raw)
+        return tensors, json.loads(raw)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: unreadable s2edit metadata ({err})") from None
-
-
-def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict | None]:
-    """Tensors and s2edit metadata (None when the file carries none) of a safetensors file."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    meta = read_metadata(path)
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: corrupt safetensors file ({err})") from None
-    return tensors, meta
 
 
 def read_native(path) -> tuple[dict[str, torch.Tensor], dict]:
