@@ -37,7 +37,7 @@ from projector.training.checkpoint import resolve_resume
 from projector.training.loop import save_grid
 from projector.training.metrics import generate_images, ppl_w
 
-WORLD_SEED = 5_000_000  # outside the training stream and the predictor's seeds
+WORLD_SEED = 5_000_000  # outside the predictor's seeds; the demo run streamed each of them once, at ~5000 kimg
 FD_RATIO_MAX = 3.0
 ATTR_TOL = 0.15
 
