@@ -97,8 +97,11 @@ def main() -> int:
 
     meta = getattr(G, "checkpoint", None)
     file_meta = read_metadata(path) if path.suffix == ".safetensors" else None
-    averaged = (file_meta or {}).get("averaged_snapshots")
-    network = f"G_ema averaged over the snapshots {averaged} kimg" if averaged else "G_ema"
+    file_meta = file_meta or {}
+    averaged, snapshot, kimg = (file_meta.get(k) for k in ("averaged_snapshots", "snapshot", "training_kimg"))
+    network = (f"G_ema averaged over the snapshots {averaged} kimg" if averaged else
+               f"G_ema snapshot `{snapshot}` ({kimg} kimg)" if snapshot else
+               f"G_ema at {kimg} kimg" if kimg is not None else "G_ema")
     lines = [
         "# Demo model quality",
         "",

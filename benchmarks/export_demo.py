@@ -5,18 +5,23 @@ Writes G_ema of the run's latest checkpoint to ``stylegan2_core/assets/demo.safe
 metadata, and copies the full training checkpoint to ``training/demo/`` so that
 ``benchmarks/train_demo.sh`` on another machine resumes the run exactly. With
 ``--average LO:HI`` the asset is instead the uniform mean of the G_ema snapshots from LO to
-HI kimg (a post-hoc longer EMA, see ``fd_snapshots.py``); the carried checkpoint is the same.
+HI kimg (a post-hoc longer EMA, see ``fd_snapshots.py``), and with ``--snapshot KIMG`` the
+G_ema snapshot written at KIMG (one chosen on a validation pair, see ``fd_snapshots.py``);
+the carried checkpoint is the latest either way.
 
-    .venv/bin/python benchmarks/export_demo.py --run runs/demo [--average 11600:11800]
+    .venv/bin/python benchmarks/export_demo.py --run runs/demo [--average 11600:11800 | --snapshot 11800]
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from pathlib import Path
 
 from stylegan2_core import load_generator, save_generator
+from stylegan2_core.checkpoints.native import read_metadata
+from stylegan2_core.errors import InputError
 from projector.training.checkpoint import average_generators, load_checkpoint, resolve_resume, snapshot_paths
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +33,9 @@ def main() -> None:
     ap.add_argument("--asset", type=Path, default=ROOT / "stylegan2_core" / "assets" / "demo.safetensors")
     ap.add_argument("--carry", type=str, default=str(ROOT / "training" / "demo" / "checkpoint.safetensors"),
                     help="where the resumable training checkpoint is copied ('' to skip)")
-    ap.add_argument("--average", metavar="LO:HI", help="ship the mean of the run's snapshots from LO to HI kimg")
+    choice = ap.add_mutually_exclusive_group()
+    choice.add_argument("--average", metavar="LO:HI", help="ship the mean of the run's snapshots from LO to HI kimg")
+    choice.add_argument("--snapshot", metavar="KIMG", type=int, help="ship the run's G_ema snapshot at KIMG")
     args = ap.parse_args()
 
     ckpt = resolve_resume(args.run) if args.run.is_dir() else args.run
@@ -41,10 +48,16 @@ def main() -> None:
         paths = snapshot_paths(ckpt.parent, args.average, int(cfg.snapshot_kimg))
         G = average_generators(paths)
         extra.update(averaged_snapshots=args.average, averaged_count=len(paths))
+    elif args.snapshot is not None:
+        path = snapshot_paths(ckpt.parent, str(args.snapshot), int(cfg.snapshot_kimg))[0]
+        G = load_generator(path)
+        kimg = read_metadata(path)["kimg"]
+        extra.update(training_kimg=round(kimg, 3), snapshot=path.name)
     else:
         G = load_generator(ckpt)
     save_generator(G, args.asset, extra=extra)
-    source = f"mean of snapshots {args.average}" if args.average else "G_ema"
+    source = (f"mean of snapshots {args.average}" if args.average else
+              f"G_ema snapshot {args.snapshot}" if args.snapshot is not None else "G_ema")
     print(f"wrote {args.asset} ({args.asset.stat().st_size / 1e6:.1f} MB, {kimg:.1f} kimg, {source})")
     if args.carry:
         carry = Path(args.carry)
@@ -54,4 +67,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except InputError as err:
+        sys.exit(f"error: {err}")
