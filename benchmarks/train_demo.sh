@@ -9,8 +9,8 @@
 # R1 gamma 0.05 and an EMA half-life of 5 kimg with ramp-up 0.05 follow the official
 # heuristics for 64 px at batch 16 (gamma = 0.0002 * res^2 / batch, ema = batch * 10 / 32);
 # everything else is the paper's config, except late learning-rate decays: from 2008.0 kimg the run
-# continued at lr 0.0005, from 5261.4 kimg at 0.00025 and from 11407.6 kimg at 0.000125 (each
-# resumed once with --lr; the checkpoint's config keeps it).
+# continued at lr 0.0005, from 5261.4 kimg at 0.00025, from 11407.6 kimg at 0.000125 and from
+# 12757.5 kimg at 0.0000625 (each resumed once with --lr; the checkpoint's config keeps it).
 #
 # Run it again in every session: it resumes from runs/demo/checkpoint.safetensors when that
 # exists (exact continuation; a checkpoint is written every 4 kimg, about 3 minutes), else
