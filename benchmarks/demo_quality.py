@@ -96,8 +96,7 @@ def main() -> int:
         save_grid(args.samples, G(z_from_seeds(range(64), G.z_dim), noise_mode="const"), 8)
 
     meta = getattr(G, "checkpoint", None)
-    file_meta = read_metadata(path) if path.suffix == ".safetensors" else None
-    file_meta = file_meta or {}
+    file_meta = (read_metadata(path) if path.suffix == ".safetensors" else None) or {}
     averaged, snapshot, kimg = (file_meta.get(k) for k in ("averaged_snapshots", "snapshot", "training_kimg"))
     network = (f"G_ema averaged over the snapshots {averaged} kimg" if averaged else
                f"G_ema snapshot `{snapshot}` ({kimg} kimg)" if snapshot else
