@@ -18,8 +18,9 @@ def command(
 ) -> None:
     """Give G and G_ema more channels without changing their output, to continue a run that has levelled off.
 
-    New channels enter every layer through zero weights; the discriminator, optimizer moments
-    and progress carry over. Continue with: s2edit train --resume OUTDIR.
+    New channels enter every layer through zero weights; the discriminator,
+    optimizer moments and progress carry over.
+    Continue with: s2edit train --resume OUTDIR.
     """
     from stylegan2_core import load_generator
     from stylegan2_core.errors import InputError
