@@ -11,6 +11,9 @@
 # everything else is the paper's config, except late learning-rate decays: from 2008.0 kimg the run
 # continued at lr 0.0005, from 5261.4 kimg at 0.00025, from 11407.6 kimg at 0.000125 and from
 # 12757.5 kimg at 0.0000625 (each resumed once with --lr; the checkpoint's config keeps it).
+# At 13268.9 kimg G was widened to channel_max 128 (`s2edit widen --cmax 128`: 128 channels
+# from 4x4 to 16x16, G 1.13M parameters, same images) and continued at lr 0.000125; a fresh
+# run below starts narrow.
 #
 # Run it again in every session: it resumes from runs/demo/checkpoint.safetensors when that
 # exists (exact continuation; a checkpoint is written every 4 kimg, about 3 minutes), else
