@@ -139,19 +139,13 @@ def widen_training_checkpoint(src, dst, channel_base: int | None = None, channel
     tensors, meta, cfg = load_checkpoint(src)
     new_G_cfg = widened_config(cfg.G, channel_base, channel_max)
     old = Generator(cfg.G)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        new = Generator(new_G_cfg)
     out = {k: v for k, v in tensors.items() if not k.startswith(("G.", "G_ema.", "opt_G."))}
     for prefix in ("G", "G_ema"):
         old_state = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-        for key, value in old.state_dict().items():
-            if key.endswith("resample_filter"):
-                old_state[key] = value
-        widened = Generator(new_G_cfg)
-        widened.load_state_dict(_widen_state(old_state, old, new))
+        old.load_state_dict({**old.state_dict(), **old_state})
+        widened = widen_generator(old, new_G_cfg, seed)
         out.update(module_tensors(prefix, widened))
-    out.update(_widen_moments(tensors, old, new))
+    out.update(_widen_moments(tensors, old, widened))
     new_cfg = cfg.replace(G=new_G_cfg)
     extra = {k: v for k, v in meta.items() if k not in ("format_version", "kind", "config")}
     extra["train_config"] = new_cfg.to_dict()
