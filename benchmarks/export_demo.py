@@ -1,7 +1,7 @@
 """Ship the demo model from a training run.
 
 Writes G_ema of the run's latest checkpoint to ``stylegan2_core/assets/demo.safetensors``
-(the default ``--network demo``, float32, ~1.9 MB) with the training progress in its
+(the default ``--network demo``, float32, ~4.6 MB) with the training progress in its
 metadata, and copies the full training checkpoint to ``training/demo/`` so that
 ``benchmarks/train_demo.sh`` on another machine resumes the run exactly. With
 ``--average LO:HI`` the asset is instead the uniform mean of the G_ema snapshots from LO to
