@@ -28,7 +28,7 @@ from stylegan2_core import load_generator, z_samples
 from stylegan2_core.image import from_uint8
 from projector import world
 from projector.edits import apply_direction, orthogonalize, svm
-from projector.predictor import default_predictor
+from projector.world.predictor import default_predictor
 
 from demo_quality import WORLD_SEED  # the world images that give each attribute's std
 

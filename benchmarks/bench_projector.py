@@ -22,7 +22,7 @@ import torch
 
 from projector import ProjectorConfig, project
 from projector.losses import make_perceptual
-from projector.quality import psnr, ssim
+from projector.metrics.image_quality import psnr, ssim
 from stylegan2_core import Generator, GeneratorConfig, MappingConfig, SynthesisConfig, load_generator, z_from_seeds
 
 RECOVERY_CONFIGS = ("w:optimize", "w:fixed", "w+:optimize", "w+:fixed")  # space:noise

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from projector.predictor import save_predictor, train_predictor  # noqa: E402
+from projector.world.predictor import save_predictor, train_predictor  # noqa: E402
 
 ASSETS = ROOT / "projector" / "assets"
 

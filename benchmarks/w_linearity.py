@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from stylegan2_core import load_generator, z_samples
-from projector.predictor import default_predictor
+from projector.world.predictor import default_predictor
 
 RIDGE = 0.1
 HOLDOUT = 0.2

@@ -8,7 +8,7 @@ import torch
 from projector import ProjectorConfig, project
 from projector.io import load_target, save_image
 from projector.losses import make_perceptual
-from projector.quality import psnr
+from projector.metrics.image_quality import psnr
 from stylegan2_core import load_generator, z_from_seeds
 
 

@@ -1,6 +1,10 @@
-"""Projection of images into a StyleGAN2 generator's latent space, and edits in W.
+"""Everything built on the generator: projection into W / W+, edits, latent files, metrics,
+the demo world and its attribute predictor, and training.
 
-Imports ``stylegan2_core``; never prints (the CLI does).
+Subpackages: ``edits`` (directions, mixing, interpolation), ``metrics`` (PSNR/SSIM,
+FD-EffNetLite0, PPL), ``world`` (the procedural faces and their predictor), ``training``
+(the paper's trainer), ``align`` (FFHQ face alignment). Imports ``stylegan2_core``; never
+prints (the CLI does).
 """
 
 from .project import ProjectionResult, ProjectionStep, ProjectorConfig, learning_rate, project, w_noise_scale

@@ -9,9 +9,9 @@ import torch
 from stylegan2_core.checkpoints.native import atomic_write
 
 from .io import Preprocessing, save_image
-from .latents import save_latent, save_projected_w_npz
+from .latent_file import save_latent, save_projected_w_npz
 from .project import ProjectionResult, ProjectorConfig
-from .quality import psnr, ssim
+from .metrics.image_quality import psnr, ssim
 
 __all__ = ["OUTPUT_FILES", "projection_report", "write_projection"]
 

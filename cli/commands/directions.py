@@ -112,7 +112,7 @@ def _predicted_scores(G, attribute: str, predictor_path: Path | None, samples: i
                       class_idx: int | None):
     """ws and one attribute's predicted scores for ``samples`` generated images, with a progress bar."""
     from projector.edits import labels_from_predictor
-    from projector.predictor import default_predictor, load_predictor
+    from projector.world.predictor import default_predictor, load_predictor
     from stylegan2_core.errors import InputError
 
     from .._console import progress

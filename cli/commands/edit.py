@@ -56,7 +56,7 @@ def command(
     from rich.table import Table
 
     from projector.edits import apply_direction, direction_sweep, load_directions, parse_layers
-    from projector.latents import load_latent, resolve_latents
+    from projector.latent_file import load_latent, resolve_latents
     from projector.video import render_video
     from stylegan2_core import to_uint8
     from stylegan2_core.errors import InputError

@@ -39,7 +39,7 @@ def command(
 
     from projector.training.checkpoint import resolve_resume
     from projector.training.data import open_source
-    from projector.training.metrics import fd_effnet_lite0, ppl_w, real_feature_stats
+    from projector.metrics.generative import fd_effnet_lite0, ppl_w, real_feature_stats
 
     from .._console import console, out
     from .._options import load_network, resolve_device

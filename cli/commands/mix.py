@@ -34,7 +34,7 @@ def command(
     from rich.table import Table
 
     from projector.edits import mixing_grid, parse_layers
-    from projector.latents import resolve_latents
+    from projector.latent_file import resolve_latents
     from projector.video import VideoWriter
     from stylegan2_core import to_uint8
 

@@ -74,7 +74,7 @@ def command(
 
     from projector import ProjectorConfig, project
     from projector.io import load_target, prepare_target
-    from projector.latents import load_latent
+    from projector.latent_file import load_latent
     from projector.losses import make_perceptual
     from projector.outputs import OUTPUT_FILES, write_projection
     from projector.video import VideoWriter

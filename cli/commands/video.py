@@ -60,7 +60,7 @@ def command(
     from rich.table import Table
 
     from projector.edits import frame_count, grid_seeds, walk
-    from projector.latents import load_latent
+    from projector.latent_file import load_latent
     from projector.video import VIDEO_SUFFIXES, render_video
     from stylegan2_core import class_labels, parse_seeds, z_from_seeds
     from stylegan2_core.errors import InputError

@@ -250,7 +250,7 @@ def labels_from_csv(path, G, truncation_psi: float = 1.0,
     looked up next to the CSV first, then from the working directory. Files holding several
     latents are rejected (one score each).
     """
-    from ..latents import load_latent
+    from ..latent_file import load_latent
 
     path = Path(path)
     try:

@@ -416,9 +416,9 @@ def _global_means(tick_stats: dict[str, list[float]], world_size: int, device: t
 def _training_metrics(trainer: Trainer, state: dict) -> dict[str, float]:
     """FD-EffNetLite0 against the training data and PPL in W, on G_ema (rank 0)."""
     from projector.losses import EffNetPerceptual
-    from projector.metrics_features import FeatureExtractor
+    from projector.metrics.features import FeatureExtractor
 
-    from .metrics import fd_effnet_lite0, ppl_w, real_feature_stats
+    from ..metrics.generative import fd_effnet_lite0, ppl_w, real_feature_stats
 
     cfg, device = trainer.cfg, trainer.device
     if not state:  # networks and real statistics are made once per run

@@ -8,7 +8,7 @@ import torch
 
 from projector.edits import (DirectionSet, apply_direction, labels_from_csv, labels_from_predictor, load_directions,
                              orthogonalize, pca, save_directions, sefa, style_affines, svm)
-from projector.latents import save_latent
+from projector.latent_file import save_latent
 from stylegan2_core import InputError, load_generator, z_from_seeds
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"

@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from projector.edits import load_directions, style_mix
-from projector.latents import save_latent
+from projector.latent_file import save_latent
 from stylegan2_core import InputError, load_generator, to_uint8, z_from_seeds
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from projector.latents import load_latent, resolve_latents, save_latent, save_projected_w_npz
+from projector.latent_file import load_latent, resolve_latents, save_latent, save_projected_w_npz
 from stylegan2_core import InputError, load_generator, z_from_seeds
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"

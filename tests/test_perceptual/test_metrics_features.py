@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from projector import metrics_features as mf
+from projector.metrics import features as mf
 from stylegan2_core.errors import S2EditError, ShapeError
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from projector.io import load_target, read_image
-from projector.quality import psnr, ssim
+from projector.metrics.image_quality import psnr, ssim
 from stylegan2_core import InputError
 
 

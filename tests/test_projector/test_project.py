@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from projector import ProjectorConfig, learning_rate, project, w_noise_scale
-from projector.latents import load_latent
+from projector.latent_file import load_latent
 from projector.outputs import write_projection
 from projector.io import Preprocessing
 from stylegan2_core import InputError, load_generator, z_from_seeds

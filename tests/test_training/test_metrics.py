@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from stylegan2_core.config import GeneratorConfig, MappingConfig, SynthesisConfig
 from stylegan2_core.networks import Generator
 from projector.training.data import WorldImages
-from projector.training.metrics import fd_effnet_lite0, filtered_mean, generate_images, ppl_w, real_feature_stats
+from projector.metrics.generative import fd_effnet_lite0, filtered_mean, generate_images, ppl_w, real_feature_stats
 
 
 @pytest.fixture(scope="module")

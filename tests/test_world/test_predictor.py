@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from projector.predictor import (
+from projector.world.predictor import (
     DEFAULT_WEIGHTS,
     TRAIN_START_SEED,
     VAL_START_SEED,

@@ -25,7 +25,7 @@ from torch import nn
 from stylegan2_core.errors import CheckpointError, InputError, ShapeError
 from stylegan2_core.image import from_uint8
 
-from . import world
+from . import faces as world
 
 __all__ = [
     "PredictorConfig",
@@ -41,7 +41,7 @@ __all__ = [
     "DEFAULT_WEIGHTS",
 ]
 
-DEFAULT_WEIGHTS = Path(__file__).parent / "assets" / "world_predictor.safetensors"
+DEFAULT_WEIGHTS = Path(__file__).parents[1] / "assets" / "world_predictor.safetensors"
 # World seeds the predictor trains and validates on; evaluate on seeds outside both ranges.
 TRAIN_START_SEED = 1_000_000
 VAL_START_SEED = 2_000_000

@@ -1,0 +1,9 @@
+"""Measures of images and generators: PSNR/SSIM for projections, FD-EffNetLite0 and PPL-W for models.
+
+``image_quality`` compares an image with its target; ``features`` holds the EfficientNet-Lite0
+feature statistics and the Fréchet distance; ``generative`` scores a generator (FD, PPL).
+"""
+
+from .image_quality import psnr, ssim
+
+__all__ = ["psnr", "ssim"]
