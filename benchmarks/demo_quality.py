@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from stylegan2_core import load_generator
-from stylegan2_core.checkpoints.native import read_metadata
+from stylegan2_core.fileio import read_metadata
 from stylegan2_core.image import from_uint8, to_uint8
 from stylegan2_core.latent import z_from_seeds
 from projector import world

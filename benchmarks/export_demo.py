@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from stylegan2_core import load_generator, save_generator
-from stylegan2_core.checkpoints.native import read_metadata
+from stylegan2_core.fileio import read_metadata
 from stylegan2_core.errors import InputError
 from projector.training.checkpoint import average_generators, load_checkpoint, resolve_resume, snapshot_paths
 

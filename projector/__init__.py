@@ -7,6 +7,13 @@ FD-EffNetLite0, PPL), ``world`` (the procedural faces and their predictor), ``tr
 prints (the CLI does).
 """
 
-from .project import ProjectionResult, ProjectionStep, ProjectorConfig, learning_rate, project, w_noise_scale
+from .project import (
+    ProjectionResult,
+    ProjectionStep,
+    ProjectorConfig,
+    learning_rate,
+    project,
+    w_noise_scale,
+)
 
 __all__ = ["ProjectorConfig", "ProjectionResult", "ProjectionStep", "learning_rate", "project", "w_noise_scale"]

@@ -19,8 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stylegan2_core.checkpoints.native import MAGIC_KEY, atomic_write, is_safetensors, read_safetensors
 from stylegan2_core.errors import CheckpointError, InputError
+from stylegan2_core.fileio import (
+    MAGIC_KEY,
+    atomic_write,
+    is_safetensors,
+    read_safetensors,
+)
 from stylegan2_core.latent import class_labels, parse_seeds, z_from_seeds
 
 __all__ = [

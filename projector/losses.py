@@ -31,7 +31,11 @@ from torch import nn
 
 from stylegan2_core.errors import InputError, S2EditError, ShapeError
 
-from ._efficientnet_lite import DEFAULT_FEATURE_BLOCKS, EfficientNetLite0, load_efficientnet_lite0
+from ._efficientnet_lite import (
+    DEFAULT_FEATURE_BLOCKS,
+    EfficientNetLite0,
+    load_efficientnet_lite0,
+)
 
 __all__ = [
     "PerceptualDistance",

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 
-from stylegan2_core.checkpoints.native import atomic_write
+from stylegan2_core.fileio import atomic_write
 
 from .io import Preprocessing, save_image
 from .latent_file import save_latent, save_projected_w_npz
-from .project import ProjectionResult, ProjectorConfig
 from .metrics.image_quality import psnr, ssim
+from .project import ProjectionResult, ProjectorConfig
 
 __all__ = ["OUTPUT_FILES", "projection_report", "write_projection"]
 

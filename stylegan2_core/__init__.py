@@ -3,7 +3,13 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from . import ops
-from .checkpoints import KNOWN_NETWORKS, CheckpointInfo, estimate_w_avg, load_generator, save_generator
+from .checkpoints import (
+    KNOWN_NETWORKS,
+    CheckpointInfo,
+    estimate_w_avg,
+    load_generator,
+    save_generator,
+)
 from .config import GeneratorConfig, MappingConfig, SynthesisConfig
 from .errors import (
     CheckpointError,
@@ -15,7 +21,15 @@ from .errors import (
     UnsafeCheckpointError,
 )
 from .image import from_uint8, to_uint8
-from .latent import broadcast_ws, check_ws, class_labels, parse_seeds, w_statistics, z_from_seeds, z_samples
+from .latent import (
+    broadcast_ws,
+    check_ws,
+    class_labels,
+    parse_seeds,
+    w_statistics,
+    z_from_seeds,
+    z_samples,
+)
 from .networks import NOISE_MODES, Generator
 
 try:

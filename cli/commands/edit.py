@@ -5,7 +5,15 @@ from typing import Annotated
 
 import typer
 
-from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, NoiseOpt, TruncOpt
+from .._options import (
+    ClassOpt,
+    DeviceOpt,
+    ForceOpt,
+    NetworkOpt,
+    NoiseMode,
+    NoiseOpt,
+    TruncOpt,
+)
 
 
 def parse_strengths(text: str) -> list[float]:
@@ -55,7 +63,12 @@ def command(
     import torch
     from rich.table import Table
 
-    from projector.edits import apply_direction, direction_sweep, load_directions, parse_layers
+    from projector.edits import (
+        apply_direction,
+        direction_sweep,
+        load_directions,
+        parse_layers,
+    )
     from projector.latent_file import load_latent, resolve_latents
     from projector.video import render_video
     from stylegan2_core import to_uint8

@@ -5,7 +5,16 @@ from typing import Annotated
 
 import typer
 
-from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, NoiseOpt, OutDirOpt, TruncOpt
+from .._options import (
+    ClassOpt,
+    DeviceOpt,
+    ForceOpt,
+    NetworkOpt,
+    NoiseMode,
+    NoiseOpt,
+    OutDirOpt,
+    TruncOpt,
+)
 
 
 def command(

@@ -35,11 +35,10 @@ def command(
 
     from rich.table import Table
 
-    from stylegan2_core.errors import InputError
-
+    from projector.metrics.generative import fd_effnet_lite0, ppl_w, real_feature_stats
     from projector.training.checkpoint import resolve_resume
     from projector.training.data import open_source
-    from projector.metrics.generative import fd_effnet_lite0, ppl_w, real_feature_stats
+    from stylegan2_core.errors import InputError
 
     from .._console import console, out
     from .._options import load_network, resolve_device

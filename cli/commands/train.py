@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+
 def _run_dir(outdir: Path, name: str | None, data: str, resolution: int) -> Path:
     if name:
         return outdir / name
@@ -59,10 +60,9 @@ def command(
 
     import torch
 
-    from stylegan2_core.errors import InputError
-
     from projector.training import TrainConfig, network_configs, train
     from projector.training.checkpoint import load_checkpoint, resolve_resume
+    from stylegan2_core.errors import InputError
 
     from .._console import console, progress
 

@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, NoiseOpt, TruncOpt
+from .._options import (
+    ClassOpt,
+    DeviceOpt,
+    ForceOpt,
+    NetworkOpt,
+    NoiseMode,
+    NoiseOpt,
+    TruncOpt,
+)
 
 
 class Kind(str, Enum):

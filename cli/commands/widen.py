@@ -22,11 +22,10 @@ def command(
     optimizer moments and progress carry over.
     Continue with: s2edit train --resume OUTDIR.
     """
-    from stylegan2_core import load_generator
-    from stylegan2_core.errors import InputError
-
     from projector.training.checkpoint import CHECKPOINT_NAME, resolve_resume
     from projector.training.widen import widen_training_checkpoint
+    from stylegan2_core import load_generator
+    from stylegan2_core.errors import InputError
 
     from .._console import out
     from .._options import check_outputs

@@ -16,9 +16,8 @@ def command(
     force: Annotated[bool, typer.Option("--force", help="Write into a folder that already has a labels.csv.")] = False,
 ) -> None:
     """Render cartoon faces with known attributes: world_SEED.png files plus labels.csv."""
-    from stylegan2_core.errors import InputError
-
     from projector.world import write_world
+    from stylegan2_core.errors import InputError
 
     from .._console import console, progress
 

@@ -18,8 +18,8 @@ import numpy as np
 
 from stylegan2_core.errors import InputError, ShapeError
 
-from . import _ffhq, _mtcnn
 from ..io import read_pixels as read_image
+from . import _ffhq, _mtcnn
 
 __all__ = [
     "LANDMARK_NAMES",

@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stylegan2_core.checkpoints.native import MAGIC_KEY, atomic_write, is_safetensors
 from stylegan2_core.errors import InputError, ShapeError
+from stylegan2_core.fileio import MAGIC_KEY, atomic_write, is_safetensors
 from stylegan2_core.latent import class_labels, z_from_seeds, z_samples
-
 
 FORMAT_VERSION = 1
 METHODS = ("linear-svm", "logistic")

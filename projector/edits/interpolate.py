@@ -20,7 +20,6 @@ from stylegan2_core.errors import InputError
 
 from .directions import layer_mask
 
-
 KINDS = ("linear", "slerp", "cubic")
 EASINGS = ("linear", "smoothstep", "ease-in-out")
 

@@ -15,7 +15,6 @@ import torch
 
 from stylegan2_core.errors import InputError
 
-
 _RANGE_RE = re.compile(r"(\d+)(?:-(\d+))?")
 
 

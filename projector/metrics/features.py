@@ -18,7 +18,11 @@ import torch.nn.functional as F
 
 from stylegan2_core.errors import S2EditError, ShapeError
 
-from .._efficientnet_lite import HEAD_CHANNELS, EfficientNetLite0, load_efficientnet_lite0
+from .._efficientnet_lite import (
+    HEAD_CHANNELS,
+    EfficientNetLite0,
+    load_efficientnet_lite0,
+)
 
 __all__ = [
     "METRIC_NAME",

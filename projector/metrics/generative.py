@@ -73,7 +73,12 @@ def real_feature_stats(source, num: int, start: int = 0, batch_size: int = 32, d
 def fd_effnet_lite0(G: Generator, real_stats, num: int, seed: int = 0, batch_size: int = 32,
                     device: torch.device | str = "cpu", extractor=None) -> MetricResult:
     """FD-EffNetLite0 between ``num`` generated images and precomputed real statistics ``(mu, sigma, n)``."""
-    from projector.metrics.features import METRIC_SHORT_NAME, FeatureExtractor, feature_stats, frechet_distance
+    from projector.metrics.features import (
+        METRIC_SHORT_NAME,
+        FeatureExtractor,
+        feature_stats,
+        frechet_distance,
+    )
 
     extractor = extractor or FeatureExtractor(device)
     mu, sigma, n = feature_stats(generate_images(G, num, seed, batch_size, device=device), extractor)

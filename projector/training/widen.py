@@ -25,7 +25,13 @@ import torch
 from stylegan2_core.checkpoints.native import write_native
 from stylegan2_core.config import GeneratorConfig
 from stylegan2_core.errors import InputError
-from stylegan2_core.networks import Conv2dLayer, FullyConnectedLayer, Generator, SynthesisLayer, ToRGBLayer
+from stylegan2_core.networks import (
+    Conv2dLayer,
+    FullyConnectedLayer,
+    Generator,
+    SynthesisLayer,
+    ToRGBLayer,
+)
 
 from .checkpoint import load_checkpoint, module_tensors
 from .config import TrainConfig

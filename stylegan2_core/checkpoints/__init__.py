@@ -15,11 +15,12 @@ import torch
 
 from ..config import GeneratorConfig
 from ..errors import CheckpointError, InputError, UnknownFormatError
+from ..fileio import atomic_write, cache_root, download, is_safetensors, sha256_file
 from ..latent import z_samples
 from ..networks import Generator
 from . import native, nvlabs_pkl, rosinality_pt
 from ._safe_pickle import NetworkStub, PersistentRecord, safe_load
-from ._source import KNOWN_NETWORKS, cache_root, download, resolve_source, sha256_file
+from ._source import KNOWN_NETWORKS, resolve_source
 
 __all__ = [
     "CheckpointInfo",
@@ -133,7 +134,7 @@ def _sniff_and_load(path: Path, network: str | None):
         head = f.read(16)
     if not head:
         raise CheckpointError(f"{path}: empty file")
-    if native.is_safetensors(head):
+    if is_safetensors(head):
         state, cfg, meta = native.native_generator_state(path)
         return "s2edit-native", meta.get("kind", "generator"), cfg, state, []
     if head[:2] == b"PK":
@@ -191,7 +192,7 @@ def save_generator(G: Generator, path, fmt: str | None = None, extra: dict | Non
         native.write_native(path, state, G.cfg, extra=extra)
     elif fmt == "rosinality-pt":
         ckpt = rosinality_pt.to_rosinality(state, G.cfg)
-        native.atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+        atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
     else:
         raise InputError(f"unknown output format {fmt!r}; use .safetensors or .pt")
     return path
