@@ -61,10 +61,7 @@ def load_network(network: str, device):
 
 
 def check_outputs(paths, force: bool) -> None:
-    """Refuse to overwrite existing files unless --force."""
-    from stylegan2_core.errors import InputError
+    """Refuse to overwrite existing files unless --force; create and check output folders."""
+    from projector.outputs import check_outputs as check
 
-    existing = [str(p) for p in paths if Path(p).exists()]
-    if existing and not force:
-        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise InputError(f"{existing[0]} already exists{more}; pass --force to overwrite")
+    check(paths, force)

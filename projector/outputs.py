@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from stylegan2_core.errors import InputError
 from stylegan2_core.fileio import atomic_write
 
 from .io import Preprocessing, save_image
@@ -13,9 +14,38 @@ from .latent_file import save_latent, save_projected_w_npz
 from .metrics.image_quality import psnr, ssim
 from .project import ProjectionResult, ProjectorConfig
 
-__all__ = ["OUTPUT_FILES", "projection_report", "write_projection"]
+__all__ = ["OUTPUT_FILES", "check_outputs", "projection_report", "write_projection"]
 
 OUTPUT_FILES = ("target.png", "proj.png", "projected_w.npz", "latent.safetensors", "report.json")
+
+
+def check_outputs(paths, force: bool = False) -> list[Path]:
+    """The one no-overwrite check, run before any work: refuse existing outputs unless ``force``,
+    and make sure every output's folder exists (created here) and is writable.
+
+    Raises ``InputError`` naming the first problem: an existing file without ``force``, an
+    output that is a folder, a parent that is a file, or a folder that cannot be written.
+    """
+    import os
+
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if path.is_dir():
+            raise InputError(f"{path}: is a folder, expected a file path for an output")
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise InputError(f"{existing[0]} already exists{more}; pass --force to overwrite")
+    for parent in sorted({p.parent for p in paths}):
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise InputError(f"{parent}: exists and is not a folder; outputs cannot go there") from None
+        except OSError as err:
+            raise InputError(f"{parent}: cannot create the output folder ({err.strerror or err})") from None
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"{parent}: output folder is not writable") from None
+    return paths
 
 
 def projection_report(result: ProjectionResult, i: int, target: torch.Tensor, cfg: ProjectorConfig) -> dict:
