@@ -103,3 +103,15 @@ def test_a_gap_in_the_schedule_is_refused(tmp_path):
     path.write_text(json.dumps(schedule))
     with pytest.raises(SystemExit, match=r"bad\.json: segment 3"):
         _train_demo().load_schedule(path)
+
+
+def test_demo_model_doc_holds_the_generated_schedule_table():
+    spec = importlib.util.spec_from_file_location("plot_demo_history", ROOT / "benchmarks" / "plot_demo_history.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.schedule_table(json.loads(SCHEDULE.read_text()))
+    doc = (ROOT / "docs" / "demo_model.md").read_text()
+    assert f"{module.BEGIN}\n{table}\n{module.END}" in doc, "rerun benchmarks/plot_demo_history.py"
+    history = module.load_history(ROOT / "benchmarks" / "demo_history.csv")
+    assert [row["kimg"] for row in history] == sorted(row["kimg"] for row in history)
+    assert history[-1]["shipped"] and history[-1]["kimg"] == json.loads(SCHEDULE.read_text())["ship"]["snapshot_kimg"]
