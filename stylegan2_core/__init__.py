@@ -8,6 +8,7 @@ from .checkpoints import (
     CheckpointInfo,
     estimate_w_avg,
     load_generator,
+    model_id,
     save_generator,
 )
 from .config import GeneratorConfig, MappingConfig, SynthesisConfig
@@ -50,6 +51,7 @@ __all__ = [
     "load_generator",
     "save_generator",
     "estimate_w_avg",
+    "model_id",
     "CheckpointInfo",
     "KNOWN_NETWORKS",
     "to_uint8",
