@@ -174,8 +174,8 @@ CASES = [
     Case("huge declared image", ("project", "huge.png", *DEMO, "--steps", "1"), "pixels"),
     Case("folder without images", ("project", "no_images", *DEMO, "--steps", "1"), "no images"),
     Case("align a bomb", ("align", "bomb.png", "--outdir", "al"), "pixels"),
-    Case("paste onto a bomb", ("paste", "bomb.png", "a/face.png", "--alignment", "existing.json",
-                               "--output", "p.png"), "bomb.png"),
+    Case("paste with a JSON that is no alignment", ("paste", "a/face.png", "a/face.png", "--alignment",
+                                                    "existing.json", "--output", "p.png"), "existing.json"),
     # Bad latents.
     Case("NaN latent", ("edit", "nan.safetensors", *DEMO, "--direction", "direction.npz", "--outdir", "e"), "nan"),
     Case("wrong w_dim latent", ("edit", "wrong_dim.safetensors", *DEMO, "--direction", "direction.npz",
