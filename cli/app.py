@@ -2,7 +2,9 @@
 
 import logging
 import os
+import signal
 import sys
+import threading
 
 import typer
 from typer.exceptions import TyperException
@@ -62,8 +64,15 @@ def _register() -> None:
 _register()
 
 
+def _terminate(signum, frame) -> None:
+    """SIGTERM ends a command the way Ctrl-C does: the current step finishes its files, then it stops."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console-script entry: run the app and map library errors to one-line messages."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         code = app(prog_name="s2edit", standalone_mode=False)
     except S2EditError as err:
@@ -73,8 +82,14 @@ def main() -> None:
         sys.exit(err.exit_code)
     except typer.Exit as err:
         sys.exit(err.exit_code)
+    except OSError as err:  # permission denied, disk full, not a directory: the user's to fix, not a bug
+        if _state["debug"]:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        console.print(f"[bold red]error:[/] {where}{err.strerror or err}", soft_wrap=True)
+        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
-        console.print("[red]aborted[/]")
+        console.print("[red]interrupted[/]")
         sys.exit(130)
     except TyperException as err:  # usage errors: bad option value, missing argument, unknown command
         message = err.format_message() if hasattr(err, "format_message") else str(err)
