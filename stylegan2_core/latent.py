@@ -11,7 +11,8 @@ import torch
 
 from .errors import InputError, ShapeError
 
-__all__ = ["parse_seeds", "z_from_seeds", "z_samples", "class_labels", "w_statistics", "broadcast_ws", "check_ws"]
+__all__ = ["parse_seeds", "z_from_seeds", "z_samples", "class_labels", "sample_ws", "w_statistics", "broadcast_ws",
+           "check_ws"]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -54,6 +55,34 @@ def class_labels(class_idx: int | None, c_dim: int, n: int = 1) -> torch.Tensor:
     c = torch.zeros([n, c_dim])
     c[:, class_idx] = 1
     return c
+
+
+@torch.no_grad()
+def sample_ws(G, seeds=None, *, num: int | None = None, seed: int | None = None, truncation_psi: float = 1.0,
+              c: torch.Tensor | None = None) -> torch.Tensor:
+    """Seeded z -> ws [N, num_ws, w_dim] on ``G``'s device: the one sampler behind every seeded latent.
+
+    Pass ``seeds`` (one official ``RandomState(seed)`` z per seed, as ``generate.py``) or ``num``
+    and ``seed`` (``num`` z from one ``RandomState(seed)`` stream, as w_avg, PCA and fits use).
+    ``c``: class labels [1, c_dim] (shared by all) or [N, c_dim] for conditional networks.
+    """
+    if (seeds is None) == (num is None):
+        raise InputError("sample_ws: pass either seeds or num (with seed)")
+    if seeds is not None:
+        z = z_from_seeds(list(seeds), G.z_dim)
+    else:
+        if seed is None:
+            raise InputError("sample_ws: num needs an explicit seed")
+        z = z_samples(num, G.z_dim, seed)
+    device = G.mapping.w_avg.device
+    if c is not None and c.shape[-1]:
+        c = c.reshape(-1, c.shape[-1]).to(device)
+        c = c.expand(len(z), -1) if c.shape[0] == 1 else c
+        if c.shape[0] != len(z):
+            raise ShapeError(f"sample_ws: {c.shape[0]} class labels for {len(z)} latents")
+    else:
+        c = None
+    return G.mapping(z.to(device), c, truncation_psi=truncation_psi)
 
 
 @torch.no_grad()
