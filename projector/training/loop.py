@@ -31,8 +31,8 @@ from stylegan2_core.image import from_uint8
 from stylegan2_core.latent import sample_ws
 from stylegan2_core.networks import Generator
 
-from . import checkpoint as ckpt
 from ..io import save_grid
+from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import RealStream, open_source
 from .loss import GeneratorStep, StyleGAN2Loss
