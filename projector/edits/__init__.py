@@ -25,7 +25,7 @@ from .interpolate import (
     slerp,
     walk,
 )
-from .mixing import layer_ranges, mixing_grid, parse_layers, style_mix
+from .mixing import layer_ranges, mixing_grid, mixing_outputs, parse_layers, style_mix, write_mixing
 from .pca import pca
 from .render import EditPlan, parse_strengths, plan_edit, render_edit
 from .sefa import sefa, style_affines
@@ -72,4 +72,6 @@ __all__ = [
     "parse_layers",
     "style_mix",
     "mixing_grid",
+    "mixing_outputs",
+    "write_mixing",
 ]
