@@ -124,6 +124,6 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
                              seeds=[cfg.seed + start + i for i in range(len(chunk))], callback=on_step)
         for i, t in enumerate(chunk):
             report = write_projection(outdir / t.path.stem, result, i, target, G, cfg, t.preprocessing, str(t.path),
-                                      extra_report={"batch_size": len(chunk)})
+                                      extra_report={"batch_size": len(chunk), "seed": cfg.seed + start + i})
             done.append(ProjectedFile(t.path, outdir / t.path.stem, report))
     return done
