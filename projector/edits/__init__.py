@@ -36,6 +36,7 @@ from .supervised import (
     labels_from_csv,
     labels_from_predictor,
     orthogonalize,
+    svm,
 )
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "sefa",
     "pca",
     "fit_direction",
+    "svm",
     "orthogonalize",
     "labels_from_csv",
     "labels_from_predictor",

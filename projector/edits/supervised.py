@@ -19,7 +19,7 @@ from stylegan2_core.latent import class_labels, sample_ws
 
 from .direction_file import DirectionSet
 
-__all__ = ["METHODS", "orthogonalize", "fit_direction", "labels_from_csv", "labels_from_predictor",
+__all__ = ["METHODS", "orthogonalize", "fit_direction", "svm", "labels_from_csv", "labels_from_predictor",
            "labels_from_attribute"]
 
 METHODS = ("linear-svm", "logistic")
@@ -122,6 +122,9 @@ def fit_direction(ws_or_w: torch.Tensor, scores: torch.Tensor, method: str = "li
             "num_samples": int(len(y)), "accuracy_on": "validation" if n_val else "training",
             "conditioned": condition_on is not None and len(condition_on) > 0}
     return DirectionSet(direction[None], [name], "svm", None, torch.tensor([accuracy]), meta)
+
+
+svm = fit_direction  # the earlier name, still called by examples/edit_latent.py; drop once it uses fit_direction
 
 
 def labels_from_csv(path, G, truncation_psi: float = 1.0,
