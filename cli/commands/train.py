@@ -57,8 +57,7 @@ def command(
 
     from .._console import console, progress
 
-    if threads is not None:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads or torch.get_num_threads())
     cfg, run_dir = configure_run(
         data=data, resolution=resolution, resume=resume, outdir=outdir, name=name,
         arch=dict(z_dim=z_dim, w_dim=z_dim, mapping_layers=mapping_layers, channel_base=cbase, channel_max=cmax),
