@@ -197,6 +197,8 @@ class StudioNetwork:
         self._distances: dict[str, tuple] = {}
         self._w_avg = G.mapping.w_avg.detach().reshape(1, 1, -1)
         self.progress: dict[str, tuple[int, int]] = {}  # group -> (done, total) while a fit runs
+        if self.direction_files:
+            self.directions("files")  # a bad file fails at start, not in the page
 
     @property
     def is_demo(self) -> bool:
