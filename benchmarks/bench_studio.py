@@ -4,9 +4,11 @@ Starts the studio in-process on a free port, opens it in headless Chromium (Debi
 ``chromium``, driven by Playwright), starts from a seed and moves a SeFa slider to a new
 value ``--moves`` times per configuration, waiting for each new image. Configurations run
 interleaved in rounds in one process, side by side: renders with 1 torch thread per render
-and with torch's default thread count. Prints a markdown table and the machine.
+and with torch's default thread count. Then ``--drags`` drags: 12 input events 16 ms apart
+(a 60 Hz drag), counting the renders the page asked for (overtaken values are dropped, not
+queued) and the time from the last input to its image. Prints markdown tables and the machine.
 
-    python benchmarks/bench_studio.py [--network demo] [--moves 40] [--rounds 4]
+    python benchmarks/bench_studio.py [--network demo] [--moves 40] [--rounds 4] [--drags 8]
 """
 
 import argparse
@@ -34,12 +36,33 @@ MOVE_JS = """async (value) => {
   });
 }"""
 
+# One drag: input events 16 ms apart; resolves with [ms from the last input to the last image, images shown].
+DRAG_JS = """async (values) => {
+  const img = document.getElementById('after');
+  const slider = document.querySelector('input.dir-slider');
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+  let loads = 0, lastLoad = 0, lastInput = 0;
+  const onLoad = () => { loads += 1; lastLoad = performance.now(); };
+  img.addEventListener('load', onLoad);
+  for (const v of values) {
+    slider.value = String(v);
+    slider.dispatchEvent(new Event('input', { bubbles: true }));
+    lastInput = performance.now();
+    await pause(16);
+  }
+  while (app.inflight || app.pending || img.dataset.seq !== String(app.seq)) await pause(2);
+  await pause(100);
+  img.removeEventListener('load', onLoad);
+  return [lastLoad - lastInput, loads];
+}"""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", default="demo")
     parser.add_argument("--moves", type=int, default=40, help="slider moves per configuration")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds the moves are split into")
+    parser.add_argument("--drags", type=int, default=8, help="60 Hz drags of 12 input events each")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -71,6 +94,12 @@ def main() -> None:
                     value = round(((k * 0.37) % 5.5) - 2.75, 2) or 0.1  # a new value every move
                     times[name].append(page.evaluate(MOVE_JS, value))
                     page.wait_for_timeout(30)
+        server.render_threads = None
+        drags = []
+        for i in range(args.drags):
+            start = -2.0 if i % 2 == 0 else 2.0
+            drags.append(page.evaluate(DRAG_JS, [round(start - (start / 6) * j, 2) for j in range(1, 13)]))
+            page.wait_for_timeout(100)
         browser.close()
 
     print(f"Studio slider-to-new-image latency, network {args.network} ({G.img_resolution} px), "
@@ -80,9 +109,14 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, samples in times.items():
         samples.sort()
-        p90 = samples[min(len(samples) - 1, int(round(0.9 * (len(samples) - 1))))]
+        p90 = samples[min(len(samples) - 1, round(0.9 * (len(samples) - 1)))]
         print(f"| {name} | {statistics.median(samples):.1f} | {p90:.1f} | {statistics.mean(samples):.1f} | "
               f"{samples[0]:.1f} |")
+    if drags:
+        print()
+        print(f"{len(drags)} drags of 12 input events 16 ms apart (torch default threads): images shown per drag "
+              f"{statistics.median([d[1] for d in drags]):.0f} (median; 12 if every value were rendered), "
+              f"last input to its image {statistics.median([d[0] for d in drags]):.1f} ms (median)")
     print()
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, "
           f"load average {load[0]:.2f} at start; torch {torch.__version__}; Chromium headless "

@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-MAX_UPLOAD_PIXELS = 40_000_000
+MAX_UPLOAD_PIXELS = 25_000_000  # a 24-megapixel camera photo fits; decoding it takes ~300 MB
 # Pivotal tuning (issue 66) plugs in here once ``projector.tune`` exists.
 TUNING_AVAILABLE = importlib.util.find_spec("projector.tune") is not None
 DEFAULT_STATE = {"edits": {}, "truncation": 1.0, "mix": None, "mix_layers": "coarse", "noise": True}
@@ -642,17 +642,16 @@ class StudioSession:
         stopped = False
         try:
             def on_step(s):
-                if s.step % every == 0 or s.step == s.num_steps - 1:
-                    if progress is not None:
-                        progress(ProjectionUpdate(s.step + 1, s.num_steps, float(s.distance.mean()),
-                                                  to_uint8(s.images[:1].clamp(-1, 1))[0]))
+                if progress is not None and (s.step % every == 0 or s.step == s.num_steps - 1):
+                    progress(ProjectionUpdate(s.step + 1, s.num_steps, float(s.distance.mean()),
+                                              to_uint8(s.images[:1].clamp(-1, 1))[0]))
                 if self.slot.stop.is_set():
                     raise _Stopped
 
             with _LastSynthesisInputs(net.G.synthesis) as last:
                 try:
                     result = project(net.G, target, cfg, distance=distance, callback=on_step)
-                    ws, noise, steps = result.ws, result.noise if cfg.optimize_noise else None, cfg.steps
+                    ws, noise = result.ws, result.noise if cfg.optimize_noise else None
                     report = projection_report(result, 0, target, cfg)
                 except _Stopped:
                     stopped = True

@@ -77,8 +77,10 @@ def test_sessions_are_separate_and_unknown_ones_refused(studio, sid):
     other = json.loads(body)["sid"]
     assert other != sid
     request(url, "/api/seed", {"seed": 11}, {"X-Session": other})
-    info = lambda s: json.loads(request(url, "/api/session", headers={"X-Session": s})[1])  # noqa: E731
-    assert info(other)["source"] == "seed11" and info(sid)["source"] != "seed11"
+    def source(s):
+        return json.loads(request(url, "/api/session", headers={"X-Session": s})[1])["source"]
+
+    assert source(other) == "seed11" and source(sid) != "seed11"
     status, body, _ = request(url, "/api/session", headers={"X-Session": "made-up"})
     assert status == 410 and "reload the page" in error_of(body)
 
