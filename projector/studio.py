@@ -32,6 +32,7 @@ from stylegan2_core.image import to_uint8
 from stylegan2_core.latent import z_from_seeds, z_samples
 
 from .edits import (
+    DirectionSet,
     apply_direction,
     interpolate,
     labels_from_predictor,
@@ -39,6 +40,7 @@ from .edits import (
     load_directions,
     parse_layers,
     pca,
+    save_directions,
     sefa,
     style_mix,
     svm,
@@ -179,20 +181,26 @@ class StudioNetwork:
 
     Args:
         name: what the command line said (``demo``, a path); shown in the page, never taken from it.
-        G: the loaded generator.
+        G: the loaded generator (unconditional).
         direction_files: supervised directions (``projector.edits.load_directions`` files).
-        world_samples: generated images scored per world-attribute fit (demo network only).
+        world_samples: generated images scored for the world-attribute fit (demo network only).
         pca_samples: z samples behind the PCA directions.
         k: SeFa and PCA directions offered.
+        cache_dir: where the world-attribute fit is kept between runs (a directions file); None: not kept.
     """
 
     def __init__(self, name: str, G, direction_files=(), world_samples: int = 1000, pca_samples: int = 10_000,
-                 k: int = 8):
+                 k: int = 8, cache_dir=None):
+        if G.c_dim:
+            raise InputError(f"{name}: conditional network ({G.c_dim} classes); the studio edits unconditional ones")
         self.name, self.G = name, G
         self.k, self.world_samples, self.pca_samples = k, world_samples, pca_samples
         self.direction_files = [Path(p) for p in direction_files]
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._cache: dict[str, list[Direction]] = {}
-        self._lock = threading.Lock()
+        # One lock per group: a long world fit never holds up renders that use other directions.
+        self._group_locks = {group: threading.Lock() for group in self.groups()}
+        self._sample_lock, self._distance_lock = threading.Lock(), threading.Lock()
         self._w_samples: torch.Tensor | None = None
         self._distances: dict[str, tuple] = {}
         self._w_avg = G.mapping.w_avg.detach().reshape(1, 1, -1)
@@ -215,14 +223,14 @@ class StudioNetwork:
     def info(self) -> dict:
         G = self.G
         return {"name": self.name, "resolution": G.img_resolution, "num_ws": G.num_ws, "w_dim": G.w_dim,
-                "groups": self.groups(), "layer_groups": {k: v for k, v in layer_ranges(G.num_ws).items() if v},
-                "conditional": bool(G.c_dim)}
+                "groups": self.groups(), "layer_groups": {k: v for k, v in layer_ranges(G.num_ws).items() if v}}
 
     @torch.no_grad()
     def _sigma(self, vector: torch.Tensor) -> float:
-        if self._w_samples is None:
-            z = z_samples(_SIGMA_SAMPLES, self.G.z_dim, 0).to(self.device)
-            self._w_samples = torch.cat([self.G.mapping(chunk, None)[:, 0] for chunk in z.split(500)])
+        with self._sample_lock:
+            if self._w_samples is None:
+                z = z_samples(_SIGMA_SAMPLES, self.G.z_dim, 0).to(self.device)
+                self._w_samples = torch.cat([self.G.mapping(chunk, None)[:, 0] for chunk in z.split(500)])
         return float((self._w_samples @ vector.to(self.device)).std())
 
     def _wrap(self, group: str, ds, ids=None) -> list[Direction]:
@@ -235,23 +243,24 @@ class StudioNetwork:
 
     def directions(self, group: str) -> list[Direction]:
         """The directions of ``group`` ('sefa', 'pca', 'world', 'files'), computed on first use."""
-        if group not in self.groups():
+        if group not in self._group_locks:
             raise InputError(f"network {self.name!r} has no {group!r} directions (it has {', '.join(self.groups())})")
-        with self._lock:
-            if group not in self._cache:
-                self._cache[group] = self._compute(group)
-            return self._cache[group]
+        found = self._cache.get(group)
+        if found is None:
+            with self._group_locks[group]:
+                if group not in self._cache:
+                    self._cache[group] = self._compute(group)
+                found = self._cache[group]
+        return found
 
     def _compute(self, group: str) -> list[Direction]:
         G = self.G
-        if G.c_dim and group in ("pca", "world"):
-            raise InputError(f"{group} directions need an unconditional network")
         if group == "sefa":
             return self._wrap(group, sefa(G, None, min(self.k, G.w_dim)))
         if group == "pca":
             return self._wrap(group, pca(G, num_samples=self.pca_samples, k=min(self.k, G.w_dim)))
         if group == "world":
-            return self._fit_world()
+            return self._world()
         out = []
         for f, path in enumerate(self.direction_files):
             ds = load_directions(path)
@@ -260,7 +269,21 @@ class StudioNetwork:
             out += self._wrap("files", ds, [f"file{f}:{i}" for i in range(len(ds))])
         return out
 
-    def _fit_world(self) -> list[Direction]:
+    def _world(self) -> list[Direction]:
+        """The world's attribute directions: from the cache file when there is one, else fitted and cached."""
+        checkpoint = getattr(self.G, "checkpoint", None)
+        cached = None
+        if self.cache_dir is not None and checkpoint is not None:
+            cached = self.cache_dir / f"world-{checkpoint.sha256[:16]}-{self.world_samples}.npz"
+        if cached is not None and cached.is_file():
+            ds = load_directions(cached)
+        else:
+            ds = self._fit_world()
+            if cached is not None:
+                save_directions(cached, ds)
+        return self._wrap("world", ds, [f"world:{name}" for name in ds.names])
+
+    def _fit_world(self) -> DirectionSet:
         """InterFaceGAN directions for the world's attributes: one scoring pass, one SVM per attribute."""
         from .world.predictor import default_predictor
 
@@ -272,22 +295,23 @@ class StudioNetwork:
             scores.append(values.cpu())
             return values[:, 0]
 
-        total = self.world_samples
         done = [0]
 
         def advance(n):
             done[0] += n
-            self.progress["world"] = (done[0], total)
+            self.progress["world"] = (done[0], self.world_samples)
 
-        ws, _ = labels_from_predictor(self.G, predict_all, total, seed=0, progress=advance)
-        table = torch.cat(scores)
-        out = []
-        for a, name in enumerate(predictor.names):
-            ds = svm(ws, table[:, a], name=name)
-            out += self._wrap("world", ds, [f"world:{name}"])
-            out[-1].value = float(ds.values[0])
-        self.progress.pop("world", None)
-        return out
+        try:
+            ws, _ = labels_from_predictor(self.G, predict_all, self.world_samples, seed=0, progress=advance)
+            table = torch.cat(scores)
+            fits = [svm(ws, table[:, a], name=name) for a, name in enumerate(predictor.names)]
+        finally:
+            self.progress.pop("world", None)
+        checkpoint = getattr(self.G, "checkpoint", None)
+        return DirectionSet(torch.cat([f.directions for f in fits]), list(predictor.names), "svm", None,
+                            torch.cat([f.values for f in fits]),
+                            {"source": "studio world-attribute fit", "num_samples": self.world_samples,
+                             "model_sha256": checkpoint.sha256 if checkpoint else None})
 
     def direction(self, direction_id: str) -> Direction:
         group = "files" if direction_id.startswith("file") else direction_id.split(":", 1)[0]
@@ -300,7 +324,7 @@ class StudioNetwork:
         """The perceptual distance for projections, built once per loss: (distance, notice)."""
         from .losses import make_perceptual
 
-        with self._lock:
+        with self._distance_lock:
             if loss not in self._distances:
                 self._distances[loss] = make_perceptual(loss, device=self.device)
             return self._distances[loss]
@@ -454,8 +478,6 @@ class StudioSession:
         if not 0 <= int(seed) < 2**32:
             raise InputError(f"seed {seed} out of range (0 .. 2**32-1)")
         G = self.net.G
-        if G.c_dim:
-            raise InputError("the studio edits unconditional networks only")
         ws = G.mapping(z_from_seeds([int(seed)], G.z_dim).to(self.net.device), None, truncation_psi=truncation_psi)
         with self._lock:
             self.target, self.report, self.tuned_G = None, None, None

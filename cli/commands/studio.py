@@ -38,7 +38,8 @@ def command(
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in a browser.")] = False,
     world_samples: Annotated[int, typer.Option("--world-samples", min=20, help="Generated images scored to fit the "
                                                                                "demo world's attribute "
-                                                                               "directions.")] = 1000,
+                                                                               "directions (kept in "
+                                                                               "OUTDIR/.cache).")] = 1000,
     device: DeviceOpt = "auto",
 ) -> None:
     """Serve the studio: drop a photo, watch it project, move sliders, export PNG / latent / video."""
@@ -62,8 +63,8 @@ def command(
     _check_port(host, port)
     check_outputs([outdir / ".uploads" / "check"], force=False)
     dev = resolve_device(device)
-    networks = [StudioNetwork(name, load_network(name, dev), directions or (), world_samples=world_samples)
-                for name in (network or ["demo"])]
+    networks = [StudioNetwork(name, load_network(name, dev), directions or (), world_samples=world_samples,
+                              cache_dir=outdir / ".cache") for name in (network or ["demo"])]
     app = create_app(StudioServer(networks, outdir))
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     out.print(url)

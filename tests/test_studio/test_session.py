@@ -69,6 +69,22 @@ def test_truncation_and_style_mixing(session, demo_network):
         session.update({"mix": {}})
 
 
+def test_latent_files_open_and_mix(session, demo_network, tmp_path):
+    from projector.studio import StudioSession
+
+    session.start_from_seed(2)
+    session.update({"edits": {"sefa:0": {"value": 1.0}}, "noise": False})
+    latent, _ = session.export_latent()
+    other = StudioSession([demo_network], tmp_path / "other")
+    assert other.start_from_latent(latent) == {"latents": 1, "warning": None}
+    other.update({"noise": False})
+    np.testing.assert_array_equal(other.render(), session.render())
+    other.start_from_seed(9)
+    other.set_mix_latent(latent)
+    other.update({"mix": {}, "mix_layers": "0-2"})
+    torch.testing.assert_close(other.edited_ws()[0, :3], session.edited_ws()[0, :3])
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"edits": {"nope:0": {"value": 1}}}, "no 'nope' directions"),
     ({"edits": {"sefa:0": {"value": 50}}}, "out of range"),
@@ -90,12 +106,39 @@ def test_thumbnails_strip(session, demo_network):
     np.testing.assert_array_equal(strip[:, 2 * R:3 * R], session.render())  # the middle cell is the current edit
 
 
-def test_world_attribute_directions(demo_network):
+def test_world_attribute_directions_fit_once_and_cached(demo_network, tmp_path, monkeypatch):
+    from projector.studio import StudioNetwork
     from projector.world import ATTRIBUTE_NAMES
 
-    found = demo_network.directions("world")
+    net = StudioNetwork("demo", demo_network.G, world_samples=32, cache_dir=tmp_path)
+    found = net.directions("world")
     assert [d.name for d in found] == list(ATTRIBUTE_NAMES)
-    assert all(abs(float(d.vector.norm()) - 1) < 1e-4 and d.sigma > 0 for d in found)
+    assert all(abs(float(d.vector.norm()) - 1) < 1e-4 and d.sigma > 0 and 0 <= d.value <= 1 for d in found)
+    assert [p.name for p in tmp_path.iterdir()] == [f"world-{demo_network.G.checkpoint.sha256[:16]}-32.npz"]
+
+    again = StudioNetwork("demo", demo_network.G, world_samples=32, cache_dir=tmp_path)
+    monkeypatch.setattr(again, "_fit_world", lambda: pytest.fail("refitted although cached"))
+    cached = again.directions("world")
+    for a, b in zip(found, cached):
+        torch.testing.assert_close(a.vector, b.vector)
+        assert a.id == b.id and a.sigma == pytest.approx(b.sigma, rel=1e-5) and a.value == b.value
+
+
+def test_direction_files_and_networks_the_studio_refuses(demo_network, tmp_path):
+    from projector.edits import DirectionSet, save_directions, sefa
+    from projector.studio import StudioNetwork
+    from stylegan2_core import load_generator
+
+    save_directions(tmp_path / "mine.npz", sefa(demo_network.G, [0, 1], 2))
+    net = StudioNetwork("demo", demo_network.G, [tmp_path / "mine.npz"])
+    assert net.groups() == ["sefa", "pca", "world", "files"]
+    assert [(d.id, d.layers) for d in net.directions("files")] == [("file0:0", [0, 1]), ("file0:1", [0, 1])]
+    save_directions(tmp_path / "wide.npz", DirectionSet(torch.ones(1, 512), ["x"], "file"))
+    with pytest.raises(InputError, match="w_dim 512"):
+        StudioNetwork("demo", demo_network.G, [tmp_path / "wide.npz"])
+    assert "world" not in StudioNetwork("other", demo_network.G).groups()
+    with pytest.raises(InputError, match="conditional"):
+        StudioNetwork("cond", load_generator("tests/fixtures/ada_tiny_cond.pkl"))
 
 
 def test_projection_progress_stop_and_busy(session):
