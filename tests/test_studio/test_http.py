@@ -4,8 +4,11 @@ import json
 import struct
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
+
+WORLD_FACE = Path(__file__).parents[2] / "examples" / "data" / "world_face.png"
 
 
 def request(url, path, data=None, headers=None, method=None):
@@ -99,7 +102,7 @@ def test_one_projection_per_server(studio, sid):
     url, server = studio
     server.slot.acquire("another tab")
     try:
-        with open("examples/data/world_face.png", "rb") as f:
+        with open(WORLD_FACE, "rb") as f:
             status, _, _ = request(url, "/api/upload/photo", f.read(), {"X-Session": sid, "X-Filename": "face.png"})
         assert status == 200
         status, body, _ = request(url, "/api/project", {"steps": 5}, {"X-Session": sid})

@@ -1,6 +1,7 @@
 """projector.studio without a browser: renders, the edit state and undo, projection, exports, upload checks."""
 
 import struct
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,7 +20,8 @@ from projector.studio import (
 )
 from stylegan2_core import InputError, to_uint8, z_from_seeds
 
-WORLD_FACE = "examples/data/world_face.png"
+ROOT = Path(__file__).parents[2]
+WORLD_FACE = ROOT / "examples" / "data" / "world_face.png"
 
 
 def test_seed_render_is_the_generators_image(session, demo_network):
@@ -138,7 +140,7 @@ def test_direction_files_and_networks_the_studio_refuses(demo_network, tmp_path)
         StudioNetwork("demo", demo_network.G, [tmp_path / "wide.npz"])
     assert "world" not in StudioNetwork("other", demo_network.G).groups()
     with pytest.raises(InputError, match="conditional"):
-        StudioNetwork("cond", load_generator("tests/fixtures/ada_tiny_cond.pkl"))
+        StudioNetwork("cond", load_generator(ROOT / "tests" / "fixtures" / "ada_tiny_cond.pkl"))
 
 
 def test_projection_progress_stop_and_busy(session):
