@@ -70,7 +70,7 @@ __all__ = [
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_UPLOAD_PIXELS = 25_000_000  # a 24-megapixel camera photo fits; decoding it takes ~300 MB
-# Pivotal tuning (issue 66) plugs in here once ``projector.tune`` exists.
+# Pivotal tuning (``projector.tune``) is offered when this version has it.
 TUNING_AVAILABLE = importlib.util.find_spec("projector.tune") is not None
 DEFAULT_STATE = {"edits": {}, "truncation": 1.0, "mix": None, "mix_layers": "coarse", "noise": True}
 _NAME_RE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -366,25 +366,30 @@ class ProjectionOptions:
     noise: str = "optimize"  # or 'fixed'
     loss: str = "auto"
     seed: int = 0
-    tune: bool = False  # pivotal tuning, once projector.tune exists
+    tune: bool = False  # pivotal tuning (projector.tune) after the projection
+    tune_steps: int | None = None  # None: TuneConfig's default
 
     def config(self) -> ProjectorConfig:
         if self.noise not in ("optimize", "fixed"):
             raise InputError(f"noise must be 'optimize' or 'fixed', got {self.noise!r}")
         if not 1 <= self.steps <= 5000:
             raise InputError(f"steps must be 1 .. 5000, got {self.steps}")
+        if self.tune and not TUNING_AVAILABLE:
+            raise InputError("pivotal tuning is not available in this version")
         return ProjectorConfig(steps=self.steps, space=self.space, optimize_noise=self.noise == "optimize",
                                seed=self.seed)
 
 
 @dataclass
 class ProjectionUpdate:
-    """A progress report: the step, the distance so far and the step's render (HWC uint8)."""
+    """A progress report: the phase ('project' or 'tune'), the step, the distance so far and the step's render
+    (HWC uint8; None while tuning, which renders no image per step)."""
 
     step: int
     num_steps: int
     distance: float
-    image: np.ndarray
+    image: np.ndarray | None
+    phase: str = "project"
 
 
 class _Stopped(Exception):
@@ -452,15 +457,15 @@ class StudioSession:
 
     @property
     def G(self):
-        """The generator for this image (the network's; a pivotally tuned copy once tuning exists)."""
-        return self.tuned_G if self.tuned_G is not None else self.net.G
+        """The generator for this image: the network's, or its pivotally tuned copy after a tuned projection."""
+        return self.tuning[0] if self.tuning is not None else self.net.G
 
     def select_network(self, index: int) -> None:
         if not 0 <= int(index) < len(self.networks):
             raise InputError(f"network {index} out of range: the server has {len(self.networks)}")
         with self._lock:
             self.network_index = int(index)
-            self.tuned_G = None
+            self.tuning: tuple | None = None  # (tuned G, update, TuneConfig)
             self.target: torch.Tensor | None = None
             self.report: dict | None = None
             self.mix_latent: torch.Tensor | None = None
@@ -480,7 +485,7 @@ class StudioSession:
         G = self.net.G
         ws = G.mapping(z_from_seeds([int(seed)], G.z_dim).to(self.net.device), None, truncation_psi=truncation_psi)
         with self._lock:
-            self.target, self.report, self.tuned_G = None, None, None
+            self.target, self.report, self.tuning = None, None, None
             self._reset(_Latent(ws, None, f"seed{int(seed)}", {"source": f"seed {int(seed)}"}))
 
     def start_from_latent(self, path, label: str | None = None) -> dict:
@@ -488,7 +493,7 @@ class StudioSession:
         record = load_latent(path, self.net.G)
         label = safe_name(label or Path(path).stem, "latent")
         with self._lock:
-            self.target, self.report, self.tuned_G = None, None, None
+            self.target, self.report, self.tuning = None, None, None
             noise = [m[:1] for m in record.noise] if record.noise else None
             self._reset(_Latent(record.ws[:1], noise, label, {"source": f"latent file {label}"}))
         warning = "this latent was made with another model" if record.meta.get("model_mismatch") else None
@@ -514,7 +519,7 @@ class StudioSession:
             target, prep = prepare_target(read_image(path), res)
             info["source_size"] = list(prep.source_size)
         with self._lock:
-            self.target, self.report, self.tuned_G = target, None, None
+            self.target, self.report, self.tuning = target, None, None
             self.preprocessing = prep
             stem = safe_name(label or Path(path).stem)
             mean = self.net.G.mapping.w_avg.reshape(1, 1, -1).expand(-1, self.net.G.num_ws, -1).clone()
@@ -634,7 +639,7 @@ class StudioSession:
         with self._lock:
             return {"network": self.network_index, "source": self.base.label, "state": self.state,
                     "undo": len(self.history), "has_target": self.target is not None,
-                    "projected": self.report is not None, "report": self.report,
+                    "projected": self.report is not None, "report": self.report, "tuned": self.tuning is not None,
                     "saved_noise": self.base.noise is not None, "mix_latent": self.mix_latent is not None}
 
     def target_image(self) -> np.ndarray | None:
@@ -644,50 +649,70 @@ class StudioSession:
     # ----- projection
     def project(self, options: ProjectionOptions = ProjectionOptions(),
                 progress: Callable[[ProjectionUpdate], None] | None = None, every: int | None = None) -> dict:
-        """Project the loaded photo with ``projector.project``; the result becomes the latent being edited.
+        """Project the loaded photo with ``projector.project`` (then tune with ``projector.tune`` when asked);
+        the result becomes the latent being edited.
 
         Holds the server's projection slot (``StudioBusyError`` while another runs). ``progress`` gets
         a ``ProjectionUpdate`` every ``every`` steps (default: about 20 updates per run) and at the last
-        step. ``slot.stop`` ends the run early and keeps the latent of the last step.
+        step. ``slot.stop`` ends the run early and keeps the latent of the last step (a stopped tuning
+        keeps the untuned generator).
         """
         cfg = options.config()
-        if options.tune and not TUNING_AVAILABLE:
-            raise InputError("pivotal tuning is not available in this version")
         with self._lock:
             if self.target is None:
                 raise InputError("load a photo first: projection needs a target")
             target, label = self.target, self.base.label
         net = self.net
         distance, notice = net.distance(options.loss)
-        every = every or max(1, cfg.steps // 20)
         self.slot.acquire(self.sid)
-        stopped = False
+        tuned = None
         try:
-            def on_step(s):
-                if progress is not None and (s.step % every == 0 or s.step == s.num_steps - 1):
-                    progress(ProjectionUpdate(s.step + 1, s.num_steps, float(s.distance.mean()),
-                                              to_uint8(s.images[:1].clamp(-1, 1))[0]))
-                if self.slot.stop.is_set():
-                    raise _Stopped
-
+            on_step = self._reporter(progress, every or max(1, cfg.steps // 20), "project")
             with _LastSynthesisInputs(net.G.synthesis) as last:
                 try:
                     result = project(net.G, target, cfg, distance=distance, callback=on_step)
                     ws, noise = result.ws, result.noise if cfg.optimize_noise else None
-                    report = projection_report(result, 0, target, cfg)
+                    report = {**projection_report(result, 0, target, cfg), "stopped": False}
                 except _Stopped:
-                    stopped = True
                     ws = last.ws[:1].clone()
                     noise = [m[:1] for m in last.noise] if last.noise and cfg.optimize_noise else None
-                    report = {"steps": None, "loss": getattr(distance, "name", "custom")}
+                    report = {"steps": None, "loss": getattr(distance, "name", "custom"), "stopped": True}
+            if options.tune and not report["stopped"]:
+                tuned, report["tuning"] = self._tune(target, ws, noise, distance, options, progress, every)
         finally:
             self.slot.release()
         with self._lock:
             self._reset(_Latent(ws, noise, label, {"source": f"projection of {label}", "space": cfg.space,
                                                    "projector": asdict(cfg), "loss": report.get("loss")}))
-            self.report = {**report, "stopped": stopped, "notice": notice}
-            self.tuned_G = None
+            self.report = {**report, "notice": notice}
+            self.tuning = tuned
         return self.report
+
+    def _reporter(self, progress, every: int, phase: str):
+        """A projection/tuning callback: reports every ``every`` steps and at the last, and obeys the stop flag."""
+        def on_step(s):
+            if progress is not None and (s.step % every == 0 or s.step == s.num_steps - 1):
+                image = getattr(s, "images", None)
+                progress(ProjectionUpdate(s.step + 1, s.num_steps, float(s.distance.mean()),
+                                          None if image is None else to_uint8(image[:1].clamp(-1, 1))[0], phase))
+            if self.slot.stop.is_set():
+                raise _Stopped
+
+        return on_step
+
+    def _tune(self, target, ws, noise, distance, options, progress, every):
+        """Pivotal tuning around the projection: ((tuned G, update, config), report); (None, report) if stopped."""
+        from . import tune as pti
+
+        cfg = pti.TuneConfig() if options.tune_steps is None else pti.TuneConfig(steps=options.tune_steps)
+        on_step = self._reporter(progress, every or max(1, cfg.steps // 20), "tune")
+        try:
+            result = pti.tune(self.net.G, target, ws, cfg, distance=distance, noise=noise, callback=on_step)
+        except _Stopped:
+            return None, {"stopped": True}
+        return (result.generators[0], result.updates[0], cfg), {
+            "stopped": False, "steps": result.steps[0], "perceptual_distance": float(result.distance[0]),
+            "psnr_db": float(result.psnr[0]), "ssim": float(result.ssim[0]), "seconds": round(result.seconds, 3)}
 
     # ----- exports
     def _paths(self, suffixes: tuple[str, ...]) -> list[Path]:
@@ -718,15 +743,25 @@ class StudioSession:
         return self._record([path])
 
     def export_latent(self) -> list[Path]:
-        """The edited latent: an s2edit latent file (with the saved noise) and the official ``projected_w.npz``."""
-        latent_path, npz_path = self._paths((".safetensors", ".npz"))
-        with torch.no_grad():
-            ws = self.edited_ws()
+        """The edited latent: an s2edit latent file (with the saved noise) and the official ``projected_w.npz``;
+        after pivotal tuning also the tuned generator's update (``projector.tune.save_tuned``)."""
         with self._lock:
             noise = self.base.noise if self.state["noise"] else None
-        save_latent(latent_path, ws, noise, meta=self._meta())
-        save_projected_w_npz(npz_path, ws)
-        return self._record([latent_path, npz_path])
+            tuning = self.tuning
+        suffixes = (".safetensors", ".npz") + ((".tuned.safetensors",) if tuning else ())
+        paths = self._paths(suffixes)
+        with torch.no_grad():
+            ws = self.edited_ws()
+        meta = self._meta()
+        if tuning:
+            from .tune import save_tuned
+
+            _, update, cfg = tuning
+            save_tuned(paths[2], self.net.G, update, cfg)
+            meta["tuned"] = paths[2].name
+        save_latent(paths[0], ws, noise, meta=meta)
+        save_projected_w_npz(paths[1], ws)
+        return self._record(paths)
 
     @torch.inference_mode()
     def export_video(self, frames_per_step: int = 12, fps: float = 24) -> list[Path]:

@@ -290,7 +290,8 @@ def create_app(server: StudioServer) -> Starlette:
         body = await _json(request)
         options = ProjectionOptions(steps=_int(body, "steps", 200), space=str(body.get("space", "w")),
                                     noise=str(body.get("noise", "optimize")), loss=str(body.get("loss", "auto")),
-                                    tune=bool(body.get("tune", False)))
+                                    tune=bool(body.get("tune", False)),
+                                    tune_steps=_int(body, "tune_steps", 0) or None)
         options.config()  # validate before answering
         if session.target is None:
             raise InputError("load a photo first: projection needs a target")
@@ -299,8 +300,9 @@ def create_app(server: StudioServer) -> Starlette:
         events = server.queues[sid]
 
         def on_progress(u):
-            url = "data:image/png;base64," + base64.b64encode(_png(u.image)).decode()
-            events.put(("progress", {"step": u.step, "steps": u.num_steps, "distance": u.distance, "image": url}))
+            url = None if u.image is None else "data:image/png;base64," + base64.b64encode(_png(u.image)).decode()
+            events.put(("progress", {"phase": u.phase, "step": u.step, "steps": u.num_steps, "distance": u.distance,
+                                     "image": url}))
 
         def run():
             try:

@@ -11,6 +11,7 @@ import torch
 from projector.edits import apply_direction, parse_layers
 from projector.latent_file import load_latent
 from projector.studio import (
+    TUNING_AVAILABLE,
     ProjectionOptions,
     StudioBusyError,
     StudioSession,
@@ -165,6 +166,32 @@ def test_projection_progress_stop_and_busy(session):
             session.project(ProjectionOptions(steps=2, loss="effnet"))
     finally:
         session.slot.release()
+
+
+@pytest.mark.skipif(not TUNING_AVAILABLE, reason="projector.tune is not in this version")
+def test_projection_with_pivotal_tuning(session):
+    from projector.tune import read_tuned
+
+    session.load_photo(WORLD_FACE)
+    updates = []
+    report = session.project(ProjectionOptions(steps=2, loss="effnet", tune=True, tune_steps=2),
+                             progress=updates.append, every=1)
+    assert [(u.phase, u.step, u.image is None) for u in updates] == [
+        ("project", 1, False), ("project", 2, False), ("tune", 1, True), ("tune", 2, True)]
+    assert report["tuning"]["steps"] == 2 and session.info()["tuned"]
+    assert session.G is not session.net.G  # every edit of this image renders with the tuned generator
+    latent, _, tuned = session.export_latent()
+    assert tuned.name.endswith(".tuned.safetensors") and read_tuned(tuned)[1]["kind"] == "tuned"
+    assert load_latent(latent).meta["tuned"] == tuned.name
+    session.start_from_seed(1)
+    assert session.G is session.net.G
+
+
+@pytest.mark.skipif(TUNING_AVAILABLE, reason="projector.tune is in this version")
+def test_tuning_is_refused_while_missing(session):
+    session.load_photo(WORLD_FACE)
+    with pytest.raises(InputError, match="pivotal tuning is not available"):
+        session.project(ProjectionOptions(steps=2, tune=True))
 
 
 def test_project_needs_a_photo(session):

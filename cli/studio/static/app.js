@@ -247,8 +247,14 @@ async function afterNewSource(info) {
 
 function reportText(r) {
   if (r.stopped) return `stopped early; kept the last step's latent (${r.loss})`;
-  return `${r.steps} steps in ${r.seconds.toFixed(1)} s · ${r.loss} distance ${r.perceptual_distance.toFixed(4)} · ` +
-    `PSNR ${r.psnr_db.toFixed(2)} dB · SSIM ${r.ssim.toFixed(3)}`;
+  let text = `${r.steps} steps in ${r.seconds.toFixed(1)} s · ${r.loss} distance ` +
+    `${r.perceptual_distance.toFixed(4)} · PSNR ${r.psnr_db.toFixed(2)} dB · SSIM ${r.ssim.toFixed(3)}`;
+  const t = r.tuning;
+  if (t) {
+    text += t.stopped ? " · tuning stopped: edits use the untuned generator"
+      : ` · tuned ${t.steps} steps: distance ${t.perceptual_distance.toFixed(4)}, PSNR ${t.psnr_db.toFixed(2)} dB`;
+  }
+  return text;
 }
 
 async function uploadPhoto(file) {
@@ -327,6 +333,7 @@ async function startProjection() {
     const settings = { steps: parseInt($("steps").value, 10), space: $("space").value,
       noise: $("noise-opt").value, loss: $("loss").value, tune: $("tune").checked };
     app.distances = [];
+    app.phase = "project";
     app.projectSteps = settings.steps;
     drawCurve();
     await api("/api/project", { method: "POST", json: settings });
@@ -350,11 +357,14 @@ function connectEvents() {
   });
   source.addEventListener("progress", (e) => {
     const p = JSON.parse(e.data);
-    $("step").textContent = `step ${p.step}/${p.steps}`;
+    $("step").textContent = `${p.phase === "tune" ? "tuning" : "step"} ${p.step}/${p.steps}`;
     $("step").dataset.updates = String(parseInt($("step").dataset.updates || "0", 10) + 1);
-    const img = $("progress-img");
-    img.src = p.image;
-    img.hidden = false;
+    if (p.image) {
+      const img = $("progress-img");
+      img.src = p.image;
+      img.hidden = false;
+    }
+    if (p.phase !== app.phase) { app.phase = p.phase; app.distances = []; app.projectSteps = p.steps; }
     app.distances.push([p.step, p.distance]);
     drawCurve();
   });
