@@ -623,11 +623,12 @@ class StudioSession:
 
     @torch.inference_mode()
     def thumbnails(self, direction_id: str, values=(-2.0, -1.0, 0.0, 1.0, 2.0)) -> np.ndarray:
-        """A strip of the current edit moved along one direction by ``values`` sigma: HWC uint8."""
+        """A strip of the unedited latent moved along one direction by ``values`` sigma: HWC uint8.
+
+        From the unedited latent, so the strips stay valid while sliders move (the page reloads them for a
+        new latent only)."""
         d = self.net.direction(direction_id)
-        with self._lock:
-            state = copy.deepcopy(self.state)
-        state["edits"].pop(direction_id, None)
+        state = copy.deepcopy(DEFAULT_STATE)
         ws = self.edited_ws(state)
         batch = apply_direction(ws, d.vector, torch.tensor(values) * d.sigma, d.layers)
         mode, noise = self._noise(state, len(values))

@@ -32,7 +32,7 @@ def studio(demo_network, tmp_path_factory):
     pytest.importorskip("uvicorn", reason="the studio extra is not installed (pip install -e '.[studio]')")
     from cli.studio.app import BackgroundServer, StudioServer, create_app
 
-    server = StudioServer([demo_network], tmp_path_factory.mktemp("studio_out"), max_upload_bytes=2 * 2**20)
+    server = StudioServer([demo_network], tmp_path_factory.mktemp("studio_out"))
     with BackgroundServer(create_app(server)) as url:
         yield url, server
 

@@ -63,6 +63,7 @@ def test_project_edit_export_in_the_browser(page, studio, tmp_path, screenshot_p
     page.wait_for_function(f"(document.getElementById('after').dataset.seq || '') !== {seq!r}", timeout=30_000)
     page.wait_for_function("!document.getElementById('undo').disabled", timeout=30_000)
     assert after_image(page) != first
+    page.wait_for_function("!app.thumbBusy && app.thumbQueue.length === 0", timeout=60_000)
     page.screenshot(path=str(screenshot_path))
 
     page.click("#export-latent")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from projector.studio import TUNING_AVAILABLE
+
 WORLD_FACE = Path(__file__).parents[2] / "examples" / "data" / "world_face.png"
 
 
@@ -55,8 +57,9 @@ def test_page_and_assets_are_served_by_the_app(studio):
         assert b"https://" not in body and b"@import" not in body and b"url(http" not in body
 
 
-def test_bad_uploads_show_a_message_and_the_server_keeps_running(studio, sid):
-    url, _ = studio
+def test_bad_uploads_show_a_message_and_the_server_keeps_running(studio, sid, monkeypatch):
+    url, server = studio
+    monkeypatch.setattr(server, "max_upload_bytes", 2 * 2**20)
     headers = {"X-Session": sid, "X-Filename": "notes.txt"}
     status, body, _ = request(url, "/api/upload/photo", b"hello, this is not an image\n", headers)
     assert status == 400 and "notes: not an image" in error_of(body)
@@ -113,3 +116,9 @@ def test_one_projection_per_server(studio, sid):
         server.slot.release()
     status, body, _ = request(url, "/api/project", {"steps": "many"}, {"X-Session": sid})
     assert status == 400 and "steps" in error_of(body)
+    status, body, _ = request(url, "/api/project", {"steps": 2, "space": "z"}, {"X-Session": sid})
+    assert status == 400 and "unknown latent space" in error_of(body)
+    if not TUNING_AVAILABLE:
+        status, body, _ = request(url, "/api/project", {"steps": 2, "tune": True}, {"X-Session": sid})
+        assert status == 400 and "pivotal tuning is not available" in error_of(body)
+    assert not server.slot.busy

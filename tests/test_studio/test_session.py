@@ -103,10 +103,12 @@ def test_bad_edits_are_input_errors_and_leave_the_state(session, changes, messag
 
 
 def test_thumbnails_strip(session, demo_network):
+    session.update({"edits": {"sefa:1": {"value": 2.0}}})
     strip = session.thumbnails("sefa:0")
     R = demo_network.G.img_resolution
     assert strip.shape == (R, 5 * R, 3)
-    np.testing.assert_array_equal(strip[:, 2 * R:3 * R], session.render())  # the middle cell is the current edit
+    np.testing.assert_array_equal(strip[:, 2 * R:3 * R], session.render(before=True))  # the middle cell: unedited
+    assert np.abs(strip[:, :R].astype(int) - strip[:, 4 * R:]).mean() > 2
 
 
 def test_world_attribute_directions_fit_once_and_cached(demo_network, tmp_path, monkeypatch):

@@ -80,7 +80,7 @@ async function flushEdit() {
       setImage(img, await response.blob());
       img.dataset.seq = String(seq);
     }
-    if (request.commit) await refreshInfo();
+    if (request.commit && !app.pending) await refreshInfo();
   } catch (err) {
     showMessage(err.message);
     await refreshInfo();
@@ -96,24 +96,27 @@ async function refreshInfo() {
   applyInfo();
 }
 
+// Controls mirror the server's state, except the one the user is working with right now.
+function setControl(el, prop, value) { if (document.activeElement !== el) el[prop] = value; }
+
 function applyInfo() {
   const info = app.info, state = info.state;
   $("undo").disabled = info.undo === 0;
-  $("source").textContent = `after: ${info.source}`;
+  $("source").textContent = `after: ${info.source}${info.tuned ? " (tuned generator)" : ""}`;
   $("project").disabled = !info.has_target || app.busy;
-  $("truncation").value = state.truncation;
+  setControl($("truncation"), "value", state.truncation);
   $("trunc-value").textContent = Number(state.truncation).toFixed(2);
-  $("noise").checked = state.noise;
-  $("mix-on").checked = state.mix !== null;
-  if (state.mix && state.mix.seed !== undefined) $("mix-seed").value = state.mix.seed;
-  $("mix-source").value = state.mix && state.mix.seed === undefined ? "latent" : "seed";
+  setControl($("noise"), "checked", state.noise);
+  setControl($("mix-on"), "checked", state.mix !== null);
+  if (state.mix && state.mix.seed !== undefined) setControl($("mix-seed"), "value", state.mix.seed);
+  if (state.mix) setControl($("mix-source"), "value", state.mix.seed === undefined ? "latent" : "seed");
   setLayerSelect($("mix-layers"), $("mix-custom"), state.mix_layers);
   for (const d of app.directions) {
     const row = document.querySelector(`.direction[data-id="${CSS.escape(d.id)}"]`);
     if (!row) continue;
     const edit = state.edits[d.id];
     const value = edit ? edit.value : 0;
-    row.querySelector("input[type=range]").value = value;
+    setControl(row.querySelector("input[type=range]"), "value", value);
     row.querySelector("output").textContent = formatValue(value);
     setLayerSelect(row.querySelector("select"), row.querySelector("input[type=text]"),
       edit ? edit.layers : "default");
@@ -136,6 +139,7 @@ function layerOptions(select, withDefault) {
 }
 
 function setLayerSelect(select, custom, value) {
+  if (document.activeElement === select || document.activeElement === custom) return;
   const known = Array.from(select.options).some((o) => o.value === value);
   select.value = known ? value : "custom";
   custom.hidden = known;
