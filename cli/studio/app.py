@@ -137,15 +137,20 @@ async def _json(request: Request) -> dict:
 
 
 async def _read_limited(request: Request, limit: int, name: str) -> bytes:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise InputError(f"{name}: {int(length) / 2**20:.1f} MiB is over the upload limit of {limit / 2**20:.0f} MiB")
+    """The request body, or an ``InputError`` once it passes ``limit`` bytes.
+
+    An oversized body is still read to its end (and dropped), so the browser gets the message rather
+    than a reset connection.
+    """
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise InputError(f"{name}: over the upload limit of {limit / 2**20:.0f} MiB")
-        chunks.append(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        else:
+            chunks = []
+    if size > limit:
+        raise InputError(f"{name}: {size / 2**20:.1f} MiB is over the upload limit of {limit / 2**20:.0f} MiB")
     return b"".join(chunks)
 
 
