@@ -81,6 +81,16 @@ class StudioBusyError(S2EditError):
     """Another projection is running on this server."""
 
 
+def _number(value, what: str, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: {value!r} is not a number") from None
+    if not low <= number <= high:  # also refuses NaN
+        raise InputError(f"{what} {number:g} out of range {low:g} .. {high:g}")
+    return number
+
+
 def safe_name(text: str, default: str = "image") -> str:
     """A file-name stem made only of letters, digits, ``_`` and ``-`` (no path can come through)."""
     stem = _NAME_RE.sub("_", Path(str(text)).stem).strip("_-")[:48]
@@ -528,23 +538,29 @@ class StudioSession:
 
     # ----- the edit state
     def _checked(self, state: dict) -> dict:
+        """``state`` with numbers as numbers; ``InputError`` for anything a page could send wrong."""
         G = self.net.G
-        state["truncation"] = float(state["truncation"])
-        if not 0 <= state["truncation"] <= 2:
-            raise InputError(f"truncation {state['truncation']} out of range 0 .. 2")
+        state["truncation"] = _number(state["truncation"], "truncation", 0, 2)
+        state["noise"] = bool(state["noise"])
+        if not isinstance(state["edits"], dict):
+            raise InputError("edits must map direction ids to {value, layers}")
         for did, e in state["edits"].items():
             self.net.direction(did)
-            e["value"] = float(e["value"])
-            if not np.isfinite(e["value"]) or abs(e["value"]) > 10:
-                raise InputError(f"{did}: strength {e['value']} out of range -10 .. 10 sigma")
-            if e.setdefault("layers", "default") not in ("default", "all"):
+            if not isinstance(e, dict):
+                raise InputError(f"{did}: expected {{value, layers}}, got {e!r}")
+            e["value"] = _number(e.get("value"), f"{did}: strength (sigma)", -10, 10)
+            e["layers"] = str(e.get("layers", "default"))
+            if e["layers"] not in ("default", "all"):
                 parse_layers(e["layers"], G.num_ws)
-        if state["mix"] is not None:
-            mix = state["mix"]
-            if "seed" in mix and not 0 <= int(mix["seed"]) < 2**32:
-                raise InputError(f"mixing seed {mix['seed']} out of range")
-            if "seed" not in mix and self.mix_latent is None:
+        mix = state["mix"]
+        if mix is not None:
+            if not isinstance(mix, dict):
+                raise InputError("mix must be {seed: N}, {} for the second latent, or null")
+            if "seed" in mix:
+                mix["seed"] = int(_number(mix["seed"], "mixing seed", 0, 2**32 - 1))
+            elif self.mix_latent is None:
                 raise InputError("style mixing with a latent: load a second latent first")
+            state["mix_layers"] = str(state["mix_layers"])
             parse_layers(state["mix_layers"], G.num_ws)
         return state
 
@@ -554,13 +570,17 @@ class StudioSession:
         ``commit`` makes the previous committed state an undo step: a slider drag sends uncommitted
         updates and one committed update when released.
         """
+        if not isinstance(changes, dict):
+            raise InputError("changes must be an object of settings")
         with self._lock:
             state = copy.deepcopy(self.state)
             for key, value in changes.items():
                 if key == "edits":
+                    if not isinstance(value, dict) or not all(isinstance(e, dict) for e in value.values()):
+                        raise InputError("edits must map direction ids to {value, layers}")
                     for did, e in value.items():
                         merged = {**state["edits"].get(did, {"value": 0.0, "layers": "default"}), **e}
-                        if float(merged["value"]) == 0:
+                        if merged.get("value") == 0:
                             state["edits"].pop(did, None)
                         else:
                             state["edits"][did] = merged
@@ -662,7 +682,7 @@ class StudioSession:
         with self._lock:
             if self.target is None:
                 raise InputError("load a photo first: projection needs a target")
-            target, label = self.target, self.base.label
+            target, label, prep = self.target, self.base.label, self.preprocessing
         net = self.net
         distance, notice = net.distance(options.loss)
         self.slot.acquire(self.sid)
@@ -684,7 +704,8 @@ class StudioSession:
             self.slot.release()
         with self._lock:
             self._reset(_Latent(ws, noise, label, {"source": f"projection of {label}", "space": cfg.space,
-                                                   "projector": asdict(cfg), "loss": report.get("loss")}))
+                                                   "projector": asdict(cfg), "loss": report.get("loss"),
+                                                   "preprocessing": asdict(prep)}))
             self.report = {**report, "notice": notice}
             self.tuning = tuned
         return self.report

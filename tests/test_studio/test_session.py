@@ -93,7 +93,12 @@ def test_latent_files_open_and_mix(session, demo_network, tmp_path):
     ({"edits": {"sefa:0": {"value": 50}}}, "out of range"),
     ({"edits": {"sefa:0": {"value": 1, "layers": "0-99"}}}, "out of range"),
     ({"truncation": 7}, "truncation"),
+    ({"truncation": "nan"}, "truncation"),
     ({"colour": 1}, "unknown setting"),
+    ({"edits": {"sefa:0": {"value": "abc"}}}, "not a number"),
+    ({"edits": {"sefa:0": 3}}, "edits must map"),
+    ({"mix": {"seed": -1}}, "mixing seed -1 out of range"),
+    ({"mix": [1]}, "mix must be"),
 ])
 def test_bad_edits_are_input_errors_and_leave_the_state(session, changes, message):
     state = session.info()["state"]
