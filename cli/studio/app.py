@@ -105,14 +105,19 @@ class StudioServer:
         if self.render_threads:
             torch.set_num_threads(self.render_threads)  # per worker thread under OpenMP
 
-    def decode_upload(self, data: bytes, suffix: str, use):
-        """Write an upload to a private temporary file under ``outdir/.uploads``, run ``use(path)``, delete it."""
+    def decode_upload(self, data: bytes, suffix: str, name: str, use):
+        """Write an upload to a private temporary file under ``outdir/.uploads``, run ``use(path)``, delete it.
+
+        Errors name the upload (``name``), not the temporary file."""
         folder = self.outdir / ".uploads"
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, suffix=suffix) as f:
             f.write(data)
             f.flush()
-            return use(Path(f.name))
+            try:
+                return use(Path(f.name))
+            except InputError as err:
+                raise InputError(str(err).replace(f.name, name)) from None
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -208,7 +213,7 @@ def create_app(server: StudioServer) -> Starlette:
         data = await _read_limited(request, server.max_upload_bytes, name)
         suffix = check_upload_image(data, name, server.max_upload_bytes, server.max_pixels)
         align = request.query_params.get("align") == "1"
-        info = await run_in_threadpool(server.decode_upload, data, suffix,
+        info = await run_in_threadpool(server.decode_upload, data, suffix, name,
                                        lambda p: session.load_photo(p, name, align=align))
         return JSONResponse({**session.info(), "photo": info})
 
@@ -221,15 +226,12 @@ def create_app(server: StudioServer) -> Starlette:
         role = request.query_params.get("role", "edit")
 
         def use(path):
-            try:
-                if role == "mix":
-                    session.set_mix_latent(path)
-                    return {}
-                return session.start_from_latent(path, name)
-            except InputError as err:  # name the upload, not the temporary file
-                raise InputError(str(err).replace(str(path), name)) from None
+            if role == "mix":
+                session.set_mix_latent(path)
+                return {}
+            return session.start_from_latent(path, name)
 
-        info = await run_in_threadpool(server.decode_upload, data, ".latent", use)
+        info = await run_in_threadpool(server.decode_upload, data, ".latent", name, use)
         return JSONResponse({**session.info(), "latent": info})
 
     async def directions(request):

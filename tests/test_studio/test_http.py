@@ -70,6 +70,10 @@ def test_bad_uploads_show_a_message_and_the_server_keeps_running(studio, sid, mo
     assert status == 400 and "upload limit" in error_of(body)
     status, body, _ = request(url, "/api/upload/latent", b"garbage" * 10, {**headers, "X-Filename": "x.npz"})
     assert status == 400 and error_of(body).startswith("x: not a latent file")
+    with open(WORLD_FACE, "rb") as f:
+        face = f.read()
+    status, body, _ = request(url, "/api/upload/photo?align=1", face, {**headers, "X-Filename": "cartoon.png"})
+    assert status == 400 and error_of(body).startswith("cartoon: no face found")  # names the upload, not a temp file
     status, body, _ = request(url, "/api/edit", b"{not json", {"X-Session": sid})
     assert status == 400 and "not JSON" in error_of(body)
     status, body, ctype = request(url, "/api/edit", {"changes": {"edits": {"sefa:0": {"value": 1}}}, "seq": 1},

@@ -201,6 +201,32 @@ def test_tuning_is_refused_while_missing(session):
         session.project(ProjectionOptions(steps=2, tune=True))
 
 
+def test_photo_with_face_alignment(session, tmp_path):
+    import skimage.data
+
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), skimage.data.astronaut()[..., ::-1])
+    info = session.load_photo(photo, align=True)
+    assert info["source_size"] == [512, 512] and len(info["landmarks"]) == 5
+    assert all(0 <= x < 512 and 0 <= y < 512 for x, y in info["landmarks"])
+    assert session.target.shape == (1, 3, 64, 64) and session.info()["has_target"]
+
+
+def test_a_session_picks_among_the_servers_networks(demo_network, tmp_path):
+    from projector.studio import StudioNetwork
+    from stylegan2_core import load_generator
+
+    tiny = StudioNetwork("tiny", load_generator(ROOT / "tests" / "fixtures" / "ada_tiny.pkl"), k=2)
+    session = StudioSession([demo_network, tiny], tmp_path)
+    session.select_network(1)
+    R = tiny.G.img_resolution
+    assert session.render().shape == (R, R, 3) and tiny.groups() == ["sefa", "pca"]
+    session.update({"edits": {"sefa:1": {"value": 1.0}}})
+    assert session.edited_ws().shape == (1, tiny.G.num_ws, tiny.G.w_dim)
+    with pytest.raises(InputError, match="out of range"):
+        session.select_network(2)
+
+
 def test_project_needs_a_photo(session):
     with pytest.raises(InputError, match="load a photo"):
         session.project(ProjectionOptions(steps=2))
