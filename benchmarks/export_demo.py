@@ -21,7 +21,8 @@ from pathlib import Path
 from stylegan2_core import load_generator, save_generator
 from stylegan2_core.fileio import read_metadata
 from stylegan2_core.errors import InputError
-from projector.training.checkpoint import average_generators, load_checkpoint, resolve_resume, snapshot_paths
+from projector.training.checkpoint import (average_generators, load_checkpoint, load_training_generator, resolve_resume,
+                                           snapshot_paths)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +52,7 @@ def main() -> None:
         kimg = read_metadata(path)["kimg"]
         extra.update(training_kimg=round(kimg, 3), snapshot=path.name)
     else:
-        G = load_generator(ckpt)
+        G = load_training_generator(ckpt)
     save_generator(G, args.asset, extra=extra)
     source = (f"mean of snapshots {args.average}" if args.average else
               f"G_ema snapshot {args.snapshot}" if args.snapshot is not None else "G_ema")

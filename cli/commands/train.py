@@ -51,7 +51,7 @@ def command(
     """Train a StyleGAN2 generator (paper config: Adam 0.002, lazy R1 and path-length reg., style mixing, G_ema).
 
     Checkpoints (checkpoint.safetensors: G, G_ema, D, optimizers, step, random states) resume
-    exactly with --resume; load_generator and --network read G_ema from them.
+    exactly with --resume; projector.load_network and --network read G_ema from them.
 
     Several processes: torchrun --nproc_per_node N -m cli train ... (gloo on CPU, nccl on GPUs,
     one GPU per process); --batch is the global batch and must divide by N.

@@ -8,7 +8,6 @@ weights), binary ones as logits.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -18,11 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from stylegan2_core.errors import CheckpointError, InputError, ShapeError
+from stylegan2_core.fileio import MAGIC_KEY, read_safetensors, write_safetensors
 from stylegan2_core.image import from_uint8
 
 from . import faces as world
@@ -46,7 +44,6 @@ DEFAULT_WEIGHTS = Path(__file__).parents[1] / "assets" / "world_predictor.safete
 TRAIN_START_SEED = 1_000_000
 VAL_START_SEED = 2_000_000
 
-_METADATA_KEY = "s2edit"
 _FORMAT = "s2edit.world_predictor/1"
 
 
@@ -248,9 +245,10 @@ def train_predictor(
 
 
 def save_predictor(model: AttributePredictor, path: str | Path) -> Path:
-    """Write weights as safetensors with config, normalization stats and ``model.report`` in the metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write weights as safetensors with config, normalization stats and ``model.report`` in the metadata.
+
+    Written atomically (``stylegan2_core.fileio``): an interrupt never leaves half a file.
+    """
     meta = {
         "format": _FORMAT,
         "config": asdict(model.config),
@@ -258,20 +256,7 @@ def save_predictor(model: AttributePredictor, path: str | Path) -> Path:
         "std": model.std.tolist(),
         "report": model.report,
     }
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(tensors, str(path), metadata={_METADATA_KEY: json.dumps(meta)})
-    return path
-
-
-def _metadata(path: Path) -> dict:
-    with safe_open(str(path), framework="pt") as fh:
-        raw = (fh.metadata() or {}).get(_METADATA_KEY)
-    if raw is None:
-        raise CheckpointError(f"{path} has no '{_METADATA_KEY}' metadata; not a saved attribute predictor")
-    meta = json.loads(raw)
-    if meta.get("format") != _FORMAT:
-        raise CheckpointError(f"{path}: unsupported predictor format {meta.get('format')!r}")
-    return meta
+    return write_safetensors(path, model.state_dict(), meta)
 
 
 def load_predictor(path: str | Path) -> AttributePredictor:
@@ -279,11 +264,11 @@ def load_predictor(path: str | Path) -> AttributePredictor:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"predictor weights not found: {path}")
-    try:
-        meta = _metadata(path)
-        tensors = load_file(str(path))
-    except (SafetensorError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"cannot read predictor {path}: {err}") from err
+    tensors, meta = read_safetensors(path)  # CheckpointError naming the file if it is not safetensors
+    if meta is None:
+        raise CheckpointError(f"{path} has no '{MAGIC_KEY}' metadata; not a saved attribute predictor")
+    if meta.get("format") != _FORMAT:
+        raise CheckpointError(f"{path}: unsupported predictor format {meta.get('format')!r}")
     cfg = meta["config"]
     config = PredictorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
     model = AttributePredictor(config, meta["mean"], meta["std"])
