@@ -346,11 +346,23 @@ async function startProjection() {
   });
 }
 
+// The event stream is open while the tab is visible or its projection runs: browsers allow about six
+// connections per host, so hidden tabs give theirs back (events wait on the server until reconnection).
+function watchVisibility() {
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) connectEvents();
+    else if (app.events && !app.mine) { app.events.close(); app.events = null; }
+  });
+}
+
 function connectEvents() {
+  if (app.events) return;
   const source = new EventSource(`/api/events?sid=${encodeURIComponent(app.sid)}`);
+  app.events = source;
   source.addEventListener("status", (e) => {
     const s = JSON.parse(e.data);
     app.busy = s.busy;
+    app.mine = s.busy && s.mine;
     const pill = $("status");
     const fits = Object.values(s.fits);
     pill.className = `pill ${s.busy || fits.length ? "busy" : "idle"}`;
@@ -372,13 +384,16 @@ function connectEvents() {
     app.distances.push([p.step, p.distance]);
     drawCurve();
   });
+  const closeIfHidden = () => { if (document.hidden) { source.close(); app.events = null; } };
   source.addEventListener("done", async (e) => {
+    closeIfHidden();
     const d = JSON.parse(e.data);
     $("stop").disabled = true;
     await afterNewSource(d.session);
     $("step").textContent = d.report.stopped ? "stopped" : "projected";
   });
   source.addEventListener("failed", (e) => {
+    closeIfHidden();
     $("stop").disabled = true;
     $("step").textContent = "failed";
     showMessage(JSON.parse(e.data).error);
@@ -484,6 +499,7 @@ async function main() {
     `${app.config.max_megapixels} megapixels`;
   setupNetwork();
   connectEvents();
+  watchVisibility();
   await afterNewSource(app.info);
   await loadDirections();
   document.body.dataset.ready = "1";
