@@ -48,10 +48,18 @@ def test_project_edit_export_in_the_browser(page, studio, tmp_path, screenshot_p
     page.wait_for_selector("#target:not([hidden])", timeout=30_000)
     assert page.inner_text("#step") == "ready to project"
 
+    other = page.context.new_page()  # a second tab: its own session, told that the server is busy
+    other.goto(page.url)
+    other.wait_for_selector("body[data-ready='1']", timeout=30_000)
+
     page.fill("#steps", "20")
     page.select_option("#loss", "effnet")
     page.click("#project")
+    other.wait_for_function("document.getElementById('status').textContent.startsWith('busy')", timeout=60_000)
+    assert other.inner_text("#source") == "after: seed0"
     page.wait_for_function("document.getElementById('step').textContent === 'projected'", timeout=120_000)
+    other.wait_for_function("document.getElementById('status').textContent === 'idle'", timeout=30_000)
+    other.close()
     assert int(page.get_attribute("#step", "data-updates")) >= 2  # progress arrived while it ran
     assert "20 steps" in page.inner_text("#report")
     assert page.is_visible("#progress-img")
