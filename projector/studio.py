@@ -470,7 +470,13 @@ class StudioSession:
         """The generator for this image: the network's, or its pivotally tuned copy after a tuned projection."""
         return self.tuning[0] if self.tuning is not None else self.net.G
 
+    def _check_idle(self) -> None:
+        """What to edit cannot change under a running projection of this session (its result would replace it)."""
+        if self.slot.owner == self.sid:
+            raise StudioBusyError("this page's projection is running: wait for it or press Stop first")
+
     def select_network(self, index: int) -> None:
+        self._check_idle()
         if not 0 <= int(index) < len(self.networks):
             raise InputError(f"network {index} out of range: the server has {len(self.networks)}")
         with self._lock:
@@ -490,6 +496,7 @@ class StudioSession:
     @torch.no_grad()
     def start_from_seed(self, seed: int, truncation_psi: float = 1.0) -> None:
         """Edit the image of ``seed`` (the official scripts' z)."""
+        self._check_idle()
         if not 0 <= int(seed) < 2**32:
             raise InputError(f"seed {seed} out of range (0 .. 2**32-1)")
         G = self.net.G
@@ -500,6 +507,7 @@ class StudioSession:
 
     def start_from_latent(self, path, label: str | None = None) -> dict:
         """Edit the first latent of a latent file (ours, ``projected_w.npz``, ``.npy``/``.npz``)."""
+        self._check_idle()
         record = load_latent(path, self.net.G)
         label = safe_name(label or Path(path).stem, "latent")
         with self._lock:
@@ -516,6 +524,7 @@ class StudioSession:
 
     def load_photo(self, path, label: str | None = None, align: bool = False) -> dict:
         """Read a photo (centre-cropped, or FFHQ-aligned) as the projection target; returns what the page shows."""
+        self._check_idle()
         res = self.net.G.img_resolution
         info: dict = {}
         if align:

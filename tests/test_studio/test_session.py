@@ -171,6 +171,15 @@ def test_projection_progress_stop_and_busy(session):
     try:
         with pytest.raises(StudioBusyError):
             session.project(ProjectionOptions(steps=2, loss="effnet"))
+        session.start_from_seed(3)  # another tab's projection does not stop this one from editing
+    finally:
+        session.slot.release()
+    session.slot.acquire(session.sid)  # while its own projection runs, what a session edits stays put
+    try:
+        for change in (lambda: session.start_from_seed(4), lambda: session.load_photo(WORLD_FACE),
+                       lambda: session.select_network(0)):
+            with pytest.raises(StudioBusyError, match="press Stop"):
+                change()
     finally:
         session.slot.release()
 
