@@ -251,7 +251,7 @@ def create_app(server: StudioServer) -> Starlette:
                 return None
             server.seqs[sid] = seq
             session.update(body.get("changes", {}), commit=bool(body.get("commit", False)))
-            with server.render_locks[sid]:
+            with server.render_locks.setdefault(sid, threading.Lock()):
                 if seq < server.seqs.get(sid, -1):
                     return None  # a newer slider value arrived while this one waited
                 server.set_threads()
@@ -304,7 +304,7 @@ def create_app(server: StudioServer) -> Starlette:
             raise InputError("load a photo first: projection needs a target")
         if server.slot.busy:
             raise StudioBusyError("another projection is running on this server; try again when it ends")
-        events = server.queues[sid]
+        events = server.queues.setdefault(sid, queue.Queue())
 
         def on_progress(u):
             url = None if u.image is None else "data:image/png;base64," + base64.b64encode(_png(u.image)).decode()
@@ -333,7 +333,7 @@ def create_app(server: StudioServer) -> Starlette:
 
     async def events(request):
         sid, _ = server.session(request)
-        events = server.queues[sid]
+        events = server.queues.setdefault(sid, queue.Queue())
 
         async def stream():
             last = None
