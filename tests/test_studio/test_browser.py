@@ -82,6 +82,9 @@ def test_project_edit_export_in_the_browser(page, studio, tmp_path, screenshot_p
     with page.expect_download() as download:
         page.click("#exports li a[download$='.safetensors']")
     assert Path(download.value.path()).read_bytes() == latent.read_bytes()
+    page.set_input_files("#latent", str(latent))  # and the page opens it again
+    page.wait_for_function("document.getElementById('source').textContent === 'after: world_face-1'",
+                           timeout=30_000)
 
     # the exported latent is accepted by `s2edit edit` on the same network
     from projector.edits import save_directions, sefa
