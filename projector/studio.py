@@ -19,7 +19,6 @@ import importlib.util
 import re
 import struct
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -457,7 +456,6 @@ class StudioSession:
         self.slot = slot or ProjectionSlot()
         self._lock = threading.RLock()
         self.exports: list[Path] = []
-        self.last_used = time.monotonic()
         self.select_network(network)
 
     # ----- what is being edited
@@ -645,7 +643,6 @@ class StudioSession:
         """The current edit (or the unedited latent with ``before``) as HWC uint8."""
         with self._lock:
             state = copy.deepcopy(DEFAULT_STATE if before else self.state if state is None else state)
-            self.last_used = time.monotonic()
         mode, noise = self._noise(state)
         image = self.G.synthesis(self.edited_ws(state), noise_mode=mode, noise=noise)
         return to_uint8(image)[0]

@@ -409,7 +409,6 @@ def create_app(server: StudioServer) -> Starlette:
     ]
     app = Starlette(routes=routes, exception_handlers={S2EditError: input_error, Exception: internal_error})
     app.state.server = server
-    app.state.started = time.time()
     return app
 
 
