@@ -33,6 +33,7 @@ from stylegan2_core.latent import z_from_seeds, z_samples
 from .edits import (
     DirectionSet,
     apply_direction,
+    fit_direction,
     interpolate,
     labels_from_predictor,
     layer_ranges,
@@ -42,7 +43,6 @@ from .edits import (
     save_directions,
     sefa,
     style_mix,
-    svm,
 )
 from .io import prepare_target, read_image, save_image
 from .latent_file import load_latent, save_latent, save_projected_w_npz
@@ -313,11 +313,11 @@ class StudioNetwork:
         try:
             ws, _ = labels_from_predictor(self.G, predict_all, self.world_samples, seed=0, progress=advance)
             table = torch.cat(scores)
-            fits = [svm(ws, table[:, a], name=name) for a, name in enumerate(predictor.names)]
+            fits = [fit_direction(ws, table[:, a], name=name) for a, name in enumerate(predictor.names)]
         finally:
             self.progress.pop("world", None)
         checkpoint = getattr(self.G, "checkpoint", None)
-        return DirectionSet(torch.cat([f.directions for f in fits]), list(predictor.names), "svm", None,
+        return DirectionSet(torch.cat([f.directions for f in fits]), list(predictor.names), fits[0].method, None,
                             torch.cat([f.values for f in fits]),
                             {"source": "studio world-attribute fit", "num_samples": self.world_samples,
                              "model_sha256": checkpoint.sha256 if checkpoint else None})

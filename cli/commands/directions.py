@@ -107,7 +107,8 @@ def svm_command(
     condition_on: Annotated[list[str] | None, typer.Option("--condition-on", help="Directions to keep fixed: "
                                                                                   "FILE or FILE:INDEX "
                                                                                   "(repeatable).")] = None,
-    name: Annotated[str, typer.Option("--name", help="Name of the direction.")] = "svm",
+    name: Annotated[str | None, typer.Option("--name", help="Name of the direction (default: the attribute, or the "
+                                                            "labels file's stem).")] = None,
     trunc: TruncOpt = 1.0,
     class_idx: ClassOpt = None,
     network: NetworkOpt = "demo",
@@ -137,6 +138,7 @@ def svm_command(
     conditions = select_directions(condition_on) if condition_on else None
     if conditions is not None and conditions.shape[1] != G.w_dim:
         raise InputError(f"--condition-on: directions have w_dim {conditions.shape[1]}, the network {G.w_dim}")
+    name = name or attribute or labels.stem
     ds = fit_direction(ws, scores, method.value, threshold, val_fraction, seed, conditions, name=name)
     ds.meta.update(model_sha256=G.checkpoint.sha256, labels=source)
     _report(ds, output, f"InterFaceGAN ({method.value}, {len(scores)} samples)", f"{ds.meta['accuracy_on']} accuracy")

@@ -36,7 +36,6 @@ from .supervised import (
     labels_from_csv,
     labels_from_predictor,
     orthogonalize,
-    svm,
 )
 
 __all__ = [
@@ -46,7 +45,6 @@ __all__ = [
     "sefa",
     "pca",
     "fit_direction",
-    "svm",
     "orthogonalize",
     "labels_from_csv",
     "labels_from_predictor",

@@ -19,7 +19,7 @@ from stylegan2_core.latent import class_labels, sample_ws
 
 from .direction_file import DirectionSet
 
-__all__ = ["METHODS", "orthogonalize", "fit_direction", "svm", "labels_from_csv", "labels_from_predictor",
+__all__ = ["METHODS", "orthogonalize", "fit_direction", "labels_from_csv", "labels_from_predictor",
            "labels_from_attribute"]
 
 METHODS = ("linear-svm", "logistic")
@@ -70,7 +70,7 @@ def _fit_linear(x: np.ndarray, y: np.ndarray, method: str, C: float) -> tuple[np
 
 def fit_direction(ws_or_w: torch.Tensor, scores: torch.Tensor, method: str = "linear-svm",
                   threshold: float | None = None, val_fraction: float = 0.2, seed: int = 0,
-                  condition_on: torch.Tensor | None = None, C: float = 1.0, name: str = "svm") -> DirectionSet:
+                  condition_on: torch.Tensor | None = None, C: float = 1.0, name: str = "direction") -> DirectionSet:
     """InterFaceGAN: the unit normal of a linear boundary separating latents by score.
 
     Args:
@@ -118,13 +118,12 @@ def fit_direction(ws_or_w: torch.Tensor, scores: torch.Tensor, method: str = "li
     accuracy = float(np.mean(np.sign((x[rows] - mu) / sigma @ w_std + b) == y[rows]))
     if condition_on is not None and len(condition_on):
         direction = orthogonalize(direction, torch.as_tensor(condition_on, dtype=torch.float32))
-    meta = {"source": "svm", "method": method, "threshold": threshold, "val_fraction": val_fraction, "seed": seed,
+    meta = {"source": "supervised", "method": method, "threshold": threshold, "val_fraction": val_fraction, "seed": seed,
             "num_samples": int(len(y)), "accuracy_on": "validation" if n_val else "training",
             "conditioned": condition_on is not None and len(condition_on) > 0}
-    return DirectionSet(direction[None], [name], "svm", None, torch.tensor([accuracy]), meta)
+    return DirectionSet(direction[None], [name], method, None, torch.tensor([accuracy]), meta)
 
 
-svm = fit_direction  # the earlier name, still called by examples/edit_latent.py; drop once it uses fit_direction
 
 
 def labels_from_csv(path, G, truncation_psi: float = 1.0,
