@@ -33,7 +33,7 @@ from projector.losses import EffNetPerceptual
 from projector.metrics.features import METRIC_SHORT_NAME, FeatureExtractor, feature_stats, frechet_distance
 from projector.world.predictor import default_predictor
 from projector.training.checkpoint import resolve_resume
-from projector.training.loop import save_grid
+from projector.io import save_grid
 from projector.metrics.generative import generate_images, ppl_w
 
 WORLD_SEED = 5_000_000  # outside the predictor's seeds; the demo run streamed each of them once, at ~5000 kimg

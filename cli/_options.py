@@ -60,8 +60,8 @@ def load_network(network: str, device):
         return load(network, device=device, progress=on_bytes)
 
 
-def check_outputs(paths, force: bool) -> None:
-    """Refuse to overwrite existing files unless --force; create and check output folders."""
+def check_outputs(paths, force: bool) -> list[Path]:
+    """Refuse to overwrite existing files unless --force; create and check output folders; returns the paths."""
     from projector.outputs import check_outputs as check
 
-    check(paths, force)
+    return check(paths, force)

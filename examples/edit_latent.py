@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from projector.edits import apply_direction, labels_from_predictor, parse_layers, sefa, svm
+from projector.edits import apply_direction, fit_direction, labels_from_predictor, parse_layers, sefa
 from projector.io import save_image
 from projector.latent_file import load_latent
 from projector.outputs import check_outputs
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> None:
     if supervised:
         predictor = default_predictor()
         sample_ws, scores = labels_from_predictor(G, predictor.predict, args.samples, attribute=args.attribute)
-        direction = svm(sample_ws, scores, name=args.attribute)
+        direction = fit_direction(sample_ws, scores, name=args.attribute)
         print(f"{args.attribute}: SVM accuracy {float(direction.values[0]):.2f} on held-out samples")
         edits.append((direction.directions[0], None))
     strengths = torch.linspace(-args.strength, args.strength, args.frames)

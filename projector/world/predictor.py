@@ -27,7 +27,7 @@ from . import faces as world
 
 __all__ = [
     "PredictorConfig",
-    "TrainConfig",
+    "PredictorTrainConfig",
     "AttributePredictor",
     "TRAIN_START_SEED",
     "VAL_START_SEED",
@@ -67,7 +67,7 @@ class PredictorConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class PredictorTrainConfig:
     """How ``train_predictor`` trains: data sizes, optimisation, augmentation."""
 
     num_train: int
@@ -186,7 +186,8 @@ def train_predictor(
     running loss).
     Returns the model in eval mode and a JSON-ready report.
     """
-    cfg = TrainConfig(num_train=num_train, num_val=num_val, steps=steps, batch_size=batch_size, seed=seed, lr=lr)
+    cfg = PredictorTrainConfig(num_train=num_train, num_val=num_val, steps=steps, batch_size=batch_size, seed=seed,
+                               lr=lr)
     if min(num_train, num_val, steps, batch_size) < 1:
         raise InputError("num_train, num_val, steps and batch_size must be positive")
     started = time.perf_counter()
@@ -215,15 +216,15 @@ def train_predictor(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
     )
-    gen = torch.Generator().manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
     labels_t = torch.from_numpy(train_labels)
     model.train()
     running = None
     for step in range(steps):
-        idx = torch.randint(0, num_train, (batch_size,), generator=gen)
+        idx = torch.randint(0, num_train, (batch_size,), generator=rng)
         x = from_uint8(train_images[idx.numpy()])
-        sigma = torch.rand(batch_size, 1, 1, 1, generator=gen) * cfg.noise
-        x = x + sigma * torch.randn(x.shape, generator=gen)
+        sigma = torch.rand(batch_size, 1, 1, 1, generator=rng) * cfg.noise
+        x = x + sigma * torch.randn(x.shape, generator=rng)
         loss = _loss(model, model(x), labels_t[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -141,7 +141,7 @@ def test_resume_on_another_setup_reseeds_with_a_note(tiny_cfg, tmp_path):
     tensors, meta, cfg = load_checkpoint(result.checkpoint)
     trainer = Trainer(cfg)
     assert trainer.load(tensors, meta) == []
-    assert torch.equal(trainer.gen.get_state(), result.trainer.gen.get_state())
+    assert torch.equal(trainer.rng.get_state(), result.trainer.rng.get_state())
     (note,) = trainer.load(tensors, {**meta, "world_size": 2})
     assert "reseeded" in note and trainer.step_index == 1
 
