@@ -31,6 +31,8 @@ from stylegan2_core.latent import class_labels, parse_seeds, sample_ws
 __all__ = [
     "LatentRecord",
     "FORMAT_VERSION",
+    "model_provenance",
+    "model_mismatch",
     "save_latent",
     "load_latent",
     "save_projected_w_npz",
@@ -40,6 +42,40 @@ __all__ = [
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 _SEEDS_RE = re.compile(r"\d+(-\d+)?")
+_WARNED: set[tuple[str, str]] = set()  # (file, model) pairs already warned about in this process
+
+
+def _model_id(G) -> str:
+    from stylegan2_core import model_id
+
+    return getattr(getattr(G, "checkpoint", None), "model_id", "") or model_id(G)
+
+
+def model_provenance(G) -> dict:
+    """What a latent or direction file records about the network it was made with.
+
+    ``model_id``: the network's identity by content (``stylegan2_core.model_id``), the same in every
+    file format; ``model_sha256``: the checkpoint file's hash (None for an unsaved network).
+    """
+    checkpoint = getattr(G, "checkpoint", None)
+    return {"model_id": _model_id(G), "model_sha256": checkpoint.sha256 if checkpoint is not None else None}
+
+
+def model_mismatch(meta: dict, G) -> str | None:
+    """Why a file's recorded model (``meta``) is not ``G``, in words; None when it matches or records none.
+
+    Compares ``model_id`` when the file has one, else (older files) the checkpoint's ``model_sha256``,
+    so the same network converted to another format matches.
+    """
+    recorded = meta.get("model_id")
+    if recorded:
+        current = _model_id(G)
+        return None if recorded == current else f"made with another model (id {recorded[:12]}..., " \
+                                                   f"the loaded network is {current[:12]}...)"
+    recorded, checkpoint = meta.get("model_sha256"), getattr(G, "checkpoint", None)
+    if recorded and checkpoint is not None and recorded != checkpoint.sha256:
+        return f"made with another model (sha256 {recorded[:12]}..., the loaded network is {checkpoint.sha256[:12]}...)"
+    return None
 
 
 @dataclass
@@ -48,7 +84,7 @@ class LatentRecord:
 
     ``meta`` is the file's metadata plus ``format`` (which reader was used) and, when a
     generator was given and its checkpoint differs from the one recorded in the file,
-    ``model_mismatch: True``.
+    ``model_mismatch``: why not, in words (``model_mismatch``).
     """
 
     ws: torch.Tensor
@@ -60,7 +96,7 @@ def save_latent(path, ws: torch.Tensor, noise: list[torch.Tensor] | None = None,
     """Write ``ws`` (and noise maps) as a self-describing latent file, atomically.
 
     ``meta`` goes into the JSON metadata next to ``kind`` and ``format_version``; the keys
-    the tools read are ``space`` ('w' or 'w+'), ``model_sha256``, ``resolution``,
+    the tools read are ``space`` ('w' or 'w+'), ``model_id`` and ``model_sha256`` (``model_provenance``), ``resolution``,
     ``preprocessing`` and ``loss``. Values must be JSON-serializable (paths become strings).
     """
     from safetensors.torch import save_file
@@ -171,8 +207,8 @@ def load_latent(path, G=None) -> LatentRecord:
     """Read a latent file (ours, ``projected_w.npz``, ``.npy`` or ``.npz`` with ``w``/``ws``).
 
     With ``G``, the shape is validated against it and noise maps against its noise inputs, and a
-    model sha256 recorded in the file that differs from ``G.checkpoint.sha256`` is logged as a
-    warning and flagged in ``meta['model_mismatch']``. Unreadable files, wrong shapes and
+    recorded model other than ``G`` (``model_mismatch``) is noted in ``meta['model_mismatch']`` and
+    logged as a warning once per file and model. Unreadable files, wrong shapes and
     non-finite values raise ``InputError`` naming the file.
     """
     path = Path(path)
@@ -192,12 +228,13 @@ def load_latent(path, G=None) -> LatentRecord:
         raise InputError(f"{path}: latent contains NaN or inf")
     if noise is not None and G is not None:
         _check_noise(noise, ws.shape[0], path, G)
-    recorded = meta.get("model_sha256")
-    checkpoint = getattr(G, "checkpoint", None) if G is not None else None
-    if recorded and checkpoint is not None and recorded != checkpoint.sha256:
-        meta["model_mismatch"] = True
-        log.warning("%s: made with model sha256 %s..., the loaded network is %s...", path, recorded[:12],
-                    checkpoint.sha256[:12])
+    mismatch = model_mismatch(meta, G) if G is not None else None
+    if mismatch:
+        meta["model_mismatch"] = mismatch
+        key = (str(path.resolve()), _model_id(G))
+        if key not in _WARNED:
+            _WARNED.add(key)
+            log.warning("%s: %s", path, mismatch)
     if G is not None:
         device = G.mapping.w_avg.device
         ws = ws.to(device)

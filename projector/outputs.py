@@ -10,7 +10,7 @@ from stylegan2_core.errors import InputError
 from stylegan2_core.fileio import atomic_write
 
 from .io import Preprocessing, save_image
-from .latent_file import save_latent, save_projected_w_npz
+from .latent_file import model_provenance, save_latent, save_projected_w_npz
 from .metrics.image_quality import psnr, ssim
 from .project import ProjectionResult, ProjectorConfig
 
@@ -81,7 +81,7 @@ def write_projection(outdir, result: ProjectionResult, i: int, target: torch.Ten
     save_latent(outdir / "latent.safetensors", ws, noise, meta={
         "space": cfg.space,
         "noise": report["noise"],
-        "model_sha256": checkpoint.sha256 if checkpoint else None,
+        **model_provenance(G),
         "model_path": checkpoint.path if checkpoint else None,
         "resolution": G.img_resolution,
         "preprocessing": asdict(preprocessing),

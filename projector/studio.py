@@ -45,7 +45,7 @@ from .edits import (
     style_mix,
 )
 from .io import prepare_target, read_image, save_image
-from .latent_file import load_latent, save_latent, save_projected_w_npz
+from .latent_file import load_latent, model_provenance, save_latent, save_projected_w_npz
 from .outputs import check_outputs, projection_report
 from .project import ProjectorConfig, project
 from .video import VideoWriter
@@ -280,10 +280,9 @@ class StudioNetwork:
 
     def _world(self) -> list[Direction]:
         """The world's attribute directions: from the cache file when there is one, else fitted and cached."""
-        checkpoint = getattr(self.G, "checkpoint", None)
         cached = None
-        if self.cache_dir is not None and checkpoint is not None:
-            cached = self.cache_dir / f"world-{checkpoint.sha256[:16]}-{self.world_samples}.npz"
+        if self.cache_dir is not None:
+            cached = self.cache_dir / f"world-{model_provenance(self.G)['model_id'][:16]}-{self.world_samples}.npz"
         if cached is not None and cached.is_file():
             ds = load_directions(cached)
         else:
@@ -316,11 +315,10 @@ class StudioNetwork:
             fits = [fit_direction(ws, table[:, a], name=name) for a, name in enumerate(predictor.names)]
         finally:
             self.progress.pop("world", None)
-        checkpoint = getattr(self.G, "checkpoint", None)
         return DirectionSet(torch.cat([f.directions for f in fits]), list(predictor.names), fits[0].method, None,
                             torch.cat([f.values for f in fits]),
                             {"source": "studio world-attribute fit", "num_samples": self.world_samples,
-                             "model_sha256": checkpoint.sha256 if checkpoint else None})
+                             **model_provenance(self.G)})
 
     def direction(self, direction_id: str) -> Direction:
         group = "files" if direction_id.startswith("file") else direction_id.split(":", 1)[0]
@@ -512,7 +510,7 @@ class StudioSession:
             self.target, self.report, self.tuning = None, None, None
             noise = [m[:1] for m in record.noise] if record.noise else None
             self._reset(_Latent(record.ws[:1], noise, label, {"source": f"latent file {label}"}))
-        warning = "this latent was made with another model" if record.meta.get("model_mismatch") else None
+        warning = f"this latent was {record.meta['model_mismatch']}" if record.meta.get("model_mismatch") else None
         return {"latents": int(record.ws.shape[0]), "warning": warning}
 
     def set_mix_latent(self, path) -> None:
@@ -755,9 +753,9 @@ class StudioSession:
 
     def _meta(self) -> dict:
         G = self.net.G
-        checkpoint = getattr(G, "checkpoint", None)
+        provenance = model_provenance(G)
         with self._lock:
-            return {**self.base.meta, "space": "w+", "model_sha256": checkpoint.sha256 if checkpoint else None,
+            return {**self.base.meta, "space": "w+", **provenance,
                     "network": self.net.name, "resolution": G.img_resolution, "studio_state": copy.deepcopy(self.state)}
 
     def export_png(self) -> list[Path]:

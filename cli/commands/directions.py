@@ -117,6 +117,7 @@ def svm_command(
 ) -> None:
     """InterFaceGAN: the normal of a linear boundary between high- and low-scoring latents."""
     from projector.edits import fit_direction, labels_from_attribute, labels_from_csv, select_directions
+    from projector.latent_file import model_provenance
     from stylegan2_core.errors import InputError
 
     from .._console import progress
@@ -140,5 +141,5 @@ def svm_command(
         raise InputError(f"--condition-on: directions have w_dim {conditions.shape[1]}, the network {G.w_dim}")
     name = name or attribute or labels.stem
     ds = fit_direction(ws, scores, method.value, threshold, val_fraction, seed, conditions, name=name)
-    ds.meta.update(model_sha256=G.checkpoint.sha256, labels=source)
+    ds.meta.update(**model_provenance(G), labels=source)
     _report(ds, output, f"InterFaceGAN ({method.value}, {len(scores)} samples)", f"{ds.meta['accuracy_on']} accuracy")

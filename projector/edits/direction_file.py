@@ -17,7 +17,7 @@ from stylegan2_core.errors import InputError, ShapeError
 from stylegan2_core.fileio import MAGIC_KEY, atomic_write, is_safetensors
 
 __all__ = [
-    "FORMAT_VERSION", "DirectionSet", "model_sha256", "save_directions", "load_directions", "select_directions",
+    "FORMAT_VERSION", "DirectionSet", "save_directions", "load_directions", "select_directions",
     "layer_mask", "apply_direction",
 ]
 
@@ -29,7 +29,7 @@ class DirectionSet:
     """``directions`` [k, w_dim] unit rows, one name and one value (eigenvalue, std or accuracy) each.
 
     ``layers``: the ws indices the directions were made for and are applied to by default
-    (None = all); ``meta``: provenance such as ``model_sha256`` and the method's settings.
+    (None = all); ``meta``: provenance such as ``model_id`` (``latent_file.model_provenance``) and the method's settings.
     """
 
     directions: torch.Tensor
@@ -52,17 +52,6 @@ class DirectionSet:
 
     def __len__(self) -> int:
         return self.directions.shape[0]
-
-
-def _model_sha(G) -> str | None:
-    checkpoint = getattr(G, "checkpoint", None)
-    return checkpoint.sha256 if checkpoint is not None else None
-
-
-def model_sha256(G) -> str | None:
-    """The checkpoint hash a direction set records as its provenance (None for an unsaved network)."""
-    checkpoint = getattr(G, "checkpoint", None)
-    return checkpoint.sha256 if checkpoint is not None else None
 
 
 def _info(ds: DirectionSet) -> dict:

@@ -8,7 +8,8 @@ import torch
 from stylegan2_core.errors import InputError
 from stylegan2_core.latent import class_labels, sample_ws
 
-from .direction_file import DirectionSet, model_sha256
+from ..latent_file import model_provenance
+from .direction_file import DirectionSet
 
 __all__ = ["pca"]
 
@@ -29,7 +30,7 @@ def pca(G, num_samples: int = 10_000, seed: int = 0, k: int = 10, truncation_psi
     dirs = vt[:k]
     dirs *= np.where(dirs[np.arange(k), np.abs(dirs).argmax(1)] < 0, -1.0, 1.0)[:, None]
     std = s[:k] / np.sqrt(max(num_samples - 1, 1))
-    meta = {"model_sha256": model_sha256(G), "source": "pca", "num_samples": num_samples, "seed": seed,
+    meta = {**model_provenance(G), "source": "pca", "num_samples": num_samples, "seed": seed,
             "truncation_psi": truncation_psi, "class_idx": class_idx, "mean": mean.astype(np.float32).tolist()}
     return DirectionSet(torch.from_numpy(dirs.copy()).float(), [f"pc{i}" for i in range(k)], "pca", None,
                         torch.from_numpy(std).float(), meta)

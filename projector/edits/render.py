@@ -79,18 +79,15 @@ def plan_edit(G, latent: str, direction_file, strengths: list[float], index: int
     ``latent``: a latent file or seed(s) (mapped with ``truncation_psi``); ``layers``: a layer list
     (``parse_layers``), default the direction file's own layers, else all.
     """
-    from ..latent_file import load_latent, resolve_latents
+    from ..latent_file import load_latent, model_mismatch, resolve_latents
 
     ds = load_directions(direction_file)
     if index >= len(ds):
         raise InputError(f"--index {index} out of range: {direction_file} holds {len(ds)} directions")
     if ds.directions.shape[1] != G.w_dim:
         raise InputError(f"{direction_file}: directions have w_dim {ds.directions.shape[1]}, the network {G.w_dim}")
-    warnings = []
-    recorded = ds.meta.get("model_sha256")
-    checkpoint = getattr(G, "checkpoint", None)
-    if recorded and checkpoint is not None and recorded != checkpoint.sha256:
-        warnings.append(f"{direction_file} was made for another model (sha256 {recorded[:12]}...)")
+    mismatch = model_mismatch(ds.meta, G)
+    warnings = [f"{direction_file}: {mismatch}"] if mismatch else []
     chosen = parse_layers(layers, G.num_ws) if layers else ds.layers
     if chosen is not None and max(chosen) >= G.num_ws:
         raise InputError(f"{direction_file}: made for ws layers {chosen}, this network has 0 .. {G.num_ws - 1}")

@@ -10,7 +10,8 @@ import torch
 
 from stylegan2_core.errors import InputError
 
-from .direction_file import DirectionSet, model_sha256
+from ..latent_file import model_provenance
+from .direction_file import DirectionSet
 
 __all__ = ["style_affines", "sefa"]
 
@@ -63,6 +64,6 @@ def sefa(G, layers: list[int] | None = None, k: int = 5) -> DirectionSet:
     dirs *= np.where(dirs[np.arange(k), np.abs(dirs).argmax(1)] < 0, -1.0, 1.0)[:, None]  # fixed sign
     return DirectionSet(torch.from_numpy(dirs.copy()).float(), [f"sefa{i}" for i in range(k)], "sefa", layers,
                         torch.from_numpy(eigvals[order].copy()).float(),
-                        {"model_sha256": model_sha256(G), "source": "sefa"})
+                        {**model_provenance(G), "source": "sefa"})
 
 

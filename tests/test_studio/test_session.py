@@ -124,7 +124,7 @@ def test_world_attribute_directions_fit_once_and_cached(demo_network, tmp_path, 
     found = net.directions("world")
     assert [d.name for d in found] == list(ATTRIBUTE_NAMES)
     assert all(abs(float(d.vector.norm()) - 1) < 1e-4 and d.sigma > 0 and 0 <= d.value <= 1 for d in found)
-    assert [p.name for p in tmp_path.iterdir()] == [f"world-{demo_network.G.checkpoint.sha256[:16]}-32.npz"]
+    assert [p.name for p in tmp_path.iterdir()] == [f"world-{demo_network.G.checkpoint.model_id[:16]}-32.npz"]
 
     again = StudioNetwork("demo", demo_network.G, world_samples=32, cache_dir=tmp_path)
     monkeypatch.setattr(again, "_fit_world", lambda: pytest.fail("refitted although cached"))
