@@ -24,7 +24,7 @@ from stylegan2_core.image import to_uint8
 
 from .io import Preprocessing, load_target, prepare_target
 from .latent_file import LatentRecord
-from .outputs import OUTPUT_FILES, write_projection
+from .outputs import OUTPUT_FILES, record_outputs, write_projection
 from .project import ProjectionStep, ProjectorConfig, project
 from .video import VideoWriter
 
@@ -80,7 +80,7 @@ def prepare_targets(paths: Sequence[Path], resolution: int, crop: bool = True, a
 def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg: ProjectorConfig, *,
                   c: torch.Tensor | None = None, distance=None, init: LatentRecord | None = None,
                   batch_size: int = 4, crop: bool = True, align: bool = False, save_video: bool = False,
-                  video_every: int = 10, video_fps: float = 10,
+                  video_every: int = 10, video_fps: float = 10, force: bool = False,
                   callback: Callable[[list[Path], ProjectionStep], None] | None = None) -> list[ProjectedFile]:
     """Project photos ``batch_size`` at a time and write ``<outdir>/<stem>/`` for each (``OUTPUT_FILES``).
 
@@ -94,7 +94,9 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
         callback: ``callback(batch_paths, step)`` after every optimization step (progress bars).
 
     Returns one ``ProjectedFile`` per photo, in order. Existing outputs are overwritten: check
-    ``projection_outputs`` first (``projector.outputs.check_outputs``).
+    ``projection_outputs`` first (``projector.outputs.check_outputs``). Each photo's files are recorded
+    as project's output set in its folder (``record_outputs``); with ``force`` they replace the previous
+    run's (e.g. its ``proj.mp4`` goes when this run writes no video).
     """
     outdir = Path(outdir)
     prepared = [t if isinstance(t, PreparedTarget) else None for t in targets]
@@ -125,5 +127,6 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
         for i, t in enumerate(chunk):
             report = write_projection(outdir / t.path.stem, result, i, target, G, cfg, t.preprocessing, str(t.path),
                                       extra_report={"batch_size": len(chunk), "seed": cfg.seed + start + i})
+            record_outputs("project", projection_outputs([t.path], outdir, save_video), force)
             done.append(ProjectedFile(t.path, outdir / t.path.stem, report))
     return done

@@ -13,6 +13,7 @@ from stylegan2_core.image import to_uint8
 from stylegan2_core.latent import sample_ws
 
 from .io import save_grid, save_pixels
+from .outputs import record_outputs
 
 __all__ = ["GRID_NAME", "seed_image_paths", "generate_seed_images"]
 
@@ -28,11 +29,12 @@ def seed_image_paths(seeds, outdir, grid: bool = False) -> list[Path]:
 @torch.no_grad()
 def generate_seed_images(G, seeds, outdir, *, truncation_psi: float = 1.0, c: torch.Tensor | None = None,
                          noise_mode: str = "const", grid: bool = False, batch_size: int = 8,
-                         progress: Callable[[int], None] | None = None) -> list[Path]:
+                         progress: Callable[[int], None] | None = None, force: bool = False) -> list[Path]:
     """Write one image per seed (uint8-identical to the official script), and optionally all as one grid.
 
     ``c``: class label [1, c_dim] for conditional networks; the grid is ceil(sqrt(N)) columns wide.
-    ``progress(n)`` is called after every batch of n images. Returns the files written.
+    ``progress(n)`` is called after every batch of n images. The files are recorded as generate's
+    output set (``record_outputs``; with ``force`` they replace the previous run's). Returns the files written.
     """
     seeds = list(seeds)
     paths = seed_image_paths(seeds, outdir)
@@ -47,4 +49,5 @@ def generate_seed_images(G, seeds, outdir, *, truncation_psi: float = 1.0, c: to
             progress(len(pixels))
     if grid:
         paths.append(save_grid(Path(outdir) / GRID_NAME, np.stack(images), cols=math.ceil(math.sqrt(len(images)))))
+    record_outputs("generate", paths, force)
     return paths

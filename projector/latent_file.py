@@ -96,8 +96,8 @@ def save_latent(path, ws: torch.Tensor, noise: list[torch.Tensor] | None = None,
     """Write ``ws`` (and noise maps) as a self-describing latent file, atomically.
 
     ``meta`` goes into the JSON metadata next to ``kind`` and ``format_version``; the keys
-    the tools read are ``space`` ('w' or 'w+'), ``model_id`` and ``model_sha256`` (``model_provenance``), ``resolution``,
-    ``preprocessing`` and ``loss``. Values must be JSON-serializable (paths become strings).
+    the tools read are ``space`` ('w' or 'w+'), ``model_id`` and ``model_sha256`` (``model_provenance``),
+    ``resolution``, ``preprocessing`` and ``loss``. Values must be JSON-serializable (paths become strings).
     """
     from safetensors.torch import save_file
 

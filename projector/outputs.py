@@ -1,6 +1,15 @@
-"""Writing one projection's results: images, latents (ours and the official npz), report."""
+"""Writing a command's outputs: the no-overwrite check, the output manifest, one projection's results.
+
+Every output folder holds a manifest (``s2edit-outputs.json``) listing, per command, the files that
+command wrote there. With ``--force`` a command replaces its own output set as a whole: the files its
+previous run listed that the new run did not write are removed (``record_outputs``). Files that no
+manifest lists are never deleted.
+"""
 
 import json
+import logging
+import re
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,9 +23,14 @@ from .latent_file import model_provenance, save_latent, save_projected_w_npz
 from .metrics.image_quality import psnr, ssim
 from .project import ProjectionResult, ProjectorConfig
 
-__all__ = ["OUTPUT_FILES", "check_outputs", "projection_report", "write_projection"]
+__all__ = ["OUTPUT_FILES", "MANIFEST_NAME", "check_outputs", "record_outputs", "projection_report",
+           "write_projection"]
 
+log = logging.getLogger(__name__)
 OUTPUT_FILES = ("target.png", "proj.png", "projected_w.npz", "latent.safetensors", "report.json")
+MANIFEST_NAME = "s2edit-outputs.json"
+MANIFEST_VERSION = 1
+_COMMAND_RE = re.compile(r"[a-z][a-z0-9_-]*")
 
 
 def check_outputs(paths, force: bool = False) -> list[Path]:
@@ -46,6 +60,53 @@ def check_outputs(paths, force: bool = False) -> list[Path]:
         if not os.access(parent, os.W_OK | os.X_OK):
             raise InputError(f"{parent}: output folder is not writable") from None
     return paths
+
+
+def _read_manifest(folder: Path) -> dict[str, list[str]]:
+    """``{command: [file names]}`` from ``folder``'s manifest; empty when there is none or it is unreadable."""
+    try:
+        data = json.loads((folder / MANIFEST_NAME).read_text())
+        return {cmd: [n for n in names if isinstance(n, str)]
+                for cmd, names in data["outputs"].items() if isinstance(names, list)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _own_file(folder: Path, name: str) -> Path | None:
+    """``folder / name`` when ``name`` is a plain file name in ``folder`` (never a path elsewhere), else None."""
+    if not name or name in (".", "..", MANIFEST_NAME) or Path(name).name != name:
+        return None
+    path = folder / name
+    return path if path.is_file() and not path.is_symlink() else None
+
+
+def record_outputs(command: str, written: Iterable, force: bool = False) -> list[Path]:
+    """List ``written`` as ``command``'s outputs in each of their folders' manifest; returns the files removed.
+
+    With ``force`` the new files replace the command's previous output set in that folder: files the
+    previous manifest listed for ``command`` that this run did not write are deleted (after the new
+    outputs exist). Without ``force`` the set grows (earlier outputs were kept, so they stay listed).
+    Other commands' entries and unlisted files are left alone. Call it after the outputs are written.
+    """
+    if not _COMMAND_RE.fullmatch(command):
+        raise InputError(f"bad command name for the output manifest: {command!r}")
+    folders: dict[Path, set[str]] = {}
+    for path in map(Path, written):
+        folders.setdefault(path.parent, set()).add(path.name)
+    removed = []
+    for folder, names in folders.items():
+        manifest = _read_manifest(folder)
+        previous = [n for n in manifest.get(command, []) if _own_file(folder, n) is not None and n not in names]
+        if force:
+            for name in previous:
+                path = folder / name
+                path.unlink()
+                removed.append(path)
+                log.info("%s: removed (an output of the previous %s run)", path, command)
+        manifest[command] = sorted(names) if force else sorted(names.union(previous))
+        text = json.dumps({"format_version": MANIFEST_VERSION, "outputs": manifest}, indent=2) + "\n"
+        atomic_write(folder / MANIFEST_NAME, lambda tmp, text=text: Path(tmp).write_text(text))
+    return removed
 
 
 def projection_report(result: ProjectionResult, i: int, target: torch.Tensor, cfg: ProjectorConfig) -> dict:

@@ -56,7 +56,7 @@ def command(
     check_outputs(plan.outputs(outdir, video), force)
     with progress() as bar:
         render_edit(G, plan, outdir, video, noise_mode=noise_mode.value, fps=fps, batch_size=batch_size,
-                    progress=stage_progress(bar, {"video": video.name if video else ""}))
+                    progress=stage_progress(bar, {"video": video.name if video else ""}), force=force)
     out.print(_table(plan, direction, outdir, video, noise_mode.value, fps))
 
 
@@ -71,7 +71,7 @@ def _table(plan, direction: Path, outdir: Path | None, video: Path | None, noise
     table.add_row("noise", "the latent file's saved maps" if plan.noise and outdir is not None else noise_mode)
     table.add_row("strengths", ", ".join(f"{x:+.2f}" for x in strengths))
     if outdir is not None:
-        table.add_row("images", f"{outdir / 'strip.png'} (rows: latents, columns: strengths) + "
+        table.add_row("images", f"{outdir / plan.strip_name} (rows: latents, columns: strengths) + "
                                 f"{len(plan.image_names)} images")
     if video is not None:
         table.add_row("video", f"{video} ({len(strengths)} frames, {fps:g} fps)")

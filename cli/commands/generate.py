@@ -43,6 +43,6 @@ def command(
     with progress() as bar:
         task = bar.add_task("generate", total=len(seed_list), status="")
         generate_seed_images(G, seed_list, outdir, truncation_psi=trunc, c=c, noise_mode=noise_mode.value, grid=grid,
-                             batch_size=batch_size, progress=lambda n: bar.update(task, advance=n))
+                             batch_size=batch_size, progress=lambda n: bar.update(task, advance=n), force=force)
     out.print(f"wrote {len(seed_list)} image(s) to {outdir}/ ({G.img_resolution}px, psi={trunc}, "
               f"noise={noise_mode.value})")

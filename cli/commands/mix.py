@@ -56,7 +56,7 @@ def command(
     with progress() if video else contextlib.nullcontext() as bar:
         task = bar.add_task("crossover video", total=G.num_ws + 1, status="") if bar else None
         write_mixing(G, row_ws, col_ws, layers, outdir, row_labels, col_labels, noise_mode=noise_mode.value,
-                     batch_size=batch_size, video=video, fps=fps,
+                     batch_size=batch_size, video=video, fps=fps, force=force,
                      progress=lambda k, n: bar.update(task, completed=k, status=f"layers 0..{k - 2}" if k > 1
                                                       else "rows only"))
 

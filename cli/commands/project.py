@@ -73,7 +73,8 @@ def command(
 
     with progress() as bar:
         done = project_files(G, targets, outdir, cfg, c=c, distance=distance, init=init_record, batch_size=batch_size,
-                             save_video=save_video, video_every=video_every, callback=_batch_progress(bar, steps))
+                             save_video=save_video, video_every=video_every, force=force,
+                             callback=_batch_progress(bar, steps))
     out.print(_table(done, f"projection ({cfg.space}, {steps} steps, {distance.name}, {dev})"))
     out.print(f"outputs in {outdir}/<name>/ ({', '.join(OUTPUT_FILES)})")
 

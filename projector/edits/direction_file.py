@@ -29,7 +29,7 @@ class DirectionSet:
     """``directions`` [k, w_dim] unit rows, one name and one value (eigenvalue, std or accuracy) each.
 
     ``layers``: the ws indices the directions were made for and are applied to by default
-    (None = all); ``meta``: provenance such as ``model_id`` (``latent_file.model_provenance``) and the method's settings.
+    (None = all); ``meta``: provenance such as ``model_id`` (``model_provenance``) and the method's settings.
     """
 
     directions: torch.Tensor

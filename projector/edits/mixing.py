@@ -107,15 +107,19 @@ def mixing_outputs(row_labels: list[str], col_labels: list[str], outdir, video=N
 @torch.no_grad()
 def write_mixing(G, row_ws: torch.Tensor, col_ws: torch.Tensor, layers: list[int], outdir, row_labels: list[str],
                  col_labels: list[str], *, noise_mode: str = "const", batch_size: int = 16, video=None,
-                 fps: float = 2.0, progress: Callable[[int, int], None] | None = None) -> list[Path]:
+                 fps: float = 2.0, progress: Callable[[int, int], None] | None = None, force: bool = False,
+                 ) -> list[Path]:
     """Render ``mixing_grid`` and write grid.png and the cells; optionally a crossover ``video``.
 
     Video frame k (k = 0 .. num_ws) takes ws layers 0 .. k-1 from the column; ``progress(k, total)``
-    follows its frames. ``noise_mode='random'`` is seeded, so reruns agree. Returns the files written.
+    follows its frames. ``noise_mode='random'`` is seeded, so reruns agree. The files are recorded as
+    the mix's output set (``record_outputs``; with ``force`` they replace the previous mix's files).
+    Returns the files written.
     """
     from stylegan2_core.image import to_uint8
 
     from ..io import save_pixels
+    from ..outputs import record_outputs
     from ..video import VideoWriter
 
     paths = mixing_outputs(row_labels, col_labels, outdir, video)
@@ -132,5 +136,6 @@ def write_mixing(G, row_ws: torch.Tensor, col_ws: torch.Tensor, layers: list[int
                 writer.append(to_uint8(frame))
                 if progress is not None:
                     progress(k + 1, G.num_ws + 1)
+    record_outputs("mix", paths, force)
     return paths
 

@@ -8,6 +8,7 @@ This is ``s2edit edit`` as functions::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +20,14 @@ from stylegan2_core.errors import InputError
 from stylegan2_core.image import to_uint8
 
 from ..io import image_grid, save_pixels
+from ..outputs import record_outputs
 from .direction_file import DirectionSet, apply_direction, load_directions
 from .interpolate import direction_sweep
 from .mixing import parse_layers
 
 __all__ = ["EditPlan", "parse_strengths", "plan_edit", "render_edit"]
 
-STRIP_NAME = "strip.png"
+_UNSAFE_RE = re.compile(r"[^A-Za-z0-9_.+-]+")
 
 
 def parse_strengths(text: str) -> list[float]:
@@ -62,13 +64,24 @@ class EditPlan:
     warnings: tuple[str, ...] = ()
 
     @property
+    def direction_name(self) -> str:
+        """The direction's name as a file-name part (letters, digits, ``_.+-``; never a path)."""
+        return _UNSAFE_RE.sub("_", self.directions.names[self.index]).strip("_.") or f"d{self.index}"
+
+    @property
     def image_names(self) -> list[str]:
-        """One ``{label}_{strength:+.2f}.png`` per latent and strength, latent-major."""
-        return [f"{label}_{s:+.2f}.png" for label in self.labels for s in self.strengths]
+        """One ``{label}_{direction}_{strength:+.2f}.png`` per latent and strength, latent-major."""
+        return [f"{label}_{self.direction_name}_{s:+.2f}.png" for label in self.labels for s in self.strengths]
+
+    @property
+    def strip_name(self) -> str:
+        """``{label}_{direction}_strip.png`` (``{first}-{last}_...`` for several latents)."""
+        latents = self.labels[0] if len(self.labels) == 1 else f"{self.labels[0]}-{self.labels[-1]}"
+        return f"{latents}_{self.direction_name}_strip.png"
 
     def outputs(self, outdir=None, video=None) -> list[Path]:
         """The files ``render_edit`` writes for these arguments (for the no-overwrite check)."""
-        files = [Path(outdir) / STRIP_NAME, *(Path(outdir) / n for n in self.image_names)] if outdir else []
+        files = [Path(outdir) / self.strip_name, *(Path(outdir) / n for n in self.image_names)] if outdir else []
         return files + ([Path(video)] if video else [])
 
 
@@ -100,12 +113,15 @@ def plan_edit(G, latent: str, direction_file, strengths: list[float], index: int
 
 @torch.no_grad()
 def render_edit(G, plan: EditPlan, outdir=None, video=None, *, noise_mode: str = "const", fps: float = 15,
-                batch_size: int = 8, progress: Callable[[str, int, int], None] | None = None) -> list[Path]:
-    """Render ``plan``: per-strength images and ``strip.png`` in ``outdir``, and/or a ``video``; returns the files.
+                batch_size: int = 8, progress: Callable[[str, int, int], None] | None = None,
+                force: bool = False) -> list[Path]:
+    """Render ``plan``: per-strength images and a strip (``plan.outputs``) in ``outdir``, and/or a ``video``.
 
     The strip has one row per latent and one column per strength. Images use the plan's saved
     noise when it has some, else ``noise_mode`` (``random`` is seeded, so reruns agree); the video
-    has one frame per strength. ``progress(stage, done, total)`` reports rendered images.
+    has one frame per strength. ``progress(stage, done, total)`` reports rendered images. The files
+    are recorded as the edit's output set (``record_outputs``; with ``force`` they replace the
+    previous edit's files in those folders). Returns the files written.
     """
     if outdir is None and video is None:
         raise InputError("nothing to write: pass --outdir and/or --video")
@@ -123,7 +139,7 @@ def render_edit(G, plan: EditPlan, outdir=None, video=None, *, noise_mode: str =
                 progress("edit", sum(len(p) for p in pixels), len(edited))
         pixels = np.concatenate(pixels)
         written += [save_pixels(outdir / name, px) for name, px in zip(plan.image_names, pixels)]
-        written.append(save_pixels(outdir / STRIP_NAME, image_grid(pixels, cols=s, rows=n)))
+        written.append(save_pixels(outdir / plan.strip_name, image_grid(pixels, cols=s, rows=n)))
     if video is not None:
         from ..video import render_video
 
@@ -139,4 +155,5 @@ def render_edit(G, plan: EditPlan, outdir=None, video=None, *, noise_mode: str =
 
         render_video(G, frames, video, batch_size=batch_size, noise_mode=noise_mode, fps=fps, progress=advance)
         written.append(Path(video))
+    record_outputs("edit", written, force)
     return written

@@ -111,11 +111,11 @@ def test_render_edit_strip_images_and_saved_noise(G, tmp_path):
              for i, (h, w) in enumerate(G.synthesis.noise_shapes())]
     save_latent(tmp_path / "me.safetensors", ws, noise)
     plan = plan_edit(G, str(tmp_path / "me.safetensors"), tmp_path / "d.npz", parse_strengths("-2:2:3"))
-    assert plan.image_names == ["me_-2.00.png", "me_+0.00.png", "me_+2.00.png"] and plan.noise
+    assert plan.image_names == ["me_x_-2.00.png", "me_x_+0.00.png", "me_x_+2.00.png"] and plan.noise
     written = render_edit(G, plan, tmp_path / "out")
-    assert sorted(p.name for p in written) == sorted([*plan.image_names, "strip.png"])
+    assert sorted(p.name for p in written) == sorted([*plan.image_names, "me_x_strip.png"])
     images = np.stack([iio.imread(tmp_path / "out" / n) for n in plan.image_names])
-    assert np.array_equal(iio.imread(tmp_path / "out" / "strip.png"), image_grid(images, cols=3, rows=1))
+    assert np.array_equal(iio.imread(tmp_path / "out" / "me_x_strip.png"), image_grid(images, cols=3, rows=1))
     with torch.no_grad():  # strength 0 with the saved noise redraws the latent's own image
         expected = to_uint8(G.synthesis(ws, noise=noise))[0]
     assert np.abs(images[1].astype(int) - expected).max() <= 1

@@ -36,7 +36,7 @@ def test_project_two_images(tmp_path):
     for name in ("a", "b"):
         d = out / name
         assert {p.name for p in d.iterdir()} == {"target.png", "proj.png", "projected_w.npz", "latent.safetensors",
-                                                 "report.json", "proj.mp4"}
+                                                 "report.json", "proj.mp4", "s2edit-outputs.json"}
         report = json.loads((d / "report.json").read_text())
         assert report["steps"] == 3 and report["loss"] == "effnet" and np.isfinite(report["psnr_db"])
         assert np.load(d / "projected_w.npz")["w"].shape == (1, 8, 64)

@@ -53,7 +53,8 @@ def _frames(path):
 def test_mix_cells_match_the_api(app, G, tmp_path):
     out = tmp_path / "out"
     ok(run(app, "mix", "--network", NET, "--rows", "0,1", "--cols", "2,3", "--styles", "0-3", "--outdir", out))
-    assert sorted(p.name for p in out.iterdir()) == ["0-2.png", "0-3.png", "1-2.png", "1-3.png", "grid.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["0-2.png", "0-3.png", "1-2.png", "1-3.png", "grid.png",
+                                                     "s2edit-outputs.json"]
     ws = G.mapping(z_from_seeds([0, 2], G.z_dim), None)
     with torch.no_grad():
         expected = to_uint8(G.synthesis(style_mix(ws[:1], ws[1:], [0, 1, 2, 3]), noise_mode="const"))[0]
@@ -123,13 +124,13 @@ def test_directions_and_edit(app, G, tmp_path):
     e = tmp_path / "e"
     ok(run(app, "edit", "3", "--network", NET, "--direction", tmp_path / "sefa.npz", "--index", "0",
            "--strength", "-3:3:7", "--layers", "0-7", "--outdir", e))
-    strip = iio.imread(e / "strip.png")
-    assert strip.shape == (32, 7 * 32, 3) and len(list(e.glob("3_*.png"))) == 7
+    strip = iio.imread(e / "3_sefa0_strip.png")
+    assert strip.shape == (32, 7 * 32, 3) and len(list(e.glob("3_sefa0_[+-]*.png"))) == 7
     ws = G.mapping(z_from_seeds([3], G.z_dim), None)
     with torch.no_grad():
         expected = to_uint8(G.synthesis(ws + 3 * ds.directions[0], noise_mode="const"))[0]
-    assert np.abs(iio.imread(e / "3_+3.00.png").astype(int) - expected).max() <= 1
-    assert np.array_equal(strip[:, 6 * 32:], iio.imread(e / "3_+3.00.png"))
+    assert np.abs(iio.imread(e / "3_sefa0_+3.00.png").astype(int) - expected).max() <= 1
+    assert np.array_equal(strip[:, 6 * 32:], iio.imread(e / "3_sefa0_+3.00.png"))
     ok(run(app, "edit", "3", "--network", NET, "--direction", tmp_path / "sefa.npz", "--strength", "-2,0,2",
            "--video", tmp_path / "edit.mp4"))
     assert len(_frames(tmp_path / "edit.mp4")) == 3

@@ -95,7 +95,7 @@ def test_project_edit_export_in_the_browser(page, studio, tmp_path, screenshot_p
                           str(tmp_path / "sefa.npz"), "--strength", "-1,1", "--outdir", str(tmp_path / "edit")],
                          capture_output=True, text=True, env=env, timeout=120, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert (tmp_path / "edit" / "strip.png").is_file()
+    assert (tmp_path / "edit" / f"{latent.stem}_sefa0_strip.png").is_file()
 
 
 def test_a_text_file_shows_a_message(page, tmp_path):
