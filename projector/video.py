@@ -23,6 +23,7 @@ __all__ = ["VIDEO_SUFFIXES", "VideoWriter", "render_video", "parse_grid", "WalkV
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".gif")
 _GIF_FILTER = "split[a][b];[a]palettegen[p];[b][p]paletteuse"
+FFMPEG_LOG_LEVEL = "error"  # ffmpeg prints only real failures; its warnings are chatter for our users
 
 
 class VideoWriter:
@@ -55,13 +56,14 @@ class VideoWriter:
 
             self._writer = imageio_ffmpeg.write_frames(
                 str(self._tmp), (width, height), fps=self.fps, codec="gif", pix_fmt_in="rgb24", pix_fmt_out="pal8",
-                macro_block_size=1, output_params=["-filter_complex", _GIF_FILTER, "-loop", "0"])
+                macro_block_size=1, output_params=["-filter_complex", _GIF_FILTER, "-loop", "0"],
+                ffmpeg_log_level=FFMPEG_LOG_LEVEL)
             self._writer.send(None)
         else:
             import imageio
 
             self._writer = imageio.get_writer(str(self._tmp), fps=self.fps, codec=self.codec, quality=self.quality,
-                                              macro_block_size=1)
+                                              macro_block_size=1, ffmpeg_log_level=FFMPEG_LOG_LEVEL)
 
     def append(self, frames: np.ndarray) -> None:
         """Write one HWC frame or a batch of NHWC frames (uint8 RGB, all the same size)."""
