@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import re
-import struct
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -44,7 +43,7 @@ from .edits import (
     sefa,
     style_mix,
 )
-from .io import prepare_target, read_image, save_image
+from .io import image_size, prepare_target, read_image, save_image
 from .latent_file import load_latent, model_provenance, save_latent, save_projected_w_npz
 from .outputs import check_outputs, projection_report
 from .project import ProjectorConfig, project
@@ -62,7 +61,6 @@ __all__ = [
     "MAX_UPLOAD_BYTES",
     "MAX_UPLOAD_PIXELS",
     "TUNING_AVAILABLE",
-    "image_header_size",
     "check_upload_image",
     "safe_name",
 ]
@@ -96,76 +94,41 @@ def safe_name(text: str, default: str = "image") -> str:
     return stem or default
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    i = 2
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0x01, *range(0xD0, 0xDA)):  # markers without a length
-            i += 2
-            continue
-        (length,) = struct.unpack(">H", data[i + 2:i + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if i + 9 > len(data):
-                return None
-            height, width = struct.unpack(">HH", data[i + 5:i + 9])
-            return width, height
-        i += 2 + length
-    return None
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8 " and len(data) >= 30:
-        w, h = struct.unpack("<HH", data[26:30])
-        return w & 0x3FFF, h & 0x3FFF
-    if chunk == b"VP8L" and len(data) >= 25:
-        (bits,) = struct.unpack("<I", data[21:25])
-        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
-    if chunk == b"VP8X" and len(data) >= 30:
-        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
-    return None
-
-
-def image_header_size(data: bytes) -> tuple[str, int, int] | None:
-    """(format, width, height) read from a PNG, JPEG, WebP or BMP header without decoding; None otherwise."""
-    size = None
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
-        kind, size = "png", struct.unpack(">II", data[16:24])
-    elif data[:3] == b"\xff\xd8\xff":
-        kind, size = "jpg", _jpeg_size(data)
-    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        kind, size = "webp", _webp_size(data)
-    elif data[:2] == b"BM" and len(data) >= 26:
-        w, h = struct.unpack("<ii", data[18:26])
-        kind, size = "bmp", (abs(w), abs(h))
-    if size is None:
-        return None
-    return kind, int(size[0]), int(size[1])
+def _upload_suffix(data: bytes) -> str | None:
+    """The suffix the studio decodes an upload with, by its signature: PNG, JPEG, WebP or BMP; None otherwise."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return ".png"
+    if data[:3] == b"\xff\xd8\xff":
+        return ".jpg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    return ".bmp" if data[:2] == b"BM" else None
 
 
 def check_upload_image(data: bytes, name: str = "upload", max_bytes: int = MAX_UPLOAD_BYTES,
                        max_pixels: int = MAX_UPLOAD_PIXELS) -> str:
     """Refuse an upload before decoding it: too many bytes, not a PNG/JPEG/WebP/BMP, or too many pixels
-    by its header (a decompression bomb). Returns the file suffix to decode it with."""
+    by its header (``projector.io.image_size``: a decompression bomb). Returns the file suffix to decode it with."""
+    import io
+
     if not data:
         raise InputError(f"{name}: empty file")
     if len(data) > max_bytes:
         raise InputError(f"{name}: {len(data) / 2**20:.1f} MiB is over the upload limit of {max_bytes / 2**20:.0f} MiB")
-    head = image_header_size(data)
-    if head is None:
+    suffix = _upload_suffix(data)
+    if suffix is None:
         raise InputError(f"{name}: not an image the studio reads (PNG, JPEG, WebP or BMP)")
-    kind, w, h = head
+    buffer = io.BytesIO(data)
+    try:
+        w, h = image_size(buffer)
+    except InputError as err:
+        raise InputError(str(err).replace(str(buffer), name)) from None
     if w < 1 or h < 1:
         raise InputError(f"{name}: image header says {w}x{h} pixels")
     if w * h > max_pixels:
         raise InputError(f"{name}: {w}x{h} = {w * h / 1e6:.0f} megapixels is over the limit of "
                          f"{max_pixels / 1e6:.0f}; refused before decoding")
-    return "." + kind
+    return suffix
 
 
 @dataclass
