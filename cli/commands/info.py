@@ -1,4 +1,4 @@
-"""s2edit info: what a checkpoint holds and which op implementation will run."""
+"""s2edit info: what a checkpoint, latent or direction file holds, and which op implementation will run."""
 
 from typing import Annotated
 
@@ -12,43 +12,24 @@ def command(
     ops: Annotated[bool, typer.Option("--ops", help="Report the op implementations and why.")] = False,
     device: DeviceOpt = "cpu",
 ) -> None:
-    """Describe a checkpoint (format, sizes, parameters) and/or the op implementations (--ops)."""
+    """Describe a checkpoint (format, sizes, parameters), a latent or direction file, and/or the ops (--ops)."""
     from rich.table import Table
 
+    from projector.describe import describe_file
     from stylegan2_core import ops as core_ops
 
     from .._console import out
-    from .._options import load_network, resolve_device
+    from .._options import resolve_device
 
     if network is None and not ops:
         raise typer.BadParameter("give a NETWORK, or --ops")
-    if network is not None:
-        dev = resolve_device(device)
-        G = load_network(network, dev)
-        info = G.checkpoint
-        fp16 = ", ".join(f"{r}px" for r in G.synthesis.fp16_resolutions) or "none"
-        if G.synthesis.fp16_resolutions and dev.type != "cuda":
-            fp16 += f" (run in fp32 on {dev.type})"
-        table = Table(title=str(network), show_header=False)
-        rows = [
-            ("format", info.format),
-            ("network", info.network),
-            ("file", info.path),
-            ("sha256", info.sha256),
-            ("resolution", f"{G.img_resolution} x {G.img_resolution} x {G.img_channels}"),
-            ("z_dim / w_dim", f"{G.z_dim} / {G.w_dim}"),
-            ("num_ws", str(G.num_ws)),
-            ("c_dim", str(G.c_dim) + (" (conditional)" if G.c_dim else " (unconditional)")),
-            ("architecture", G.cfg.synthesis.architecture),
-            ("conv_clamp", str(G.cfg.synthesis.conv_clamp)),
-            ("parameters", f"{sum(p.numel() for p in G.parameters()):,}"),
-            ("fp16 layers", fp16),
-        ]
-        for note in info.notes:
-            rows.append(("note", note))
-        for key, value in rows:
-            table.add_row(key, value)
-        out.print(table)
+    described = describe_file(network) if network is not None else None
+    if described is not None:
+        out.print(_table(f"{network} ({described.kind} file)", described.rows))
+        if not ops:
+            return
+    elif network is not None:
+        out.print(_table(str(network), _checkpoint_rows(network, resolve_device(device))))
     status = core_ops.status()
     table = Table(title="ops")
     table.add_column("op")
@@ -59,3 +40,42 @@ def command(
     out.print(table)
     out.print(f"requested: {status['requested']} (from {status['requested_by']}); "
               f"set S2EDIT_OPS=auto|cuda|ref to choose")
+
+
+def _checkpoint_rows(network: str, dev) -> list[tuple[str, str]]:
+    """What a generator checkpoint holds: format, sizes, parameters, fp16 layers, loader notes."""
+    from .._options import load_network
+
+    G = load_network(network, dev)
+    info = G.checkpoint
+    fp16 = ", ".join(f"{r}px" for r in G.synthesis.fp16_resolutions) or "none"
+    if G.synthesis.fp16_resolutions and dev.type != "cuda":
+        fp16 += f" (run in fp32 on {dev.type})"
+    rows = [
+        ("format", info.format),
+        ("network", info.network),
+        ("file", info.path),
+        ("sha256", info.sha256),
+        ("model id", info.model_id),
+        ("resolution", f"{G.img_resolution} x {G.img_resolution} x {G.img_channels}"),
+        ("z_dim / w_dim", f"{G.z_dim} / {G.w_dim}"),
+        ("num_ws", str(G.num_ws)),
+        ("c_dim", str(G.c_dim) + (" (conditional)" if G.c_dim else " (unconditional)")),
+        ("architecture", G.cfg.synthesis.architecture),
+        ("conv_clamp", str(G.cfg.synthesis.conv_clamp)),
+        ("parameters", f"{sum(p.numel() for p in G.parameters()):,}"),
+        ("fp16 layers", fp16),
+    ]
+    for note in info.notes:
+        rows.append(("note", note))
+    return rows
+
+
+def _table(title: str, rows):
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    for key, value in rows:
+        table.add_row(key, escape(str(value)))
+    return table
