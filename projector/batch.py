@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from stylegan2_core.image import to_uint8
@@ -28,18 +29,34 @@ from .outputs import OUTPUT_FILES, record_outputs, write_projection
 from .project import ProjectionStep, ProjectorConfig, project
 from .video import VideoWriter
 
-__all__ = ["PreparedTarget", "ProjectedFile", "prepare_targets", "projection_outputs", "project_files"]
+__all__ = ["ALIGNMENT_NAME", "PreparedTarget", "ProjectedFile", "prepare_targets", "projection_outputs",
+           "project_files"]
 
 VIDEO_NAME = "proj.mp4"
+ALIGNMENT_NAME = "alignment.json"
 
 
 @dataclass(frozen=True)
 class PreparedTarget:
-    """One photo as the projector sees it: ``image`` [1, 3, R, R] in [-1, 1] and how it was made."""
+    """One photo as the projector sees it: ``image`` [1, 3, R, R] in [-1, 1] and how it was made.
+
+    ``alignment``: the FFHQ alignment (``projector.align.AlignedFace``) when the face was aligned first;
+    ``project_files`` writes it as ``alignment.json`` (what ``s2edit paste`` needs) and describes it in the latent.
+    """
 
     path: Path
     image: torch.Tensor
     preprocessing: Preprocessing
+    alignment: object | None = None
+
+    def source_meta(self) -> dict:
+        """What the latent records about the photo beyond ``preprocessing``: the alignment geometry, if any."""
+        if self.alignment is None:
+            return {}
+        a = self.alignment
+        return {"alignment": {"file": ALIGNMENT_NAME, "box": [float(v) for v in a.box], "score": float(a.score),
+                              "quad": np.asarray(a.quad, dtype=float).tolist(),
+                              "transform": np.asarray(a.transform, dtype=float).tolist()}}
 
 
 @dataclass(frozen=True)
@@ -51,9 +68,10 @@ class ProjectedFile:
     report: dict
 
 
-def projection_outputs(paths: Sequence[Path], outdir, save_video: bool = False) -> list[Path]:
-    """Every file ``project_files`` writes for ``paths``: ``<outdir>/<stem>/<OUTPUT_FILES>`` (+ proj.mp4)."""
-    names = OUTPUT_FILES + ((VIDEO_NAME,) if save_video else ())
+def projection_outputs(paths: Sequence[Path], outdir, save_video: bool = False, align: bool = False) -> list[Path]:
+    """Every file ``project_files`` writes for ``paths``: ``<outdir>/<stem>/<OUTPUT_FILES>`` (+ proj.mp4,
+    + alignment.json for aligned faces)."""
+    names = OUTPUT_FILES + ((VIDEO_NAME,) if save_video else ()) + ((ALIGNMENT_NAME,) if align else ())
     return [Path(outdir) / Path(p).stem / name for p in paths for name in names]
 
 
@@ -62,7 +80,8 @@ def prepare_targets(paths: Sequence[Path], resolution: int, crop: bool = True, a
     """Read each photo and make it a square target at ``resolution``.
 
     ``crop``: centre-crop (True) or edge-pad (False) to square. ``align``: detect the largest
-    face and FFHQ-align it first (raises ``InputError`` when a photo has no face).
+    face and FFHQ-align it first (raises ``InputError`` when a photo has no face); the target then
+    keeps the alignment and its ``preprocessing`` says ``ffhq-align`` from the photo's size.
     """
     targets = []
     for path in map(Path, paths):
@@ -70,10 +89,12 @@ def prepare_targets(paths: Sequence[Path], resolution: int, crop: bool = True, a
             from .align import align_file
 
             face = align_file(path, resolution)[0]  # the largest face
-            image, prep = prepare_target(face.image.astype("float32") / 255, resolution)
+            image, _ = prepare_target(face.image.astype("float32") / 255, resolution)
+            prep = Preprocessing(mode="ffhq-align", source_size=tuple(face.source_size), resolution=resolution)
+            targets.append(PreparedTarget(path, image, prep, face))
         else:
             image, prep = load_target(path, resolution, crop=crop)
-        targets.append(PreparedTarget(path, image, prep))
+            targets.append(PreparedTarget(path, image, prep))
     return targets
 
 
@@ -91,6 +112,7 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
         distance: perceptual distance (``projector.losses.make_perceptual``); default: ``project``'s.
         init: a latent file's record to start from (its ws for every image, its noise maps if saved).
         save_video: also write ``proj.mp4`` per photo, target | projection, every ``video_every`` steps.
+        align: FFHQ-align loose photos first; aligned targets also get ``alignment.json`` (for ``paste``).
         callback: ``callback(batch_paths, step)`` after every optimization step (progress bars).
 
     Returns one ``ProjectedFile`` per photo, in order. Existing outputs are overwritten: check
@@ -125,8 +147,14 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
             result = project(G, target, cfg, c=c, distance=distance, init_ws=init_ws, init_noise=init_noise,
                              seeds=[cfg.seed + start + i for i in range(len(chunk))], callback=on_step)
         for i, t in enumerate(chunk):
-            report = write_projection(outdir / t.path.stem, result, i, target, G, cfg, t.preprocessing, str(t.path),
-                                      extra_report={"batch_size": len(chunk), "seed": cfg.seed + start + i})
-            record_outputs("project", projection_outputs([t.path], outdir, save_video), force)
+            folder = outdir / t.path.stem
+            report = write_projection(folder, result, i, target, G, cfg, t.preprocessing, str(t.path),
+                                      extra_report={"batch_size": len(chunk), "seed": cfg.seed + start + i},
+                                      extra_meta=t.source_meta())
+            if t.alignment is not None:
+                from .align import save_alignment
+
+                save_alignment(t.alignment, folder / ALIGNMENT_NAME, source=t.path.resolve())
+            record_outputs("project", projection_outputs([t.path], outdir, save_video, t.alignment is not None), force)
             done.append(ProjectedFile(t.path, outdir / t.path.stem, report))
     return done

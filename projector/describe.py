@@ -91,6 +91,10 @@ def _latent_rows(path: Path) -> list[tuple[str, str]]:
         if prep.get("crop_box"):
             text += f", crop box {prep['crop_box']}"
         rows.append(("preprocessing", text))
+    alignment = meta.get("alignment")
+    if isinstance(alignment, dict):
+        box = ", ".join(f"{v:.0f}" for v in alignment.get("box", []))
+        rows.append(("alignment", f"FFHQ, face box ({box}) in the photo; {alignment.get('file', '?')} for paste"))
     if record.noise:
         sizes = sorted({f"{m.shape[-2]}x{m.shape[-1]}" for m in record.noise}, key=lambda s: int(s.split("x")[0]))
         rows.append(("noise maps", f"{len(record.noise)} ({', '.join(sizes)})"))

@@ -128,8 +128,12 @@ def projection_report(result: ProjectionResult, i: int, target: torch.Tensor, cf
 
 
 def write_projection(outdir, result: ProjectionResult, i: int, target: torch.Tensor, G, cfg: ProjectorConfig,
-                     preprocessing: Preprocessing, source: str, extra_report: dict | None = None) -> dict:
-    """Write ``OUTPUT_FILES`` for image ``i`` into ``outdir``; returns the report."""
+                     preprocessing: Preprocessing, source: str, extra_report: dict | None = None,
+                     extra_meta: dict | None = None) -> dict:
+    """Write ``OUTPUT_FILES`` for image ``i`` into ``outdir``; returns the report.
+
+    ``extra_meta`` goes into the latent's metadata too (e.g. the face alignment behind the target).
+    """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     ws = result.ws[i:i + 1]
@@ -149,6 +153,7 @@ def write_projection(outdir, result: ProjectionResult, i: int, target: torch.Ten
         "loss": result.loss_name,
         "source": source,
         "projector": asdict(cfg),
+        **(extra_meta or {}),
     })
     atomic_write(outdir / "report.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
     return report

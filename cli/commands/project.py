@@ -59,7 +59,7 @@ def command(
     from .._options import check_outputs, load_network, resolve_device
 
     paths = collect_images(images)
-    check_outputs(projection_outputs(paths, outdir, save_video), force)
+    check_outputs(projection_outputs(paths, outdir, save_video, align), force)
     cfg = ProjectorConfig(steps=steps, space=space.value, optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse,
                           initial_lr=lr, seed=seed)
     dev = resolve_device(device)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from stylegan2_core.errors import InputError, ShapeError
+from stylegan2_core.fileio import atomic_write
 
 from ..io import read_pixels as read_image
 from . import _ffhq, _mtcnn
@@ -195,7 +196,8 @@ def save_alignment(aligned: AlignedFace, json_path: str | Path, source: str | Pa
         "box": [float(v) for v in aligned.box],
         "score": float(aligned.score),
     }
-    Path(json_path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(record, indent=2) + "\n"
+    atomic_write(Path(json_path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def load_alignment(json_path: str | Path) -> AlignedFace:
