@@ -274,3 +274,68 @@ def test_interrupted_projection_keeps_a_resumable_state(tmp_path, sig):
     assert report["resumed_from_step"] == state["step"] and report["steps"] == 300
     assert (folder / "latent.safetensors").is_file() and (folder / "proj.png").is_file()
     assert not (folder / "resume.safetensors").exists()
+
+
+# --- Small things a user trips on ---------------------------------------------------------------------------------
+
+
+def _commands():
+    import typer.main
+
+    from cli.app import app
+
+    root = typer.main.get_command(app)
+    for name, command in root.commands.items():
+        for sub_name, sub in getattr(command, "commands", {name: command}).items():
+            yield f"{name} {sub_name}" if sub_name != name else name, sub
+
+
+def test_version_and_short_help(sandbox, capsys):
+    from stylegan2_core import __version__
+
+    code, out, _ = run_cli(["--version"], sandbox, capsys)
+    assert code == 0 and out.strip() == f"s2edit {__version__}"
+    code, out, _ = run_cli(["generate", "-h"], sandbox, capsys)
+    assert code == 0 and "--seeds" in out
+
+
+def test_short_options_and_defaults_mean_the_same_everywhere():
+    networks, devices = set(), set()
+    for name, command in _commands():
+        for param in command.params:
+            if "-n" in param.opts:
+                networks.add((name, param.name))
+            if param.name == "device":
+                devices.add(param.default)
+    assert {p for _, p in networks} == {"network"}, networks
+    assert devices == {"auto"}, devices
+
+
+def _float_options():
+    """(command name, --flag) for every option annotated float or float | None."""
+    import typing
+
+    for name, command in _commands():
+        hints = typing.get_type_hints(command.callback, include_extras=True)
+        for hint in hints.values():
+            if typing.get_origin(hint) is not typing.Annotated:
+                continue
+            base, *extras = typing.get_args(hint)
+            if float not in (base, *typing.get_args(base)):
+                continue
+            info = next(e for e in extras if hasattr(e, "param_decls"))
+            yield name, (info.param_decls or (info.default,))[0], info
+
+
+def test_every_float_option_refuses_nan_and_inf():
+    """Each float option of each command goes through the finite-number check (NaN gives black images);
+    the end-to-end refusals are in CASES above."""
+    import typer
+
+    options = list(_float_options())
+    assert len(options) >= 15
+    for name, flag, info in options:
+        assert info.parser is not None, f"{name} {flag} has no finite-number parser"
+        for bad in ("nan", "inf", "-inf"):
+            with pytest.raises(typer.BadParameter, match="finite"):
+                info.parser(bad)

@@ -5,15 +5,7 @@ from typing import Annotated
 
 import typer
 
-from .._options import (
-    ClassOpt,
-    DeviceOpt,
-    ForceOpt,
-    NetworkOpt,
-    NoiseMode,
-    NoiseOpt,
-    TruncOpt,
-)
+from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, NoiseOpt, TruncOpt, finite
 
 
 def command(
@@ -30,13 +22,13 @@ def command(
                                                                        "strength.")] = None,
     video: Annotated[Path | None, typer.Option("--video", help="Video (.mp4/.gif) with one frame per "
                                                                "strength.")] = None,
-    fps: Annotated[float, typer.Option("--fps", min=0.1, help="Frame rate of --video.")] = 15.0,
+    fps: Annotated[float, typer.Option("--fps", parser=finite(0.1, 240), help="Frame rate of --video.")] = 15.0,
     network: NetworkOpt = "demo",
     trunc: TruncOpt = 1.0,
     class_idx: ClassOpt = None,
     noise_mode: NoiseOpt = NoiseMode.const,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 8,
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
     """Apply strength x direction to the chosen layers of LATENT: an image strip, per-strength images or a video."""
