@@ -10,8 +10,8 @@ from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, Noi
 
 def command(
     latent: Annotated[str, typer.Argument(help="Latent file, or seed(s) mapped with --trunc.")],
-    direction: Annotated[Path, typer.Option("--direction", "-d", help="Directions file (.npz, .safetensors, or a "
-                                                                       "bare .npy boundary).")],
+    directions: Annotated[list[Path], typer.Option("--direction", "-d", help="Directions file (.npz, .safetensors, "
+                                                                             "or a bare .npy boundary); once.")],
     index: Annotated[int, typer.Option("--index", "-i", min=0, help="Which direction of the file.")] = 0,
     strength: Annotated[str, typer.Option("--strength", help="START:STOP:COUNT or a comma list of "
                                                              "strengths.")] = "-3:3:7",
@@ -40,6 +40,10 @@ def command(
 
     if outdir is None and video is None:
         raise InputError("nothing to write: pass --outdir and/or --video")
+    if len(directions) > 1:
+        raise InputError(f"--direction given {len(directions)} times: one edit moves along one direction (pick one "
+                         "with --direction FILE --index I); run edit again on its output latent to combine edits")
+    direction = directions[0]
     strengths = parse_strengths(strength)
     G = load_network(network, resolve_device(device))
     plan = plan_edit(G, latent, direction, strengths, index, layers, truncation_psi=trunc, class_idx=class_idx)
