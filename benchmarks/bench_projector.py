@@ -25,7 +25,16 @@ share of their range. ``--timing-256`` adds the 256 px random-weight network for
 
     python benchmarks/bench_projector.py recovery --network demo --images 32 --steps 1000
     python benchmarks/bench_projector.py speed --threads 2
+gpu: the 1024 px config-f generator as the official FFHQ checkpoints are built (num_fp16_res 4,
+conv_clamp 256) with random weights, and LPIPS with a randomly initialised VGG16 (the cost does
+not depend on the weights, so nothing is downloaded); a target drawn by that generator. The
+official preset at batch 1, the fast preset at batch 1, 8, 32: seconds per image, peak memory,
+final distance. ``--resolution 64 --device cpu`` is a quick smoke test of the same code.
+
+    python benchmarks/bench_projector.py recovery --network demo --images 32 --steps 1000
+    python benchmarks/bench_projector.py speed --threads 2
     python benchmarks/bench_projector.py ttq --network demo --images 3 --threads 1 --timing-256
+    python benchmarks/bench_projector.py gpu --device cuda --out out/gpu_suite/projection.md
 """
 
 import argparse
@@ -294,6 +303,74 @@ def timing_256(candidates, baseline, args) -> None:
               flush=True)
 
 
+class RandomVggLpips(torch.nn.Module):
+    """LPIPS VGG16 v0.1 with a randomly initialised backbone: the real distance's cost, no download."""
+
+    name = "lpips-random-vgg"
+
+    def __init__(self, device):
+        super().__init__()
+        from projector.losses import _import_lpips  # tolerates a torchvision without compiled ops
+
+        self.model = _import_lpips().LPIPS(net="vgg", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+        self.model.eval().requires_grad_(False).to(device)
+
+    def forward(self, a, b):
+        return self.model(a, b).flatten()
+
+
+def config_f(resolution: int, channel_base: int = 32768) -> GeneratorConfig:
+    """The official config-f generator (FFHQ 1024: channel_base 32768, num_fp16_res 4, conv_clamp 256)."""
+    return GeneratorConfig(z_dim=512, w_dim=512, img_resolution=resolution, mapping=MappingConfig(num_layers=8),
+                           synthesis=SynthesisConfig(channel_base=channel_base, channel_max=512, num_fp16_res=4,
+                                                     conv_clamp=256))
+
+
+def gpu(args) -> None:
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    G = Generator(config_f(args.resolution, args.channel_base)).eval().requires_grad_(False).to(device)
+    distance = RandomVggLpips(device)
+    cuda = device.type == "cuda"
+    machine = torch.cuda.get_device_name(device) if cuda else _machine()
+    lines = [f"Projection at {args.resolution}px, config-f (channel_base {args.channel_base}, num_fp16_res 4, "
+             f"conv_clamp 256), random weights, "
+             f"LPIPS VGG16 (random backbone), device {machine}, torch {torch.__version__}", "",
+             "| preset | batch | steps | s / image | peak GiB | final distance (median) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    print("\n".join(lines), flush=True)
+    runs = [("official", 1)] + [("fast", b) for b in args.batches]
+    for name, batch in runs:
+        cfg = ProjectorConfig.preset(name, **({"steps": args.steps} if args.steps else {}))
+        with torch.no_grad():
+            target = torch.cat([G(z_from_seeds([i], G.z_dim).to(device), noise_mode="const") for i in range(batch)])
+        if cuda:
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+        try:
+            t0 = time.perf_counter()
+            r = project(G, target, cfg, distance=distance)
+            if cuda:
+                torch.cuda.synchronize(device)
+            seconds = time.perf_counter() - t0
+        except torch.OutOfMemoryError:
+            line = f"| {name} | {batch} | {cfg.steps} | out of memory | - | - |"
+        else:
+            peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else float("nan")
+            if not torch.isfinite(r.distance).all():
+                raise SystemExit(f"{name} at batch {batch}: non-finite distance")
+            line = (f"| {name} | {batch} | {cfg.steps} | {seconds / batch:.2f} | {peak:.1f} | "
+                    f"{float(r.distance.median()):.4f} |")
+        finally:
+            if cuda:
+                torch.cuda.empty_cache()
+        lines.append(line)
+        print(line, flush=True)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -318,13 +395,19 @@ def main() -> None:
     tq.add_argument("--baseline-eval-every", type=int, default=100)
     tq.add_argument("--timing-256", action="store_true", help="also time every run on the 256 px random network")
     tq.add_argument("--timing-steps", type=int, default=4)
-    for p in (rec, spd, tq):
+    gp = sub.add_parser("gpu")
+    gp.add_argument("--resolution", type=int, default=1024)
+    gp.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
+    gp.add_argument("--channel-base", type=int, default=32768, help="smaller for smoke tests")
+    gp.add_argument("--steps", type=int, default=0, help="override every preset's steps (smoke tests)")
+    gp.add_argument("--out", default="")
+    for p in (rec, spd, tq, gp):
         p.add_argument("--loss", default="effnet")
         p.add_argument("--device", default="cpu")
         p.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    {"recovery": recovery, "speed": speed, "ttq": ttq}[args.what](args)
+    {"recovery": recovery, "speed": speed, "ttq": ttq, "gpu": gpu}[args.what](args)
 
 
 if __name__ == "__main__":

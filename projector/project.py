@@ -120,10 +120,12 @@ def w_noise_scale(t: float, w_std: float, cfg: ProjectorConfig) -> float:
     return w_std * cfg.initial_noise_factor * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
 
 
-def _downsample(images: torch.Tensor, size: int) -> torch.Tensor:
+def _loss_input(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Images for the perceptual distance: area-downsampled to ``size``, channels-last (the same
+    distance; its convolutions run faster on CPU, benchmarks/profile_projector.py)."""
     if images.shape[-1] > size:
-        return F.interpolate(images, size=(size, size), mode="area")
-    return images
+        images = F.interpolate(images, size=(size, size), mode="area")
+    return images.contiguous(memory_format=torch.channels_last)
 
 
 def _initial_latents(G, cfg, n, w_avg, init_ws):
@@ -138,28 +140,27 @@ def _initial_latents(G, cfg, n, w_avg, init_ws):
     return init_ws.clone()
 
 
-def _best_samples(G, cfg, c, perceptual, target_count: int) -> torch.Tensor:
+def _best_samples(G, cfg, c, distances, n: int) -> torch.Tensor:
     """The ``cfg.starts`` best of the first ``cfg.init_samples`` W samples per image, [N * starts, 1, w_dim].
 
     The samples are the first z of the W-statistics stream (``RandomState(w_avg_seed)``), rendered
-    with the network's constant noise and ranked by ``perceptual(images, image index)``.
+    once (per class label) with the network's constant noise; ``distances(images, image_indices)``
+    ranks them against each image's target.
     """
     device = G.mapping.w_avg.device
     z = z_samples(cfg.init_samples, G.z_dim, cfg.w_avg_seed).to(device)
-    labels = c if c is not None else [None] * target_count
+    groups: dict = {}  # class label -> image indices
+    for i in range(n):
+        groups.setdefault(None if c is None else tuple(c[i].tolist()), []).append(i)
+    chosen = [None] * n
     with torch.no_grad():
-        chosen, cache = [], {}
-        for i in range(target_count):
-            key = None if c is None else tuple(labels[i].tolist())
-            if key not in cache:
-                ci = None if c is None else labels[i:i + 1].expand(len(z), -1)
-                w = G.mapping(z, ci)[:, :1]
-                images = torch.cat([G.synthesis(chunk.expand(-1, G.num_ws, -1), noise_mode="const", fused_modconv=False)
-                                    for chunk in w.split(16)])
-                cache[key] = (w, images)
-            w, images = cache[key]
-            dist = perceptual(images, i)
-            chosen.append(w[dist.argsort()[:cfg.starts]])
+        for label, indices in groups.items():
+            ci = None if c is None else c[indices[0]:indices[0] + 1].expand(len(z), -1)
+            w = G.mapping(z, ci)[:, :1]
+            images = torch.cat([G.synthesis(chunk.expand(-1, G.num_ws, -1), noise_mode="const", fused_modconv=False)
+                                for chunk in w.split(16)])
+            for i, dist in zip(indices, distances(images, indices)):
+                chosen[i] = w[dist.argsort()[:cfg.starts]]
     return torch.cat(chosen)
 
 
@@ -212,24 +213,31 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
         w_avg = w_avg.to(device).expand(n, -1, -1)
 
     loss_res = cfg.max_loss_resolution
-    target_small = _downsample(target, loss_res)
+    target_small = _loss_input(target, loss_res)
     cached = hasattr(distance, "embed") and hasattr(distance, "distance")
     with torch.no_grad():
         target_features = distance.embed(target_small) if cached else None
 
-    def perceptual(images, rows=None):
-        """Distance of ``images`` to the targets of ``rows`` (image indices; default one row per image)."""
-        images = _downsample(images, loss_res)
-        if rows is None:
-            rows = torch.arange(n, device=device).repeat_interleave(images.shape[0] // n)
-        else:
-            rows = torch.as_tensor(rows, device=device).expand(images.shape[0])
+    def perceptual(images):
+        """Distance of each image to its target (``starts`` consecutive rows per target)."""
+        images = _loss_input(images, loss_res)
+        rows = torch.arange(n, device=device).repeat_interleave(images.shape[0] // n)
         if cached:
             return distance.distance(distance.embed(images), [f[rows] for f in target_features])
         return distance(images, target_small[rows])
 
+    def candidate_distances(images, indices):
+        """[len(indices), K]: every candidate image against every listed target (features computed once)."""
+        images = _loss_input(images, loss_res)
+        if cached:
+            feats = [torch.cat(parts) for parts in zip(*(distance.embed(x) for x in images.split(16)))]
+            return torch.stack([distance.distance(feats, [f[i:i + 1].expand_as(g) for f, g in zip(target_features, feats)])
+                                for i in indices])
+        return torch.stack([torch.cat([distance(x, target_small[i:i + 1].expand_as(x)) for x in images.split(16)])
+                            for i in indices])
+
     if init_ws is None and cfg.init_samples:
-        w_start = _best_samples(G, cfg, c, perceptual, n)
+        w_start = _best_samples(G, cfg, c, candidate_distances, n)
         w_opt = (w_start if cfg.space == "w" else w_start.expand(-1, G.num_ws, -1)).clone()
     else:
         w_opt = _initial_latents(G, cfg, n, w_avg, init_ws)
