@@ -226,7 +226,9 @@ def ttq(args) -> None:
     ranges = np.array([a.high - a.low for a in ATTRIBUTES])
     candidates = [_parse_candidate(c) for c in args.candidates]
     baseline = ProjectorConfig.preset("official")
-    sets = {"in-world": inworld_images(G, args.images), "off-world": offworld_images(args.images, G.img_resolution)}
+    builders = {"in-world": lambda: inworld_images(G, args.images),
+                "off-world": lambda: offworld_images(args.images, G.img_resolution)}
+    sets = {name: builders[name]() for name in args.sets}
     print(f"Time to quality: network {args.network} ({G.img_resolution}px), loss {distance.name}, "
           f"{args.images} images per set, machine: {_machine()}, load average at start "
           f"{os.getloadavg()[0]:.1f}" + (f" ({notice})" if notice else ""))
@@ -391,6 +393,7 @@ def main() -> None:
     tq.add_argument("--images", type=int, default=3, help="images per set")
     tq.add_argument("--candidates", nargs="+", default=["fast"],
                     help="preset names, or LABEL=PRESET:field=value,... (e.g. k32=fast:init_samples=32)")
+    tq.add_argument("--sets", nargs="+", default=["in-world", "off-world"], choices=["in-world", "off-world"])
     tq.add_argument("--eval-every", type=int, default=10)
     tq.add_argument("--baseline-eval-every", type=int, default=100)
     tq.add_argument("--timing-256", action="store_true", help="also time every run on the 256 px random network")

@@ -52,6 +52,8 @@ class ProjectorConfig:
     seed: int = 0
     init_samples: int = 0  # > 0: start from the best of the first this-many W samples by distance, not the mean w
     starts: int = 1  # optimize this many starting points per image side by side and keep the best result
+    keep_best_at: float = 1.0  # after this fraction of the steps only each image's best start goes on
+    w_first: float = 0.0  # space 'w+': optimize one latent for all layers during this fraction of the steps first
 
     def __post_init__(self):
         if self.space not in SPACES:
@@ -60,6 +62,9 @@ class ProjectorConfig:
             raise InputError(f"steps must be >= 1, got {self.steps}")
         if self.starts < 1 or self.init_samples < 0:
             raise InputError(f"starts must be >= 1 and init_samples >= 0, got {self.starts} and {self.init_samples}")
+        if not (0 < self.keep_best_at <= 1 and 0 <= self.w_first < 1):
+            raise InputError(f"keep_best_at must be in (0, 1] and w_first in [0, 1), got {self.keep_best_at}, "
+                             f"{self.w_first}")
         if self.starts > max(1, self.init_samples):
             raise InputError(f"{self.starts} starts need init_samples >= {self.starts}, got {self.init_samples}")
 
@@ -76,7 +81,11 @@ class ProjectorConfig:
 # Field values that differ from the official defaults, per preset.
 PRESETS: dict[str, dict] = {
     "official": {},
-    "fast": {"steps": 150, "init_samples": 64, "starts": 1},
+    # The best 3 of 64 W samples optimized side by side for 24 steps, then the best one alone; W for
+    # the first half, W+ for the second; half the official learning rate and no latent noise
+    # (the start is already in a good basin). See docs/projection.md for the measurements.
+    "fast": {"steps": 120, "space": "w+", "w_first": 0.5, "initial_lr": 0.05, "initial_noise_factor": 0.0,
+             "init_samples": 64, "starts": 3, "keep_best_at": 0.2},
 }
 
 
@@ -128,14 +137,14 @@ def _loss_input(images: torch.Tensor, size: int) -> torch.Tensor:
     return images.contiguous(memory_format=torch.channels_last)
 
 
-def _initial_latents(G, cfg, n, w_avg, init_ws):
+def _initial_latents(G, space, n, w_avg, init_ws):
     if init_ws is None:
-        w = w_avg.expand(n, 1, -1) if cfg.space == "w" else w_avg.expand(n, G.num_ws, -1)
+        w = w_avg.expand(n, 1, -1) if space == "w" else w_avg.expand(n, G.num_ws, -1)
         return w.clone()
     init_ws = check_ws(init_ws, G, "initial latent").to(w_avg.device)
     if init_ws.shape[0] != n:
         raise InputError(f"initial latent holds {init_ws.shape[0]} latents for {n} images")
-    if cfg.space == "w":
+    if space == "w":
         return init_ws.mean(dim=1, keepdim=True).clone()
     return init_ws.clone()
 
@@ -162,6 +171,20 @@ def _best_samples(G, cfg, c, distances, n: int) -> torch.Tensor:
             for i, dist in zip(indices, distances(images, indices)):
                 chosen[i] = w[dist.argsort()[:cfg.starts]]
     return torch.cat(chosen)
+
+
+def _rebuild(optimizer: torch.optim.Adam, change: Callable[[torch.Tensor, int], torch.Tensor]
+             ) -> tuple[list[torch.Tensor], torch.optim.Adam]:
+    """New leaves ``change(p, i)`` for every optimized tensor ``p`` (i: its position), and an Adam
+    whose moments went through the same change (rows kept, latents widened to W+)."""
+    group = optimizer.param_groups[0]
+    params = [change(p.detach(), i).clone().requires_grad_(True) for i, p in enumerate(group["params"])]
+    new = torch.optim.Adam(params, betas=group["betas"], lr=group["lr"])
+    for i, (old, param) in enumerate(zip(group["params"], params)):
+        state = optimizer.state.get(old)
+        if state:
+            new.state[param] = {k: change(v, i).clone() if torch.is_tensor(v) and v.ndim else v for k, v in state.items()}
+    return params, new
 
 
 def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *, c: torch.Tensor | None = None,
@@ -236,11 +259,12 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
         return torch.stack([torch.cat([distance(x, target_small[i:i + 1].expand_as(x)) for x in images.split(16)])
                             for i in indices])
 
+    space = "w" if cfg.space == "w" or (cfg.w_first > 0 and init_ws is None) else "w+"  # of the first steps
     if init_ws is None and cfg.init_samples:
         w_start = _best_samples(G, cfg, c, candidate_distances, n)
-        w_opt = (w_start if cfg.space == "w" else w_start.expand(-1, G.num_ws, -1)).clone()
+        w_opt = (w_start if space == "w" else w_start.expand(-1, G.num_ws, -1)).clone()
     else:
-        w_opt = _initial_latents(G, cfg, n, w_avg, init_ws)
+        w_opt = _initial_latents(G, space, n, w_avg, init_ws)
     w_opt.requires_grad_(True)
     rows = n * starts
     shapes = G.synthesis.noise_shapes()
@@ -271,14 +295,26 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
     # The non-fused modulated convolution for every batch size: one arithmetic path whatever the
     # batch, and faster than the grouped convolution on CPU (benchmarks/profile_projector.py).
     history = []
+    keep_step = round(cfg.keep_best_at * cfg.steps) if starts > 1 else None
+    wplus_step = round(cfg.w_first * cfg.steps) if space != cfg.space else None
     for step in range(cfg.steps):
+        if step == keep_step:  # only each image's best start goes on, with its optimizer state
+            index = best_rows(loss)
+            kept, optimizer = _rebuild(optimizer, lambda x, i: x[index])
+            w_opt, noise = kept[0], (kept[1:] if cfg.optimize_noise else [m[index] for m in noise])
+            gens = [gens[i] for i in index.tolist()]
+            starts, target_rows = 1, target
+        if step == wplus_step:  # the W latent becomes one latent per layer, moments included
+            kept, optimizer = _rebuild(optimizer, lambda x, i: x.expand(-1, G.num_ws, -1) if i == 0 else x)
+            w_opt, noise = kept[0], (kept[1:] if cfg.optimize_noise else noise)
+            space = "w+"
         t = step / cfg.steps
         lr = learning_rate(t, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
         scale = w_noise_scale(t, w_std, cfg)
         w_noise = torch.cat([torch.randn([1, *w_opt.shape[1:]], generator=g) for g in gens]).to(device) * scale
-        ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if cfg.space == "w" else w_opt + w_noise
+        ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if space == "w" else w_opt + w_noise
         synth = G.synthesis(ws, noise=noise, fused_modconv=False)
         dist = perceptual(synth)
         loss = dist
