@@ -25,43 +25,49 @@ import time
 
 import torch
 
-from projector import ProjectorConfig, project
 from projector.losses import make_perceptual, noise_regularizer
 from stylegan2_core import load_generator, z_from_seeds
 
 __all__ = ["profile_step", "main"]
 
 
-def _median_seconds(fn, repeats: int, device) -> float:
-    times = []
-    fn()  # warm-up
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
+def _interleaved_medians(parts: dict, repeats: int, device) -> dict[str, float]:
+    """Median seconds of each callable, timed round-robin (one of each per round) so that every
+    part sees the same machine load."""
+    times = {name: [] for name in parts}
+    for fn in parts.values():  # warm-up
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    for _ in range(repeats):
+        for name, fn in parts.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
-def profile_step(G, distance, batch: int = 1, repeats: int = 10, fused: bool | None = None,
-                 channels_last: bool = False) -> dict[str, float]:
-    """Seconds per part of one projection step (see the module docstring)."""
+def profile_step(G, distance, batch: int = 1, repeats: int = 10, fused: bool = False,
+                 channels_last: bool = True) -> dict[str, float]:
+    """Seconds per part of one projection step (see the module docstring). The defaults are
+    ``project``'s path: non-fused modulated convolution, channels-last perceptual input."""
     device = G.mapping.w_avg.device
-    fused = batch == 1 if fused is None else fused
     with torch.no_grad():
         target = G(z_from_seeds(list(range(batch)), G.z_dim).to(device), noise_mode="const")
     ws = G.mapping.w_avg.reshape(1, 1, -1).repeat(batch, G.num_ws, 1).requires_grad_(True)
     noise = [torch.randn([batch, 1, h, w], device=device).requires_grad_(True) for h, w in G.synthesis.noise_shapes()]
-    target_small = target if target.shape[-1] <= 256 else torch.nn.functional.interpolate(target, 256, mode="area")
-    if channels_last:
-        target_small = target_small.contiguous(memory_format=torch.channels_last)
+    small = target if target.shape[-1] <= 256 else torch.nn.functional.interpolate(target, 256, mode="area")
+
+    def loss_input(x):
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
     with torch.no_grad():
-        target_features = distance.embed(target_small)
-    image = target_small.detach().clone().requires_grad_(True)
+        target_features = distance.embed(loss_input(small))
+    image = small.detach().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([ws, *noise], lr=0.01)
+    gens = [torch.Generator().manual_seed(i) for i in range(batch)]
 
     def synth_forward():
         with torch.no_grad():
@@ -71,7 +77,7 @@ def profile_step(G, distance, batch: int = 1, repeats: int = 10, fused: bool | N
         G.synthesis(ws, noise=noise, fused_modconv=fused).square().sum().backward()
 
     def perceptual():
-        distance.distance(distance.embed(image), target_features).sum().backward()
+        distance.distance(distance.embed(loss_input(image)), target_features).sum().backward()
 
     def regulariser():
         noise_regularizer(noise).sum().backward()
@@ -83,31 +89,34 @@ def profile_step(G, distance, batch: int = 1, repeats: int = 10, fused: bool | N
                 m -= m.mean(dim=(1, 2, 3), keepdim=True)
                 m *= m.square().mean(dim=(1, 2, 3), keepdim=True).rsqrt()
 
-    gens = [torch.Generator().manual_seed(i) for i in range(batch)]
-
     def latent_noise():
         for group in optimizer.param_groups:
             group["lr"] = 0.01
-        torch.cat([torch.randn([1, 1, ws.shape[-1]], generator=g) for g in gens]).to(device)
+        return torch.cat([torch.randn([1, 1, ws.shape[-1]], generator=g) for g in gens]).to(device)
 
-    parts = {
-        "generator forward": _median_seconds(synth_forward, repeats, device),
-        "generator fwd+bwd": _median_seconds(synth_backward, repeats, device),
-        "perceptual fwd+bwd": _median_seconds(perceptual, repeats, device),
-        "noise regulariser fwd+bwd": _median_seconds(regulariser, repeats, device),
-        "optimizer (Adam + renorm)": _median_seconds(optimizer_step, repeats, device),
-        "latent noise + schedule": _median_seconds(latent_noise, repeats, device),
-    }
-    stamps = []
-    cfg = ProjectorConfig(steps=repeats + 2, w_avg_samples=1000)
-    project(G, target, cfg, distance=distance, callback=lambda s: stamps.append(time.perf_counter()))
-    parts["whole step (project)"] = statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:]))
-    return parts
+    def whole_step():  # the body of project's loop
+        w = ws + latent_noise() * 0.01
+        synth = G.synthesis(w, noise=noise, fused_modconv=fused)
+        x = synth if synth.shape[-1] <= 256 else torch.nn.functional.interpolate(synth, 256, mode="area")
+        loss = distance.distance(distance.embed(loss_input(x)), target_features) + 1e5 * noise_regularizer(noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        optimizer_step()
+
+    return _interleaved_medians({
+        "generator forward": synth_forward,
+        "generator fwd+bwd": synth_backward,
+        "perceptual fwd+bwd": perceptual,
+        "noise regulariser fwd+bwd": regulariser,
+        "optimizer (Adam + renorm)": optimizer_step,
+        "latent noise + schedule": latent_noise,
+        "whole step": whole_step,
+    }, repeats, device)
 
 
 def _print_table(parts: dict[str, float], title: str) -> None:
-    whole = parts["whole step (project)"]
-    accounted = sum(v for k, v in parts.items() if k not in ("generator forward", "whole step (project)"))
+    whole = parts["whole step"]
+    accounted = sum(v for k, v in parts.items() if k not in ("generator forward", "whole step"))
     print(f"\n{title}\n")
     print("| part | ms | share of the step |")
     print("| --- | ---: | ---: |")
@@ -125,7 +134,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--variants", action="store_true",
-                    help="also time the non-fused modulated convolution and channels_last")
+                    help="also time the previous path (fused modulated convolution, contiguous perceptual input)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -136,13 +145,11 @@ def main() -> None:
           f"batch {args.batch}, device {args.device} ({machine}), {torch.get_num_threads()} threads "
           f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}), torch {torch.__version__}, "
           f"load average {os.getloadavg()[0]:.1f}" + (f"; {notice}" if notice else ""))
-    _print_table(profile_step(G, distance, args.batch, args.repeats), "default path")
+    _print_table(profile_step(G, distance, args.batch, args.repeats),
+                 "project's path (non-fused modulated convolution, channels-last perceptual input)")
     if args.variants:
-        _print_table(profile_step(G, distance, args.batch, args.repeats, fused=args.batch != 1),
-                     "fused_modconv flipped (" + ("non-fused" if args.batch == 1 else "fused") + ")")
-        G_cl = G.to(memory_format=torch.channels_last)
-        _print_table(profile_step(G_cl, distance, args.batch, args.repeats, channels_last=True),
-                     "channels_last generator and perceptual input")
+        _print_table(profile_step(G, distance, args.batch, args.repeats, fused=True, channels_last=False),
+                     "the previous single-image path (fused modulated convolution, contiguous perceptual input)")
 
 
 if __name__ == "__main__":

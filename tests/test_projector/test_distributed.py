@@ -2,12 +2,12 @@
 
 import json
 import os
-import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from projector import ProjectorConfig
 from projector.distributed import SUMMARY_NAME, _consecutive_batches, complete, plan_shards, project_sharded
@@ -45,20 +45,40 @@ def photos(tmp_path_factory):
     return sorted(folder.iterdir())
 
 
-def _rank_main(rank, world, port, paths, outdir, resume, log):
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    G = load_generator(FIXTURES / "ada_tiny.pkl")
-    done, summary = project_sharded(G, paths, outdir, CFG, resume=resume, batch_size=2, distance=PixelDistance())
-    Path(log, f"rank{rank}.json").write_text(json.dumps([str(f.path) for f in done]))
+RANK_SCRIPT = """
+import json, os, sys
+from pathlib import Path
+import torch
+from projector import ProjectorConfig
+from projector.distributed import project_sharded
+from stylegan2_core import load_generator
+
+class PixelDistance:
+    name = "pixel"
+    def __call__(self, a, b):
+        return (a - b).square().mean(dim=(1, 2, 3))
+
+network, out, log, resume, *paths = sys.argv[1:]
+torch.set_num_threads(1)
+G = load_generator(network)
+done, _ = project_sharded(G, paths, out, ProjectorConfig(steps=2, w_avg_samples=100), resume=resume == "1",
+                          batch_size=2, distance=PixelDistance())
+Path(log, "rank" + os.environ["RANK"] + ".json").write_text(json.dumps([str(f.path) for f in done]))
+if torch.distributed.is_initialized():
     torch.distributed.destroy_process_group()
+"""
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _torchrun(tmp_path, paths, out, log, resume):
+    """Two CPU processes under torchrun (gloo), each projecting its share."""
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+           str(FIXTURES / "ada_tiny.pkl"), str(out), str(log), "1" if resume else "0", *map(str, paths)]
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return [json.loads((log / f"rank{r}.json").read_text()) for r in range(2)]
 
 
 def _mtimes(folder):
@@ -68,8 +88,7 @@ def _mtimes(folder):
 def test_two_processes_split_resume_and_refuse(photos, tmp_path):
     out, log = tmp_path / "out", tmp_path / "log"
     log.mkdir()
-    mp.spawn(_rank_main, args=(2, _free_port(), photos, out, False, log), nprocs=2)
-    shares = [json.loads((log / f"rank{r}.json").read_text()) for r in range(2)]
+    shares = _torchrun(tmp_path, photos, out, log, resume=False)
     assert sorted(shares[0] + shares[1]) == [str(p) for p in photos] and shares[0] and shares[1]
     assert all(complete(p, out) for p in photos)
     summary = json.loads((out / SUMMARY_NAME).read_text())
@@ -77,23 +96,22 @@ def test_two_processes_split_resume_and_refuse(photos, tmp_path):
     # Image i has seed i wherever it ran.
     assert [item["seed"] for item in summary["images"]] == list(range(len(photos)))
 
-    # A killed run: one image's outputs half there. Resume redoes only that one, rewrites nothing else.
+    # A killed run: one image's outputs half there. Resume (here in one process) redoes only that one.
     (out / photos[3].stem / "report.json").unlink()
     before = _mtimes(out)
-    mp.spawn(_rank_main, args=(2, _free_port(), photos, out, True, log), nprocs=2)
-    shares = [json.loads((log / f"rank{r}.json").read_text()) for r in range(2)]
-    assert shares[0] + shares[1] == [str(photos[3])]
+    G = load_generator(FIXTURES / "ada_tiny.pkl")
+    done, _ = project_sharded(G, photos, out, CFG, resume=True, distance=PixelDistance())
+    assert [f.path for f in done] == [photos[3]]
     after = _mtimes(out)
     changed = {p for p in after if before.get(p) != after[p]}
     assert changed and all(p.parent.name == photos[3].stem for p in changed - {out / SUMMARY_NAME})
 
     # Nothing left to do: a second resume rewrites nothing at all, the summary included.
     before = _mtimes(out)
-    mp.spawn(_rank_main, args=(2, _free_port(), photos, out, True, log), nprocs=2)
+    assert _torchrun(tmp_path, photos, out, log, resume=True) == [[], []]
     assert _mtimes(out) == before
 
     # Without resume or force, existing outputs are refused before any work.
-    G = load_generator(FIXTURES / "ada_tiny.pkl")
     with pytest.raises(InputError, match="already exists"):
         project_sharded(G, photos, out, CFG, distance=PixelDistance())
     assert _mtimes(out) == before
