@@ -41,6 +41,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
+ABSURD_MAGNITUDE = 1e4  # |w| from a mapping network stays within tens; far beyond, images are noise
 _SEEDS_RE = re.compile(r"\d+(-\d+)?")
 _WARNED: set[tuple[str, str]] = set()  # (file, model) pairs already warned about in this process
 
@@ -226,6 +227,10 @@ def load_latent(path, G=None) -> LatentRecord:
     ws = _as_ws(arr.float(), path, G)
     if not torch.isfinite(ws).all():
         raise InputError(f"{path}: latent contains NaN or inf")
+    largest = float(ws.abs().max()) if ws.numel() else 0.0
+    if largest > ABSURD_MAGNITUDE:
+        log.warning("%s: latent values up to %.3g, far outside what the mapping network produces; expect "
+                    "meaningless images", path, largest)
     if noise is not None and G is not None:
         _check_noise(noise, ws.shape[0], path, G)
     mismatch = model_mismatch(meta, G) if G is not None else None
@@ -253,27 +258,48 @@ def resolve_latents(items: list[str], G, truncation_psi: float = 1.0,
 
     Each item is a seed spec (``"3"``, ``"0-3,7"``), a latent file, or a comma-separated mix of
     both. Seeds are mapped with ``truncation_psi`` (and ``class_idx`` for conditional networks)
-    and labelled by the seed; files are used as stored and labelled by their stem
-    (``stem_i`` for the i-th latent of a file holding several).
+    and labelled by the seed; files are used as stored and labelled by their stem, or by their folder
+    for a projection's ``latent.safetensors`` / ``projected_w.npz`` (``label_i`` for the i-th latent of
+    a file holding several). Labels name output files, so they are made unique: two files with one
+    name get their folder in front (``a-face``, ``b-face``), and any remaining repeat a ``-2``, ``-3``.
     """
-    chunks, labels = [], []
+    chunks, labels, sources = [], [], []
     for item in items:
         item = str(item).strip()
         parts = [item] if Path(item).is_file() else [p.strip() for p in item.split(",")]
         for part in parts:
             if Path(part).is_file():
                 record = load_latent(part, G)
-                stem = Path(part).stem
+                path = Path(part)
+                stem = path.parent.resolve().name if path.stem in _GENERIC_STEMS else path.stem
                 chunks.append(record.ws)
                 n = record.ws.shape[0]
                 labels += [stem] if n == 1 else [f"{stem}_{i}" for i in range(n)]
+                sources += [path] * n
             elif _is_seed_spec(part):
                 seeds = parse_seeds(part)
                 c = class_labels(class_idx, G.c_dim)
                 chunks.append(sample_ws(G, seeds, truncation_psi=truncation_psi, c=c))
                 labels += [str(s) for s in seeds]
+                sources += [None] * len(seeds)
             else:
                 raise InputError(f"{part!r} is neither a seed, a seed range (0-3) nor an existing latent file")
     if not chunks:
         raise InputError("no latents given: pass seeds or latent files")
-    return torch.cat(chunks), labels
+    return torch.cat(chunks), _unique_labels(labels, sources)
+
+
+_GENERIC_STEMS = ("latent", "projected_w")  # the names every projection writes: its folder names it instead
+
+
+def _unique_labels(labels: list[str], sources: list[Path | None]) -> list[str]:
+    """Qualify repeated labels of files by their folder, then number whatever still repeats."""
+    repeated = {label for label in labels if labels.count(label) > 1}
+    labels = [f"{src.resolve().parent.name}-{label}" if label in repeated and src is not None
+              and src.stem not in _GENERIC_STEMS else label for label, src in zip(labels, sources)]
+    seen: dict[str, int] = {}
+    unique = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if seen[label] == 1 else f"{label}-{seen[label]}")
+    return unique

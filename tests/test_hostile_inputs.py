@@ -132,6 +132,10 @@ def sandbox(tmp_path):
 
     save_file({"ws": nan_ws.contiguous()}, str(box / "nan.safetensors"))
     _save_latent(box / "wrong_dim.safetensors", torch.zeros([1, G.num_ws, G.w_dim + 1]))
+    for name, seed in (("a", 1), ("b", 2)):  # two projections: both write latent.safetensors
+        _save_latent(box / name / "latent.safetensors", G.mapping(torch.randn([1, G.z_dim],
+                                                                              generator=torch.Generator().manual_seed(seed)), None))
+    _save_latent(box / "huge.safetensors", ws * 1e30)
     (box / "random.npz").write_bytes(np.random.RandomState(1).bytes(512))
     np.savez(box / "direction.npz", directions=np.eye(1, G.w_dim, dtype=np.float32))
     (box / "a_file").write_text("an output path that is a file")
@@ -212,9 +216,14 @@ CASES = [
     Case("generate outdir is a file", ("generate", *DEMO, "--seeds", "0", "--outdir", "a_file"), "a_file"),
     Case("video into a file's folder", ("video", *DEMO, "--seeds", "0,1", "--output", "a_file/v.mp4"), "a_file"),
     Case("directions output exists", ("directions", "sefa", *DEMO, "--output", "existing.npz"), "--force"),
-    Case("convert output exists", ("convert", "demo", "existing.npz"), "--force"),
+    Case("convert output exists", ("convert", "demo", "good.safetensors"), "--force"),
     Case("metrics json exists", ("metrics", *DEMO, "--data", "world", "--metrics", "ppl", "--num", "8",
                                  "--json", "existing.json"), "--force"),
+    Case("repeated direction", ("edit", "good.safetensors", *DEMO, "-d", "direction.npz", "-d", "direction.npz",
+                                "--outdir", "e"), "--direction"),
+    Case("too many strengths", ("edit", "good.safetensors", *DEMO, "-d", "direction.npz", "--strength",
+                                "-3:3:100000", "--outdir", "e"), "strength"),
+    Case("grid too large", ("generate", *DEMO, "--seeds", "0-9999", "--grid", "--outdir", "g"), "grid"),
     Case("duplicate stems", ("project", "a/face.png", "b/face.png", *DEMO, "--steps", "1", "--outdir", "p"), "face"),
 ]
 
@@ -232,6 +241,33 @@ def test_probe_size():
     commands = {c.args[0] for c in CASES}
     assert len(CASES) >= 45 and {"generate", "project", "edit", "mix", "video", "align", "paste", "directions",
                                  "convert", "metrics", "info"} <= commands
+
+
+def test_latents_with_one_name_get_distinct_outputs(sandbox, capsys):
+    """Every projection writes latent.safetensors: mixing two of them must write two cells, not one over the other."""
+    code, _, err = run_cli(["mix", *DEMO, "--rows", "a/latent.safetensors,b/latent.safetensors", "--cols", "5",
+                            "--outdir", "m"], sandbox, capsys)
+    assert code == 0, err
+    cells = sorted(p.name for p in (sandbox / "m").glob("*-5.png"))
+    assert cells == ["a-5.png", "b-5.png"], cells
+    from stylegan2_core import load_generator
+
+    from projector.latent_file import resolve_latents
+
+    G = load_generator("demo")
+    _, labels = resolve_latents([str(sandbox / "a" / "face.png").replace("face.png", "latent.safetensors"),
+                                 "3", "3"], G)
+    assert labels == ["a", "3", "3-2"]
+
+
+def test_latent_of_absurd_magnitude_warns(sandbox, caplog):
+    from stylegan2_core import load_generator
+
+    from projector.latent_file import load_latent
+
+    with caplog.at_level("WARNING"):
+        load_latent(sandbox / "huge.safetensors", load_generator("demo"))
+    assert "far outside" in caplog.text
 
 
 # --- Interrupts ---------------------------------------------------------------------------------------------------
@@ -274,3 +310,68 @@ def test_interrupted_projection_keeps_a_resumable_state(tmp_path, sig):
     assert report["resumed_from_step"] == state["step"] and report["steps"] == 300
     assert (folder / "latent.safetensors").is_file() and (folder / "proj.png").is_file()
     assert not (folder / "resume.safetensors").exists()
+
+
+# --- Small things a user trips on ---------------------------------------------------------------------------------
+
+
+def _commands():
+    import typer.main
+
+    from cli.app import app
+
+    root = typer.main.get_command(app)
+    for name, command in root.commands.items():
+        for sub_name, sub in getattr(command, "commands", {name: command}).items():
+            yield f"{name} {sub_name}" if sub_name != name else name, sub
+
+
+def test_version_and_short_help(sandbox, capsys):
+    from stylegan2_core import __version__
+
+    code, out, _ = run_cli(["--version"], sandbox, capsys)
+    assert code == 0 and out.strip() == f"s2edit {__version__}"
+    code, out, _ = run_cli(["generate", "-h"], sandbox, capsys)
+    assert code == 0 and "--seeds" in out
+
+
+def test_short_options_and_defaults_mean_the_same_everywhere():
+    networks, devices = set(), set()
+    for name, command in _commands():
+        for param in command.params:
+            if "-n" in param.opts:
+                networks.add((name, param.name))
+            if param.name == "device":
+                devices.add(param.default)
+    assert {p for _, p in networks} == {"network"}, networks
+    assert devices == {"auto"}, devices
+
+
+def _float_options():
+    """(command name, --flag) for every option annotated float or float | None."""
+    import typing
+
+    for name, command in _commands():
+        hints = typing.get_type_hints(command.callback, include_extras=True)
+        for hint in hints.values():
+            if typing.get_origin(hint) is not typing.Annotated:
+                continue
+            base, *extras = typing.get_args(hint)
+            if float not in (base, *typing.get_args(base)):
+                continue
+            info = next(e for e in extras if hasattr(e, "param_decls"))
+            yield name, (info.param_decls or (info.default,))[0], info
+
+
+def test_every_float_option_refuses_nan_and_inf():
+    """Each float option of each command goes through the finite-number check (NaN gives black images);
+    the end-to-end refusals are in CASES above."""
+    import typer
+
+    options = list(_float_options())
+    assert len(options) >= 15
+    for name, flag, info in options:
+        assert info.parser is not None, f"{name} {flag} has no finite-number parser"
+        for bad in ("nan", "inf", "-inf"):
+            with pytest.raises(typer.BadParameter, match="finite"):
+                info.parser(bad)

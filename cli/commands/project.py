@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, OutDirOpt
+from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, OutDirOpt, finite
 
 
 class Space(str, Enum):
@@ -33,8 +33,8 @@ def command(
     space: Annotated[Space, typer.Option("--space", help="w (one latent, as the paper) or w+ (one per layer).")] = Space.w,
     noise: Annotated[NoiseChoice, typer.Option("--noise", help="Optimize the noise maps, or keep the network's.")] = NoiseChoice.optimize,
     loss: Annotated[LossChoice, typer.Option("--loss", help="lpips (VGG16, needs its weights), effnet (offline), auto.")] = LossChoice.auto,
-    mse: Annotated[float, typer.Option("--mse", min=0, help="Weight of an extra pixel MSE term.")] = 0.0,
-    lr: Annotated[float, typer.Option("--lr", min=0, help="Initial learning rate.")] = 0.1,
+    mse: Annotated[float, typer.Option("--mse", parser=finite(0), help="Weight of an extra pixel MSE term.")] = 0.0,
+    lr: Annotated[float, typer.Option("--lr", parser=finite(0), help="Initial learning rate.")] = 0.1,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (image i uses seed + i).")] = 0,
     init: Annotated[Path | None, typer.Option("--init", help="Start from this latent file (e.g. to refine).")] = None,
     class_idx: ClassOpt = None,
