@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ from .latent_file import LatentRecord
 from .outputs import OUTPUT_FILES, record_outputs, write_projection
 from .project import ProjectionStep, ProjectorConfig, project
 from .video import VideoWriter
+
+if TYPE_CHECKING:
+    from .align import AlignedFace
 
 __all__ = ["ALIGNMENT_NAME", "PreparedTarget", "ProjectedFile", "prepare_targets", "projection_outputs",
            "project_files"]
@@ -47,7 +51,7 @@ class PreparedTarget:
     path: Path
     image: torch.Tensor
     preprocessing: Preprocessing
-    alignment: object | None = None
+    alignment: AlignedFace | None = None
 
     def source_meta(self) -> dict:
         """What the latent records about the photo beyond ``preprocessing``: the alignment geometry, if any."""
