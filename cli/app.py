@@ -9,7 +9,7 @@ import threading
 import typer
 from typer.exceptions import TyperException
 
-from stylegan2_core.errors import S2EditError
+from stylegan2_core.errors import Interrupted, S2EditError
 
 from ._console import console
 
@@ -78,7 +78,8 @@ def main() -> None:
     except S2EditError as err:
         if _state["debug"]:
             raise
-        console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
+        label = "[yellow]interrupted:[/]" if isinstance(err, Interrupted) else "[bold red]error:[/]"
+        console.print(f"{label} {err}", soft_wrap=True)
         sys.exit(err.exit_code)
     except typer.Exit as err:
         sys.exit(err.exit_code)

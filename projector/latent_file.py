@@ -25,10 +25,13 @@ from stylegan2_core.fileio import (
     atomic_write,
     is_safetensors,
     read_safetensors,
+    write_safetensors,
 )
 from stylegan2_core.latent import class_labels, parse_seeds, sample_ws
 
 __all__ = [
+    "save_projection_state",
+    "load_projection_state",
     "LatentRecord",
     "FORMAT_VERSION",
     "model_provenance",
@@ -303,3 +306,47 @@ def _unique_labels(labels: list[str], sources: list[Path | None]) -> list[str]:
         seen[label] = seen.get(label, 0) + 1
         unique.append(label if seen[label] == 1 else f"{label}-{seen[label]}")
     return unique
+
+
+STATE_KIND = "projection-state"
+
+
+def save_projection_state(path, state, meta: dict | None = None) -> Path:
+    """Write one image's ``ProjectionState`` (see ``projector.project``) as a safetensors file, atomically.
+
+    ``meta`` (JSON) is stored beside the state's own fields under ``kind: "projection-state"``.
+    """
+    tensors = {"w_opt": state.w_opt, "loss": state.loss.reshape(-1)}
+    tensors.update({f"noise.{i}": m for i, m in enumerate(state.noise)})
+    for i, (exp_avg, exp_avg_sq) in enumerate(state.moments):
+        tensors[f"adam.{i}.exp_avg"], tensors[f"adam.{i}.exp_avg_sq"] = exp_avg, exp_avg_sq
+    tensors.update({f"rng.{i}": r for i, r in enumerate(state.rng)})
+    info = {"kind": STATE_KIND, "format_version": FORMAT_VERSION, "step": state.step, "num_steps": state.num_steps,
+            "space": state.space, "starts": state.starts, "adam_step": state.adam_step,
+            "noise_maps": len(state.noise), "moments": len(state.moments), **(meta or {})}
+    return write_safetensors(path, tensors, info)
+
+
+def load_projection_state(path):
+    """(``ProjectionState``, metadata) from ``save_projection_state``'s file; ``InputError`` if unusable."""
+    from .project import ProjectionState
+
+    path = Path(path)
+    try:
+        tensors, meta = read_safetensors(path)
+    except CheckpointError as err:
+        raise InputError(str(err).replace("corrupt safetensors file", "unreadable projection state")) from None
+    if not meta or meta.get("kind") != STATE_KIND:
+        raise InputError(f"{path}: not a projection state written by s2edit project")
+    try:
+        state = ProjectionState(
+            step=int(meta["step"]), num_steps=int(meta["num_steps"]), space=meta["space"], starts=int(meta["starts"]),
+            w_opt=tensors["w_opt"], noise=[tensors[f"noise.{i}"] for i in range(meta["noise_maps"])],
+            moments=[(tensors[f"adam.{i}.exp_avg"], tensors[f"adam.{i}.exp_avg_sq"]) for i in range(meta["moments"])],
+            adam_step=float(meta["adam_step"]), rng=[tensors[f"rng.{i}"] for i in range(meta["starts"])],
+            loss=tensors["loss"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"{path}: incomplete projection state ({err})") from None
+    if not all(torch.isfinite(t).all() for t in (state.w_opt, *state.noise)):
+        raise InputError(f"{path}: projection state contains NaN or inf")
+    return state, meta

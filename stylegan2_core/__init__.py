@@ -15,6 +15,7 @@ from .config import GeneratorConfig, MappingConfig, SynthesisConfig
 from .errors import (
     CheckpointError,
     InputError,
+    Interrupted,
     OpUnavailableError,
     S2EditError,
     ShapeError,
@@ -66,6 +67,7 @@ __all__ = [
     "check_ws",
     "S2EditError",
     "InputError",
+    "Interrupted",
     "CheckpointError",
     "UnknownFormatError",
     "UnsafeCheckpointError",

@@ -43,23 +43,28 @@ def command(
     align: Annotated[bool, typer.Option("--align", help="Detect and align the face first (FFHQ recipe).")] = False,
     save_video: Annotated[bool, typer.Option("--save-video", help="Write proj.mp4: target | projection during optimization.")] = False,
     video_every: Annotated[int, typer.Option("--video-every", min=1, help="One video frame per this many steps.")] = 10,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: skip finished images, "
+                                                          "continue stopped ones from their saved state.")] = False,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
     """Project photos into the generator's latent space; writes <outdir>/<name>/{target,proj}.png, latents, report."""
     from projector import ProjectorConfig
     from projector.batch import prepare_targets, project_files, projection_outputs
+    from projector.distributed import complete
     from projector.io import collect_images
     from projector.latent_file import load_latent
     from projector.losses import make_perceptual
     from projector.outputs import OUTPUT_FILES
     from stylegan2_core import class_labels
 
-    from .._console import console, out, progress
+    from .._console import console, graceful_stop, out, progress
     from .._options import check_outputs, load_network, resolve_device
 
     paths = collect_images(images)
-    check_outputs(projection_outputs(paths, outdir, save_video, align), force)
+    if resume:
+        paths = [p for p in paths if not complete(p, outdir)]
+    check_outputs(projection_outputs(paths, outdir, save_video, align), force or resume)
     cfg = ProjectorConfig(steps=steps, space=space.value, optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse,
                           initial_lr=lr, seed=seed)
     dev = resolve_device(device)
@@ -71,10 +76,10 @@ def command(
     if notice:
         console.print(f"[yellow]note:[/] {notice}")
 
-    with progress() as bar:
+    with progress() as bar, graceful_stop() as stop_requested:
         done = project_files(G, targets, outdir, cfg, c=c, distance=distance, init=init_record, batch_size=batch_size,
-                             save_video=save_video, video_every=video_every, force=force,
-                             callback=_batch_progress(bar, steps))
+                             save_video=save_video, video_every=video_every, callback=_batch_progress(bar, steps),
+                             should_stop=stop_requested, resume=resume, force=force)
     out.print(_table(done, f"projection ({cfg.space}, {steps} steps, {distance.name}, {dev})"))
     out.print(f"outputs in {outdir}/<name>/ ({', '.join(OUTPUT_FILES)})")
 
