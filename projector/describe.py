@@ -17,12 +17,14 @@ import numpy as np
 from stylegan2_core.errors import CheckpointError
 from stylegan2_core.fileio import is_safetensors, read_metadata
 
+from .latent_file import STATE_KIND
+
 __all__ = ["FileDescription", "describe_file", "file_kind"]
 
 
 @dataclass
 class FileDescription:
-    """``kind`` ('latent', 'directions' or 'array') and ``rows`` of (field, value) strings, in display order."""
+    """``kind`` ('latent', 'directions', 'projection-state' or 'array') and ``rows`` of (field, value) strings, in display order."""
 
     path: Path
     kind: str
@@ -40,7 +42,7 @@ def file_kind(path) -> str | None:
         except CheckpointError:
             return None
         if meta is not None:
-            return meta.get("kind") if meta.get("kind") in ("latent", "directions") else None
+            return meta.get("kind") if meta.get("kind") in ("latent", "directions", STATE_KIND) else None
         from safetensors import safe_open
 
         try:
@@ -146,5 +148,16 @@ def describe_file(path) -> FileDescription | None:
                                                                                     "directions")
         return FileDescription(path, "array", [("format", "npy"), ("shape", str(shape)), ("dtype", str(arr.dtype)),
                                                ("read as", guess)])
+    if kind == STATE_KIND:
+        return FileDescription(path, kind, _state_rows(path))
     rows = _latent_rows(path) if kind == "latent" else _direction_rows(path)
     return FileDescription(path, kind, rows)
+
+
+def _state_rows(path: Path) -> list[tuple[str, str]]:
+    from .latent_file import load_projection_state
+
+    state, meta = load_projection_state(path)
+    return [("stopped before step", f"{state.step} of {state.num_steps}"), ("space", state.space),
+            ("starts", str(state.starts)), ("source", str(meta.get("source", "?"))), ("model", _model(meta)),
+            ("continue with", "s2edit project SOURCE ... --resume (the same options)")]

@@ -18,8 +18,8 @@ def command(
     layers: Annotated[str | None, typer.Option("--layers", help="ws layers to edit: 0-7, coarse, middle, fine or "
                                                                 "all (default: the direction's own layers, "
                                                                 "else all).")] = None,
-    outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Writes strip.png and one image per "
-                                                                       "strength.")] = None,
+    outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Writes <latent>_<direction>_strip.png and one "
+                                                                       "<latent>_<direction>_<strength>.png each")] = None,
     video: Annotated[Path | None, typer.Option("--video", help="Video (.mp4/.gif) with one frame per "
                                                                "strength.")] = None,
     fps: Annotated[float, typer.Option("--fps", parser=finite(0.1, 240), help="Frame rate of --video.")] = 15.0,
