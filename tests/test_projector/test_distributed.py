@@ -61,9 +61,9 @@ class PixelDistance:
 network, out, log, resume, *paths = sys.argv[1:]
 torch.set_num_threads(1)
 G = load_generator(network)
-done, _ = project_sharded(G, paths, out, ProjectorConfig(steps=2, w_avg_samples=100), resume=resume == "1",
-                          batch_size=2, distance=PixelDistance())
-Path(log, "rank" + os.environ["RANK"] + ".json").write_text(json.dumps([str(f.path) for f in done]))
+run = project_sharded(G, paths, out, ProjectorConfig(steps=2, w_avg_samples=100), resume=resume == "1",
+                      batch_size=2, distance=PixelDistance())
+Path(log, "rank" + os.environ["RANK"] + ".json").write_text(json.dumps([str(f.path) for f in run.projected]))
 if torch.distributed.is_initialized():
     torch.distributed.destroy_process_group()
 """
@@ -100,8 +100,8 @@ def test_two_processes_split_resume_and_refuse(photos, tmp_path):
     (out / photos[3].stem / "report.json").unlink()
     before = _mtimes(out)
     G = load_generator(FIXTURES / "ada_tiny.pkl")
-    done, _ = project_sharded(G, photos, out, CFG, resume=True, distance=PixelDistance())
-    assert [f.path for f in done] == [photos[3]]
+    run = project_sharded(G, photos, out, CFG, resume=True, distance=PixelDistance())
+    assert [f.path for f in run.projected] == [photos[3]] and len(run.images) == len(photos)
     after = _mtimes(out)
     changed = {p for p in after if before.get(p) != after[p]}
     assert changed and all(p.parent.name == photos[3].stem for p in changed - {out / SUMMARY_NAME})
