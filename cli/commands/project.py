@@ -34,7 +34,7 @@ def command(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
     network: NetworkOpt = "demo",
     outdir: OutDirOpt = Path("out"),
-    preset: Annotated[Preset, typer.Option("--preset", help="fast (official quality, a fraction of the time) or official (the paper's algorithm).")] = Preset.fast,
+    preset: Annotated[Preset, typer.Option("--preset", help="official (the paper's algorithm) or fast (a fraction of the time; see docs/projection.md).")] = Preset.official,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Optimization steps (default: the preset's, fast 120, official 1000).")] = None,
     space: Annotated[Space | None, typer.Option("--space", help="w (one latent, as the paper) or w+ (one per layer); default: the preset's.")] = None,
     noise: Annotated[NoiseChoice, typer.Option("--noise", help="Optimize the noise maps, or keep the network's.")] = NoiseChoice.optimize,
