@@ -26,7 +26,7 @@ share of their range. ``--timing-256`` adds the 256 px random-weight network for
     python benchmarks/bench_projector.py recovery --network demo --images 32 --steps 1000
     python benchmarks/bench_projector.py speed --threads 2
 folder: images per second of the folder job, ``torchrun --nproc_per_node P -m cli project``
-over a folder of held-out demo images, for each P (CPU: each process gets cores / P threads), the
+over a folder of held-out demo images, for each P (each process with ``--threads`` threads), the
 runs interleaved P by P ``--repeats`` times; wall time includes start-up and writing outputs.
 
 gpu: the 1024 px config-f generator as the official FFHQ checkpoints are built (num_fp16_res 4,
@@ -321,13 +321,12 @@ def folder(args) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench_folder_"))
     for i, image in enumerate(inworld_images(G, args.images)):
         save_image(root / "photos" / f"img{i:03d}.png", image)
-    cores = os.cpu_count() or 1
     print(f"Folder job: {args.images} demo images, preset {args.preset}, {args.steps} steps, batch {args.batch}, "
           f"machine: {_machine()}, load average at start {os.getloadavg()[0]:.1f}\n")
     times = {p: [] for p in args.processes}
     for r in range(args.repeats):
         for procs in args.processes:
-            env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // procs)),
+            env = {**os.environ, "OMP_NUM_THREADS": str(args.threads),
                    "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs), "-m",
                    "cli", "project", str(root / "photos"), "--network", args.network, "--preset", args.preset,
@@ -341,7 +340,7 @@ def folder(args) -> None:
     base = statistics.median(times[args.processes[0]])
     for procs, t in times.items():
         wall = statistics.median(t)
-        print(f"| {procs} | {max(1, cores // procs)} | {wall:.1f} | {args.images / wall:.3f} | {base / wall:.2f}x |")
+        print(f"| {procs} | {args.threads} | {wall:.1f} | {args.images / wall:.3f} | {base / wall:.2f}x |")
 
 
 class RandomVggLpips(torch.nn.Module):
@@ -373,10 +372,9 @@ def gpu(args) -> None:
     G = Generator(config_f(args.resolution, args.channel_base)).eval().requires_grad_(False).to(device)
     distance = RandomVggLpips(device)
     cuda = device.type == "cuda"
-    machine = torch.cuda.get_device_name(device) if cuda else _machine()
+    machine = f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}" if cuda else _machine()
     lines = [f"Projection at {args.resolution}px, config-f (channel_base {args.channel_base}, num_fp16_res 4, "
-             f"conv_clamp 256), random weights, "
-             f"LPIPS VGG16 (random backbone), device {machine}, torch {torch.__version__}", "",
+             f"conv_clamp 256), random weights, LPIPS VGG16 (random backbone), device {machine}", "",
              "| preset | batch | steps | s / image | peak GiB | final distance (median) |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     print("\n".join(lines), flush=True)

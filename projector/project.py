@@ -295,7 +295,7 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
     # The non-fused modulated convolution for every batch size: one arithmetic path whatever the
     # batch, and faster than the grouped convolution on CPU (benchmarks/profile_projector.py).
     history = []
-    keep_step = round(cfg.keep_best_at * cfg.steps) if starts > 1 else None
+    keep_step = max(1, round(cfg.keep_best_at * cfg.steps)) if starts > 1 else None  # after one step at least
     wplus_step = round(cfg.w_first * cfg.steps) if space != cfg.space else None
     for step in range(cfg.steps):
         if step == keep_step:  # only each image's best start goes on, with its optimizer state
