@@ -46,11 +46,12 @@ def photos(tmp_path_factory):
     return sorted(folder.iterdir())
 
 
-def _torchrun(photos, out, *flags):
-    """``torchrun --nproc_per_node 2 -m cli project <folder> ...`` on CPU (gloo); returns the process."""
+def _project(photos, out, *flags, processes=2):
+    """``torchrun --nproc_per_node 2 -m cli project <folder> ...`` on CPU (gloo), or with ``processes=1`` plain
+    ``python -m cli project ...``; returns the finished process."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cli",
-           "project", str(photos[0].parent), "--network", str(FIXTURES / "ada_tiny.pkl"), "--preset", "official",
+    launch = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)] if processes > 1 else []
+    cmd = [sys.executable, *launch, "-m", "cli", "project", str(photos[0].parent), "--network", str(FIXTURES / "ada_tiny.pkl"), "--preset", "official",
            "--steps", "2", "--loss", "effnet", "--device", "cpu", "--batch-size", "2", "--outdir", str(out), *flags]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
@@ -61,7 +62,7 @@ def _mtimes(folder):
 
 def test_two_processes_split_resume_and_refuse(photos, tmp_path):
     out = tmp_path / "out"
-    run = _torchrun(photos, out)
+    run = _project(photos, out)
     assert run.returncode == 0, run.stderr[-3000:]
     assert all(complete(p, out) for p in photos)
     summary = json.loads((out / SUMMARY_NAME).read_text())
@@ -83,9 +84,9 @@ def test_two_processes_split_resume_and_refuse(photos, tmp_path):
     changed = {p for p in after if before.get(p) != after[p]}
     assert changed and all(p.parent.name == photos[3].stem for p in changed - {out / SUMMARY_NAME})
 
-    # Nothing left to do: a resume rewrites nothing at all, the summary included.
+    # Nothing left to do: a resume (here one process) rewrites nothing at all, the summary included.
     before = _mtimes(out)
-    run = _torchrun(photos, out, "--resume")
+    run = _project(photos, out, "--resume", processes=1)
     assert run.returncode == 0, run.stderr[-3000:]
     assert _mtimes(out) == before
 
