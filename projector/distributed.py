@@ -148,10 +148,12 @@ def project_sharded(G, paths: Sequence[Path | str], outdir, cfg: ProjectorConfig
                     resume: bool = False, force: bool = False, batch_size: int = 4, crop: bool = True,
                     align: bool = False, save_video: bool = False, video_every: int = 10,
                     c: torch.Tensor | None = None, distance=None, init=None,
-                    callback: Callable[[list[Path], ProjectionStep], None] | None = None) -> ShardedRun:
+                    callback: Callable[[list[Path], ProjectionStep], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> ShardedRun:
     """Project this rank's share of ``paths`` (see the module docstring); the keyword arguments are
     ``projector.batch.project_files``'s. Targets are read batch by batch, so memory stays bounded
-    for folders of any size.
+    for folders of any size. ``resume`` also continues images stopped by ``should_stop`` from
+    their saved state (``project_files``).
 
     Raises ``InputError`` (on every rank, before any work) when outputs exist and neither
     ``force`` nor ``resume`` is set.
@@ -176,7 +178,7 @@ def project_sharded(G, paths: Sequence[Path | str], outdir, cfg: ProjectorConfig
                                                         align=align)
         done = project_files(G, targets, outdir, replace(cfg, seed=cfg.seed + batch[0]), c=c, distance=distance,
                              init=init, batch_size=len(batch), save_video=save_video, video_every=video_every,
-                             callback=callback)
+                             callback=callback, should_stop=should_stop, resume=resume)
         projected += done
         reports += [(i, f.report) for i, f in zip(batch, done)]
     gathered = dict(_gather(rank, reports))

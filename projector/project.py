@@ -27,8 +27,8 @@ from stylegan2_core import InputError, check_ws, w_statistics, z_samples
 
 from .losses import make_perceptual, noise_regularizer
 
-__all__ = ["PRESETS", "ProjectorConfig", "ProjectionStep", "ProjectionResult", "learning_rate", "w_noise_scale",
-           "project"]
+__all__ = ["PRESETS", "ProjectorConfig", "ProjectionStep", "ProjectionResult", "ProjectionState",
+           "ProjectionInterrupted", "learning_rate", "w_noise_scale", "project"]
 
 SPACES = ("w", "w+")
 
@@ -117,6 +117,55 @@ class ProjectionResult:
     history: list[float] = field(default_factory=list)  # mean loss per step
 
 
+@dataclass
+class ProjectionState:
+    """Where a projection stopped, complete enough to continue it exactly (``project(..., state=)``).
+
+    Rows are the optimized latents, ``starts`` consecutive rows per image. ``moments`` are Adam's
+    (exp_avg, exp_avg_sq) per optimized tensor in the order [latents, *noise maps] (noise maps only
+    when optimized); ``rng`` the row's random-stream states.
+    """
+
+    step: int  # the next step to run
+    num_steps: int
+    space: str  # space of the current latents: 'w' ([rows, 1, w_dim]) or 'w+' ([rows, num_ws, w_dim])
+    starts: int
+    w_opt: torch.Tensor
+    noise: list[torch.Tensor]
+    moments: list[tuple[torch.Tensor, torch.Tensor]]
+    adam_step: float
+    rng: list[torch.Tensor]
+    loss: torch.Tensor  # [rows] the last step's loss (it picks each image's best start)
+
+    def image(self, i: int) -> "ProjectionState":
+        """The state of image ``i`` alone."""
+        rows = slice(i * self.starts, (i + 1) * self.starts)
+        return replace(self, w_opt=self.w_opt[rows], noise=[m[rows] for m in self.noise],
+                       moments=[(a[rows], b[rows]) for a, b in self.moments], rng=self.rng[rows], loss=self.loss[rows])
+
+    @staticmethod
+    def stack(states: list["ProjectionState"]) -> "ProjectionState":
+        """Images' states side by side (they must have stopped at the same step of the same schedule)."""
+        first = states[0]
+        if any((s.step, s.num_steps, s.space, s.starts) != (first.step, first.num_steps, first.space, first.starts)
+               for s in states):
+            raise InputError("these projections stopped at different points; resume them one at a time")
+        return replace(first, w_opt=torch.cat([s.w_opt for s in states]),
+                       noise=[torch.cat(maps) for maps in zip(*(s.noise for s in states))],
+                       moments=[(torch.cat([m[k][0] for m in (s.moments for s in states)]),
+                                 torch.cat([m[k][1] for m in (s.moments for s in states)]))
+                                for k in range(len(first.moments))],
+                       rng=[r for s in states for r in s.rng], loss=torch.cat([s.loss for s in states]))
+
+
+class ProjectionInterrupted(Exception):
+    """Raised by ``project`` between two steps when ``should_stop()`` turned true; carries the state."""
+
+    def __init__(self, state: ProjectionState):
+        super().__init__(f"projection stopped before step {state.step} of {state.num_steps}")
+        self.state = state
+
+
 def learning_rate(t: float, cfg: ProjectorConfig) -> float:
     """Learning rate at progress ``t`` in [0, 1): linear ramp-up, cosine ramp-down."""
     ramp = min(1.0, (1.0 - t) / cfg.lr_rampdown)
@@ -188,9 +237,20 @@ def _rebuild(optimizer: torch.optim.Adam, change: Callable[[torch.Tensor, int], 
     return params, new
 
 
+def _state(step, num_steps, space, starts, w_opt, noise, optimizer, gens, loss) -> ProjectionState:
+    params = optimizer.param_groups[0]["params"]
+    moments = [(optimizer.state[p]["exp_avg"].detach().clone(), optimizer.state[p]["exp_avg_sq"].detach().clone())
+               for p in params]
+    adam_step = float(optimizer.state[params[0]]["step"])
+    return ProjectionState(step=step, num_steps=num_steps, space=space, starts=starts, w_opt=w_opt.detach().clone(),
+                           noise=[m.detach().clone() for m in noise], moments=moments, adam_step=adam_step,
+                           rng=[g.get_state() for g in gens], loss=loss.detach().cpu())
+
+
 def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *, c: torch.Tensor | None = None,
             distance=None, init_ws: torch.Tensor | None = None, init_noise: list[torch.Tensor] | None = None,
-            seeds: list[int] | None = None, callback: Callable[[ProjectionStep], None] | None = None
+            seeds: list[int] | None = None, callback: Callable[[ProjectionStep], None] | None = None,
+            should_stop: Callable[[], bool] | None = None, state: ProjectionState | None = None
             ) -> ProjectionResult:
     """Find ws (and noise maps) that make ``G`` draw ``target``.
 
@@ -206,6 +266,10 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
         seeds: per-image random seeds; default ``cfg.seed + i`` for image i.
         callback: called after every step with a ``ProjectionStep`` (with ``cfg.starts > 1``,
             each image's currently best start).
+        should_stop: checked after every step; when it returns True, ``ProjectionInterrupted`` is
+            raised carrying a ``ProjectionState`` (the step is finished first, so the state is whole).
+        state: continue a projection from its ``ProjectionState`` (same ``G``, targets, ``cfg`` and
+            seeds): the result equals the uninterrupted run's.
     """
     start = time.perf_counter()
     device = G.mapping.w_avg.device
@@ -215,6 +279,11 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
     n = target.shape[0]
     seeds = [cfg.seed + i for i in range(n)] if seeds is None else list(seeds)
     starts = cfg.starts if init_ws is None else 1
+    if state is not None:
+        if state.num_steps != cfg.steps or state.w_opt.shape[0] != n * state.starts:
+            raise InputError(f"the saved state is for {state.w_opt.shape[0] // state.starts} image(s) and "
+                             f"{state.num_steps} steps, not {n} and {cfg.steps}")
+        starts = state.starts
     # One random stream per optimized row (image i, start j); start 0 keeps the image's own seed.
     gens = [torch.Generator().manual_seed(int(s) + j * (1 << 32)) for s in seeds for j in range(starts)]
     if distance is None:
@@ -261,7 +330,9 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
                             for i in indices])
 
     space = "w" if cfg.space == "w" or (cfg.w_first > 0 and init_ws is None) else "w+"  # of the first steps
-    if init_ws is None and cfg.init_samples:
+    if state is not None:
+        space, w_opt = state.space, state.w_opt.to(device, torch.float32).clone()
+    elif init_ws is None and cfg.init_samples:
         w_start = _best_samples(G, cfg, c, candidate_distances, n)
         w_opt = (w_start if space == "w" else w_start.expand(-1, G.num_ws, -1)).clone()
     else:
@@ -269,7 +340,11 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
     w_opt.requires_grad_(True)
     rows = n * starts
     shapes = G.synthesis.noise_shapes()
-    if init_noise is not None:
+    if state is not None:
+        noise = [m.to(device, torch.float32).clone() for m in state.noise]
+        for g, rng_state in zip(gens, state.rng):
+            g.set_state(rng_state)
+    elif init_noise is not None:
         noise = [m.detach().to(device, torch.float32).expand(n, -1, -1, -1).repeat_interleave(starts, dim=0)
                  for m in init_noise]
     elif cfg.optimize_noise:
@@ -282,6 +357,11 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
             m.requires_grad_(True)
         params += noise
     optimizer = torch.optim.Adam(params, betas=(0.9, 0.999), lr=cfg.initial_lr)
+    if state is not None and state.adam_step:
+        for param, (exp_avg, exp_avg_sq) in zip(params, state.moments):
+            optimizer.state[param] = {"step": torch.tensor(float(state.adam_step)),
+                                      "exp_avg": exp_avg.to(device, torch.float32).clone(),
+                                      "exp_avg_sq": exp_avg_sq.to(device, torch.float32).clone()}
     target_rows = target.repeat_interleave(starts, dim=0) if starts > 1 else target
 
     def best_rows(values):
@@ -298,7 +378,14 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
     history = []
     keep_step = max(1, round(cfg.keep_best_at * cfg.steps)) if starts > 1 else None  # after one step at least
     wplus_step = round(cfg.w_first * cfg.steps) if space != cfg.space else None
-    for step in range(cfg.steps):
+    loss = state.loss.to(device) if state is not None else None
+    for step in range(state.step if state is not None else 0, cfg.steps):
+        if step == keep_step:  # only each image's best start goes on, with its optimizer state
+            index = best_rows(loss)
+            kept, optimizer = _rebuild(optimizer, lambda x, i: x[index])
+            w_opt, noise = kept[0], (kept[1:] if cfg.optimize_noise else [m[index] for m in noise])
+            gens = [gens[i] for i in index.tolist()]
+            starts, target_rows = 1, target
         if step == wplus_step:  # the W latent becomes one latent per layer, moments included
             kept, optimizer = _rebuild(optimizer, lambda x, i: x.expand(-1, G.num_ws, -1) if i == 0 else x)
             w_opt, noise = kept[0], (kept[1:] if cfg.optimize_noise else noise)
@@ -333,12 +420,9 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
             callback(ProjectionStep(step=step, num_steps=cfg.steps, loss=pick(loss, index),
                                     distance=pick(dist.detach(), index), lr=lr, images=pick(synth.detach(), index),
                                     ws=pick(current, index), noise=[pick(m.detach(), index) for m in noise]))
-        if step + 1 == keep_step:  # only each image's best start goes on, with its optimizer state
-            best = best_rows(loss)
-            kept, optimizer = _rebuild(optimizer, lambda x, i, best=best: x[best])
-            w_opt, noise = kept[0], (kept[1:] if cfg.optimize_noise else [m[best] for m in noise])
-            gens = [gens[i] for i in best.tolist()]
-            starts, target_rows = 1, target
+        if should_stop is not None and step + 1 < cfg.steps and should_stop():
+            raise ProjectionInterrupted(_state(step + 1, cfg.steps, space, starts, w_opt, noise, optimizer, gens,
+                                                   loss))
 
     with torch.no_grad():
         ws = w_opt.detach().expand(-1, G.num_ws, -1).clone()

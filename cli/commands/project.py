@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, OutDirOpt
+from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, OutDirOpt, finite
 
 
 class Space(str, Enum):
@@ -39,8 +39,8 @@ def command(
     space: Annotated[Space | None, typer.Option("--space", help="w (one latent, as the paper) or w+ (one per layer); default: the preset's.")] = None,
     noise: Annotated[NoiseChoice, typer.Option("--noise", help="Optimize the noise maps, or keep the network's.")] = NoiseChoice.optimize,
     loss: Annotated[LossChoice, typer.Option("--loss", help="lpips (VGG16, needs its weights), effnet (offline), auto.")] = LossChoice.auto,
-    mse: Annotated[float, typer.Option("--mse", min=0, help="Weight of an extra pixel MSE term.")] = 0.0,
-    lr: Annotated[float | None, typer.Option("--lr", min=0, help="Initial learning rate (default: the preset's).")] = None,
+    mse: Annotated[float, typer.Option("--mse", parser=finite(0), help="Weight of an extra pixel MSE term.")] = 0.0,
+    lr: Annotated[float | None, typer.Option("--lr", parser=finite(0), help="Initial learning rate (default: the preset's).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (image i uses seed + i).")] = 0,
     init: Annotated[Path | None, typer.Option("--init", help="Start from this latent file (e.g. to refine).")] = None,
     class_idx: ClassOpt = None,
@@ -49,7 +49,8 @@ def command(
     align: Annotated[bool, typer.Option("--align", help="Detect and align the face first (FFHQ recipe).")] = False,
     save_video: Annotated[bool, typer.Option("--save-video", help="Write proj.mp4: target | projection during optimization.")] = False,
     video_every: Annotated[int, typer.Option("--video-every", min=1, help="One video frame per this many steps.")] = 10,
-    resume: Annotated[bool, typer.Option("--resume", help="Skip images whose outputs are complete; redo the rest.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: skip finished images, "
+                                                          "continue stopped ones from their saved state.")] = False,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
@@ -65,7 +66,7 @@ def command(
     from projector.outputs import OUTPUT_FILES
     from stylegan2_core import class_labels
 
-    from .._console import console, out, progress
+    from .._console import console, graceful_stop, out, progress
     from .._options import load_network, resolve_device
 
     paths = collect_images(images)
@@ -79,10 +80,11 @@ def command(
     if notice and rank.is_main:
         console.print(f"[yellow]note:[/] {notice}")
     c = class_labels(class_idx, G.c_dim) if G.c_dim or class_idx is not None else None
-    with progress() if rank.is_main else contextlib.nullcontext() as bar:  # one progress display: rank 0's
+    bar_or_none = progress() if rank.is_main else contextlib.nullcontext()  # one progress display: rank 0's
+    with bar_or_none as bar, graceful_stop() as stop_requested:
         run = project_sharded(G, paths, outdir, cfg, rank=rank, resume=resume, force=force, batch_size=batch_size,
                               crop=not no_crop, align=align, save_video=save_video, video_every=video_every, c=c,
-                              distance=distance, init=init_record,
+                              distance=distance, init=init_record, should_stop=stop_requested,
                               callback=_batch_progress(bar, cfg.steps) if rank.is_main else None)
     if rank.is_main:
         out.print(_table(run.images, f"projection ({preset.value} preset, {cfg.space}, {cfg.steps} steps, "
