@@ -25,6 +25,10 @@ share of their range. ``--timing-256`` adds the 256 px random-weight network for
 
     python benchmarks/bench_projector.py recovery --network demo --images 32 --steps 1000
     python benchmarks/bench_projector.py speed --threads 2
+folder: images per second of the folder job, ``torchrun --nproc_per_node P -m cli project``
+over a folder of held-out demo images, for each P (each process with ``--threads`` threads), the
+runs interleaved P by P ``--repeats`` times; wall time includes start-up and writing outputs.
+
 gpu: the 1024 px config-f generator as the official FFHQ checkpoints are built (num_fp16_res 4,
 conv_clamp 256) with random weights, and LPIPS with a randomly initialised VGG16 (the cost does
 not depend on the weights, so nothing is downloaded); a target drawn by that generator. The
@@ -34,6 +38,7 @@ final distance. ``--resolution 64 --device cpu`` is a quick smoke test of the sa
     python benchmarks/bench_projector.py recovery --network demo --images 32 --steps 1000
     python benchmarks/bench_projector.py speed --threads 2
     python benchmarks/bench_projector.py ttq --network demo --images 3 --threads 1 --timing-256
+    python benchmarks/bench_projector.py folder --images 8 --processes 1 2 --steps 30
     python benchmarks/bench_projector.py gpu --device cuda --out out/gpu_suite/projection.md
 """
 
@@ -305,6 +310,39 @@ def timing_256(candidates, baseline, args) -> None:
               flush=True)
 
 
+def folder(args) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    from projector.io import save_image
+
+    G = load_generator(args.network)
+    root = Path(tempfile.mkdtemp(prefix="bench_folder_"))
+    for i, image in enumerate(inworld_images(G, args.images)):
+        save_image(root / "photos" / f"img{i:03d}.png", image)
+    print(f"Folder job: {args.images} demo images, preset {args.preset}, {args.steps} steps, batch {args.batch}, "
+          f"machine: {_machine()}, load average at start {os.getloadavg()[0]:.1f}\n")
+    times = {p: [] for p in args.processes}
+    for r in range(args.repeats):
+        for procs in args.processes:
+            env = {**os.environ, "OMP_NUM_THREADS": str(args.threads),
+                   "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs), "-m",
+                   "cli", "project", str(root / "photos"), "--network", args.network, "--preset", args.preset,
+                   "--steps", str(args.steps), "--batch-size", str(args.batch), "--loss", args.loss, "--device", "cpu",
+                   "--outdir", str(root / f"out{procs}_{r}")]
+            t0 = time.perf_counter()
+            subprocess.run(cmd, env=env, check=True, capture_output=True)
+            times[procs].append(time.perf_counter() - t0)
+    print("| processes | threads each | wall s (median) | images / s | speed-up |")
+    print("| ---: | ---: | ---: | ---: | ---: |")
+    base = statistics.median(times[args.processes[0]])
+    for procs, t in times.items():
+        wall = statistics.median(t)
+        print(f"| {procs} | {args.threads} | {wall:.1f} | {args.images / wall:.3f} | {base / wall:.2f}x |")
+
+
 class RandomVggLpips(torch.nn.Module):
     """LPIPS VGG16 v0.1 with a randomly initialised backbone: the real distance's cost, no download."""
 
@@ -334,10 +372,9 @@ def gpu(args) -> None:
     G = Generator(config_f(args.resolution, args.channel_base)).eval().requires_grad_(False).to(device)
     distance = RandomVggLpips(device)
     cuda = device.type == "cuda"
-    machine = torch.cuda.get_device_name(device) if cuda else _machine()
+    machine = f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}" if cuda else _machine()
     lines = [f"Projection at {args.resolution}px, config-f (channel_base {args.channel_base}, num_fp16_res 4, "
-             f"conv_clamp 256), random weights, "
-             f"LPIPS VGG16 (random backbone), device {machine}, torch {torch.__version__}", "",
+             f"conv_clamp 256), random weights, LPIPS VGG16 (random backbone), device {machine}", "",
              "| preset | batch | steps | s / image | peak GiB | final distance (median) |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     print("\n".join(lines), flush=True)
@@ -398,19 +435,27 @@ def main() -> None:
     tq.add_argument("--baseline-eval-every", type=int, default=100)
     tq.add_argument("--timing-256", action="store_true", help="also time every run on the 256 px random network")
     tq.add_argument("--timing-steps", type=int, default=4)
+    fo = sub.add_parser("folder")
+    fo.add_argument("--network", default="demo")
+    fo.add_argument("--images", type=int, default=8)
+    fo.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    fo.add_argument("--preset", default="fast")
+    fo.add_argument("--steps", type=int, default=30)
+    fo.add_argument("--batch", type=int, default=2)
+    fo.add_argument("--repeats", type=int, default=2)
     gp = sub.add_parser("gpu")
     gp.add_argument("--resolution", type=int, default=1024)
     gp.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     gp.add_argument("--channel-base", type=int, default=32768, help="smaller for smoke tests")
     gp.add_argument("--steps", type=int, default=0, help="override every preset's steps (smoke tests)")
     gp.add_argument("--out", default="")
-    for p in (rec, spd, tq, gp):
+    for p in (rec, spd, tq, fo, gp):
         p.add_argument("--loss", default="effnet")
         p.add_argument("--device", default="cpu")
         p.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    {"recovery": recovery, "speed": speed, "ttq": ttq, "gpu": gpu}[args.what](args)
+    {"recovery": recovery, "speed": speed, "ttq": ttq, "folder": folder, "gpu": gpu}[args.what](args)
 
 
 if __name__ == "__main__":

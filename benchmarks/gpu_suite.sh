@@ -28,10 +28,13 @@ OUT_DIR=${1:-out/gpu_suite}
 mkdir -p "$OUT_DIR"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
+# Time limits per part (seconds) add up to under 10 minutes on the GPU; the CPU dry run is slower.
 if [ "$DRY_RUN" = 1 ]; then
     DEVICE=cpu RES=32 CHANNEL_BASE=1024 BATCHES="1 2" STEPS_OVERRIDE="--steps 3" CLI_STEPS=2
+    LIMIT_PROJECTION=600 LIMIT_CLI=900
 else
     DEVICE=cuda RES=1024 CHANNEL_BASE=32768 BATCHES="1 8 32" STEPS_OVERRIDE="" CLI_STEPS=20
+    LIMIT_PROJECTION=230 LIMIT_CLI=150
     "$PYTHON" - <<'PY' || exit 1
 import sys
 import torch
@@ -55,20 +58,20 @@ part() {  # part NAME SECONDS COMMAND...: run with a time limit, log to $OUT_DIR
 if [ "$DRY_RUN" = 1 ]; then
     part ops_tests 120 "$PYTHON" -m pytest tests/test_ops_cuda -q --collect-only
 else
-    part ops_tests 180 "$PYTHON" -m pytest tests/test_ops_cuda -q -rs --junitxml="$OUT_DIR/pytest.xml"
+    part ops_tests 150 "$PYTHON" -m pytest tests/test_ops_cuda -q -rs --junitxml="$OUT_DIR/pytest.xml"
     part ops_bench 60 "$PYTHON" benchmarks/bench_cuda_ops.py --out "$OUT_DIR/bench.md"
 fi
 
 # 3. Projection speed at 1024² (official batch 1, fast batch 1/8/32).
 # shellcheck disable=SC2086
-part projection 240 "$PYTHON" benchmarks/bench_projector.py gpu --device "$DEVICE" --resolution "$RES" \
+part projection "$LIMIT_PROJECTION" "$PYTHON" benchmarks/bench_projector.py gpu --device "$DEVICE" --resolution "$RES" \
     --channel-base "$CHANNEL_BASE" --batches $BATCHES $STEPS_OVERRIDE --out "$OUT_DIR/projection.md"
 
 # 4. CLI smoke test on the same kind of network.
 NET="$OUT_DIR/config_f_random.safetensors"
 SMOKE="$OUT_DIR/smoke"
 rm -rf "$SMOKE" "$NET"
-part cli_smoke 180 bash -c '
+part cli_smoke "$LIMIT_CLI" bash -c '
 set -euo pipefail
 PY=$1 NET=$2 SMOKE=$3 DEVICE=$4 RES=$5 CB=$6 STEPS=$7
 "$PY" - "$NET" "$RES" "$CB" <<"PY"

@@ -34,7 +34,7 @@ from .batch import PreparedTarget, ProjectedFile, prepare_targets, project_files
 from .outputs import OUTPUT_FILES, check_outputs
 from .project import ProjectionStep, ProjectorConfig
 
-__all__ = ["Rank", "SUMMARY_NAME", "current_rank", "complete", "plan_shards", "project_sharded"]
+__all__ = ["Rank", "ShardedRun", "SUMMARY_NAME", "current_rank", "complete", "plan_shards", "project_sharded"]
 
 SUMMARY_NAME = "summary.json"
 
@@ -53,17 +53,28 @@ class Rank:
         return self.rank == 0
 
 
+@dataclass(frozen=True)
+class ShardedRun:
+    """What ``project_sharded`` did: this rank's projections; on rank 0 also the summary file and its
+    per-image entries (every image of the job, in input order); ``None`` and ``[]`` elsewhere."""
+
+    projected: list[ProjectedFile]
+    summary: Path | None
+    images: list[dict]
+
+
 def current_rank(device: str | torch.device | None = None) -> Rank:
     """Join the ``torchrun`` process group if there is one (NCCL on CUDA, gloo on CPU).
 
-    ``device``: ``None`` or ``'auto'`` picks ``cuda:LOCAL_RANK`` when CUDA is available, else the
-    CPU; an explicit ``'cuda'`` becomes ``cuda:LOCAL_RANK``.
+    ``device``: ``None`` means CUDA when available, else the CPU. Under ``torchrun`` with several
+    processes a CUDA device becomes ``cuda:LOCAL_RANK``, one GPU per process.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    kind = str(device) if device not in (None, "auto") else ("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(f"cuda:{local_rank}") if kind == "cuda" else torch.device(kind)
+    dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda" and world_size > 1:
+        dev = torch.device("cuda", local_rank)
     if world_size > 1 and not torch.distributed.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
@@ -118,7 +129,8 @@ def _gather(rank: Rank, items: list) -> list:
     return [x for part in gathered for x in part] if rank.is_main else []
 
 
-def _write_summary(outdir: Path, paths: Sequence[Path], reports: dict[int, dict], cfg: ProjectorConfig) -> Path:
+def _write_summary(outdir: Path, paths: Sequence[Path], reports: dict[int, dict], cfg: ProjectorConfig
+                   ) -> tuple[Path, list[dict]]:
     """``summary.json`` over every image (``reports`` by index, else its ``report.json`` from an
     earlier run), rewritten only when its content changes."""
     images = []
@@ -129,17 +141,20 @@ def _write_summary(outdir: Path, paths: Sequence[Path], reports: dict[int, dict]
     target = outdir / SUMMARY_NAME
     if not target.is_file() or target.read_text() != text:
         atomic_write(target, lambda tmp: Path(tmp).write_text(text))
-    return target
+    return target, images
 
 
 def project_sharded(G, paths: Sequence[Path | str], outdir, cfg: ProjectorConfig, *, rank: Rank | None = None,
                     resume: bool = False, force: bool = False, batch_size: int = 4, crop: bool = True,
-                    align: bool = False, save_video: bool = False, c: torch.Tensor | None = None, distance=None,
-                    init=None, callback: Callable[[list[Path], ProjectionStep], None] | None = None,
-                    ) -> tuple[list[ProjectedFile], Path | None]:
-    """Project this rank's share of ``paths`` (see the module docstring).
+                    align: bool = False, save_video: bool = False, video_every: int = 10,
+                    c: torch.Tensor | None = None, distance=None, init=None,
+                    callback: Callable[[list[Path], ProjectionStep], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> ShardedRun:
+    """Project this rank's share of ``paths`` (see the module docstring); the keyword arguments are
+    ``projector.batch.project_files``'s. Targets are read batch by batch, so memory stays bounded
+    for folders of any size. ``resume`` also continues images stopped by ``should_stop`` from
+    their saved state (``project_files``).
 
-    Returns the files this rank projected and, on rank 0, the summary's path (``None`` elsewhere).
     Raises ``InputError`` (on every rank, before any work) when outputs exist and neither
     ``force`` nor ``resume`` is set.
     """
@@ -153,7 +168,7 @@ def project_sharded(G, paths: Sequence[Path | str], outdir, cfg: ProjectorConfig
     done_before = [i for i, p in enumerate(paths) if resume and complete(p, outdir)]
     todo = [i for i in range(len(paths)) if i not in set(done_before)]
     # Partial outputs of an unfinished image are redone under resume; anything else needs force.
-    check_outputs(projection_outputs([paths[i] for i in todo], outdir, save_video) + [outdir / SUMMARY_NAME],
+    check_outputs(projection_outputs([paths[i] for i in todo], outdir, save_video, align) + [outdir / SUMMARY_NAME],
                   force=force or resume)
     _barrier(rank)  # every rank has listed the work before any rank writes
     mine = plan_shards(todo, rank.world_size)[rank.rank]
@@ -162,10 +177,11 @@ def project_sharded(G, paths: Sequence[Path | str], outdir, cfg: ProjectorConfig
         targets: list[PreparedTarget] = prepare_targets([paths[i] for i in batch], G.img_resolution, crop=crop,
                                                         align=align)
         done = project_files(G, targets, outdir, replace(cfg, seed=cfg.seed + batch[0]), c=c, distance=distance,
-                             init=init, batch_size=len(batch), save_video=save_video, callback=callback)
+                             init=init, batch_size=len(batch), save_video=save_video, video_every=video_every,
+                             callback=callback, should_stop=should_stop, resume=resume, force=force)
         projected += done
         reports += [(i, f.report) for i, f in zip(batch, done)]
     gathered = dict(_gather(rank, reports))
-    summary = _write_summary(outdir, paths, gathered, cfg) if rank.is_main else None
+    summary, images = _write_summary(outdir, paths, gathered, cfg) if rank.is_main else (None, [])
     _barrier(rank)
-    return projected, summary
+    return ShardedRun(projected, summary, images)

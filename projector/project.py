@@ -16,8 +16,8 @@ shorter schedule (see ``docs/projection.md``).
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 import torch
@@ -72,8 +72,8 @@ class ProjectorConfig:
     @classmethod
     def preset(cls, name: str, **overrides) -> "ProjectorConfig":
         """A named configuration: ``'official'`` (the paper's schedule, 1000 steps) or ``'fast'``
-        (the official quality in a fraction of the time, see ``docs/projection.md``); keyword
-        arguments override single fields."""
+        (a better start and a shorter search, about 0.2x the time; its measured quality against
+        the official preset is in ``docs/projection.md``); keyword arguments override fields."""
         if name not in PRESETS:
             raise InputError(f"unknown projector preset {name!r}; use one of {tuple(PRESETS)}")
         return replace(cls(**PRESETS[name]), **overrides)
@@ -213,7 +213,7 @@ def _best_samples(G, cfg, c, distances, n: int) -> torch.Tensor:
         groups.setdefault(None if c is None else tuple(c[i].tolist()), []).append(i)
     chosen = [None] * n
     with torch.no_grad():
-        for label, indices in groups.items():
+        for indices in groups.values():
             ci = None if c is None else c[indices[0]:indices[0] + 1].expand(len(z), -1)
             w = G.mapping(z, ci)[:, :1]
             images = torch.cat([G.synthesis(chunk.expand(-1, G.num_ws, -1), noise_mode="const", fused_modconv=False)
@@ -376,7 +376,7 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
     # The non-fused modulated convolution for every batch size: one arithmetic path whatever the
     # batch, and faster than the grouped convolution on CPU (benchmarks/profile_projector.py).
     history = []
-    keep_step = round(cfg.keep_best_at * cfg.steps) if starts > 1 else None
+    keep_step = max(1, round(cfg.keep_best_at * cfg.steps)) if starts > 1 else None  # after one step at least
     wplus_step = round(cfg.w_first * cfg.steps) if space != cfg.space else None
     loss = state.loss.to(device) if state is not None else None
     for step in range(state.step if state is not None else 0, cfg.steps):

@@ -25,16 +25,22 @@ class LossChoice(str, Enum):
     effnet = "effnet"
 
 
+class Preset(str, Enum):
+    fast = "fast"
+    official = "official"
+
+
 def command(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
     network: NetworkOpt = "demo",
     outdir: OutDirOpt = Path("out"),
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimization steps (official: 1000).")] = 1000,
-    space: Annotated[Space, typer.Option("--space", help="w (one latent, as the paper) or w+ (one per layer).")] = Space.w,
+    preset: Annotated[Preset, typer.Option("--preset", help="official (the paper's algorithm) or fast (a fraction of the time; see docs/projection.md).")] = Preset.official,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Optimization steps (default: the preset's, fast 120, official 1000).")] = None,
+    space: Annotated[Space | None, typer.Option("--space", help="w (one latent, as the paper) or w+ (one per layer); default: the preset's.")] = None,
     noise: Annotated[NoiseChoice, typer.Option("--noise", help="Optimize the noise maps, or keep the network's.")] = NoiseChoice.optimize,
     loss: Annotated[LossChoice, typer.Option("--loss", help="lpips (VGG16, needs its weights), effnet (offline), auto.")] = LossChoice.auto,
     mse: Annotated[float, typer.Option("--mse", parser=finite(0), help="Weight of an extra pixel MSE term.")] = 0.0,
-    lr: Annotated[float, typer.Option("--lr", parser=finite(0), help="Initial learning rate.")] = 0.1,
+    lr: Annotated[float | None, typer.Option("--lr", parser=finite(0), help="Initial learning rate (default: the preset's).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (image i uses seed + i).")] = 0,
     init: Annotated[Path | None, typer.Option("--init", help="Start from this latent file (e.g. to refine).")] = None,
     class_idx: ClassOpt = None,
@@ -48,10 +54,12 @@ def command(
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
-    """Project photos into the generator's latent space; writes <outdir>/<name>/{target,proj}.png, latents, report."""
+    """Project photos into the generator's latent space: <outdir>/<name>/{target,proj}.png, latents, report, and
+    <outdir>/summary.json. Under torchrun (--nproc_per_node N -m cli project) each process projects its share."""
+    import contextlib
+
     from projector import ProjectorConfig
-    from projector.batch import prepare_targets, project_files, projection_outputs
-    from projector.distributed import complete
+    from projector.distributed import current_rank, project_sharded
     from projector.io import collect_images
     from projector.latent_file import load_latent
     from projector.losses import make_perceptual
@@ -59,29 +67,29 @@ def command(
     from stylegan2_core import class_labels
 
     from .._console import console, graceful_stop, out, progress
-    from .._options import check_outputs, load_network, resolve_device
+    from .._options import load_network, resolve_device
 
     paths = collect_images(images)
-    if resume:
-        paths = [p for p in paths if not complete(p, outdir)]
-    check_outputs(projection_outputs(paths, outdir, save_video, align), force or resume)
-    cfg = ProjectorConfig(steps=steps, space=space.value, optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse,
-                          initial_lr=lr, seed=seed)
-    dev = resolve_device(device)
-    G = load_network(network, dev)
-    c = class_labels(class_idx, G.c_dim) if G.c_dim or class_idx is not None else None
-    targets = prepare_targets(paths, G.img_resolution, crop=not no_crop, align=align)
+    overrides = {k: v for k, v in (("steps", steps), ("space", space and space.value), ("initial_lr", lr)) if v is not None}
+    cfg = ProjectorConfig.preset(preset.value, optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse, seed=seed,
+                                 **overrides)
+    rank = current_rank(resolve_device(device))
+    G = load_network(network, rank.device)
     init_record = load_latent(init, G) if init is not None else None
-    distance, notice = make_perceptual(loss.value, device=dev)
-    if notice:
+    distance, notice = make_perceptual(loss.value, device=rank.device)
+    if notice and rank.is_main:
         console.print(f"[yellow]note:[/] {notice}")
-
-    with progress() as bar, graceful_stop() as stop_requested:
-        done = project_files(G, targets, outdir, cfg, c=c, distance=distance, init=init_record, batch_size=batch_size,
-                             save_video=save_video, video_every=video_every, callback=_batch_progress(bar, steps),
-                             should_stop=stop_requested, resume=resume, force=force)
-    out.print(_table(done, f"projection ({cfg.space}, {steps} steps, {distance.name}, {dev})"))
-    out.print(f"outputs in {outdir}/<name>/ ({', '.join(OUTPUT_FILES)})")
+    c = class_labels(class_idx, G.c_dim) if G.c_dim or class_idx is not None else None
+    bar_or_none = progress() if rank.is_main else contextlib.nullcontext()  # one progress display: rank 0's
+    with bar_or_none as bar, graceful_stop() as stop_requested:
+        run = project_sharded(G, paths, outdir, cfg, rank=rank, resume=resume, force=force, batch_size=batch_size,
+                              crop=not no_crop, align=align, save_video=save_video, video_every=video_every, c=c,
+                              distance=distance, init=init_record, should_stop=stop_requested,
+                              callback=_batch_progress(bar, cfg.steps) if rank.is_main else None)
+    if rank.is_main:
+        out.print(_table(run.images, f"projection ({preset.value} preset, {cfg.space}, {cfg.steps} steps, "
+                                     f"{distance.name}, {rank.world_size} x {rank.device.type})"))
+        out.print(f"outputs in {outdir}/<name>/ ({', '.join(OUTPUT_FILES)}), summary in {run.summary}")
 
 
 def _batch_progress(bar, steps: int):
@@ -97,14 +105,13 @@ def _batch_progress(bar, steps: int):
     return on_step
 
 
-def _table(done, title: str):
+def _table(images: list[dict], title: str):
     from rich.table import Table
 
     table = Table(title=title)
     for col in ("image", "perceptual", "PSNR (dB)", "SSIM", "seconds"):
         table.add_column(col, justify="right" if col != "image" else "left")
-    for item in done:
-        r = item.report
-        table.add_row(item.path.stem, f"{r['perceptual_distance']:.4f}", f"{r['psnr_db']:.2f}", f"{r['ssim']:.3f}",
-                      f"{r['seconds']:.1f}")
+    for r in images:
+        table.add_row(Path(r["image"]).stem, f"{r['perceptual_distance']:.4f}", f"{r['psnr_db']:.2f}",
+                      f"{r['ssim']:.3f}", f"{r['seconds']:.1f}")
     return table

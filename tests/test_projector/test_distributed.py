@@ -12,6 +12,7 @@ import torch
 from projector import ProjectorConfig
 from projector.distributed import SUMMARY_NAME, _consecutive_batches, complete, plan_shards, project_sharded
 from projector.io import save_image
+from projector.losses import make_perceptual
 from stylegan2_core import InputError, load_generator, z_from_seeds
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -45,40 +46,14 @@ def photos(tmp_path_factory):
     return sorted(folder.iterdir())
 
 
-RANK_SCRIPT = """
-import json, os, sys
-from pathlib import Path
-import torch
-from projector import ProjectorConfig
-from projector.distributed import project_sharded
-from stylegan2_core import load_generator
-
-class PixelDistance:
-    name = "pixel"
-    def __call__(self, a, b):
-        return (a - b).square().mean(dim=(1, 2, 3))
-
-network, out, log, resume, *paths = sys.argv[1:]
-torch.set_num_threads(1)
-G = load_generator(network)
-done, _ = project_sharded(G, paths, out, ProjectorConfig(steps=2, w_avg_samples=100), resume=resume == "1",
-                          batch_size=2, distance=PixelDistance())
-Path(log, "rank" + os.environ["RANK"] + ".json").write_text(json.dumps([str(f.path) for f in done]))
-if torch.distributed.is_initialized():
-    torch.distributed.destroy_process_group()
-"""
-
-
-def _torchrun(tmp_path, paths, out, log, resume):
-    """Two CPU processes under torchrun (gloo), each projecting its share."""
-    script = tmp_path / "rank.py"
-    script.write_text(RANK_SCRIPT)
+def _project(photos, out, *flags, processes=2):
+    """``torchrun --nproc_per_node 2 -m cli project <folder> ...`` on CPU (gloo), or with ``processes=1`` plain
+    ``python -m cli project ...``; returns the finished process."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-           str(FIXTURES / "ada_tiny.pkl"), str(out), str(log), "1" if resume else "0", *map(str, paths)]
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return [json.loads((log / f"rank{r}.json").read_text()) for r in range(2)]
+    launch = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)] if processes > 1 else []
+    cmd = [sys.executable, *launch, "-m", "cli", "project", str(photos[0].parent), "--network", str(FIXTURES / "ada_tiny.pkl"), "--preset", "official",
+           "--steps", "2", "--loss", "effnet", "--device", "cpu", "--batch-size", "2", "--outdir", str(out), *flags]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def _mtimes(folder):
@@ -86,29 +61,33 @@ def _mtimes(folder):
 
 
 def test_two_processes_split_resume_and_refuse(photos, tmp_path):
-    out, log = tmp_path / "out", tmp_path / "log"
-    log.mkdir()
-    shares = _torchrun(tmp_path, photos, out, log, resume=False)
-    assert sorted(shares[0] + shares[1]) == [str(p) for p in photos] and shares[0] and shares[1]
+    out = tmp_path / "out"
+    run = _project(photos, out)
+    assert run.returncode == 0, run.stderr[-3000:]
     assert all(complete(p, out) for p in photos)
     summary = json.loads((out / SUMMARY_NAME).read_text())
     assert [item["image"] for item in summary["images"]] == [str(p) for p in photos]
-    # Image i has seed i wherever it ran.
-    assert [item["seed"] for item in summary["images"]] == list(range(len(photos)))
+    assert [item["seed"] for item in summary["images"]] == list(range(len(photos)))  # image i: seed i, any rank
+    # The ranks split the folder: rank 0 projects p0-p2 in batches [p0, p1], [p2]; rank 1 p3-p4 in one batch
+    # (one process would have batched [p0, p1], [p2, p3], [p4]). Rank 0's table lists every image.
+    assert [item["batch_size"] for item in summary["images"]] == [2, 2, 1, 2, 2]
+    assert all(p.stem in run.stdout for p in photos)
 
     # A killed run: one image's outputs half there. Resume (here in one process) redoes only that one.
     (out / photos[3].stem / "report.json").unlink()
     before = _mtimes(out)
     G = load_generator(FIXTURES / "ada_tiny.pkl")
-    done, _ = project_sharded(G, photos, out, CFG, resume=True, distance=PixelDistance())
-    assert [f.path for f in done] == [photos[3]]
+    run = project_sharded(G, photos, out, ProjectorConfig.preset("official", steps=2), resume=True, batch_size=2,
+                          distance=make_perceptual("effnet")[0])  # as the command does
+    assert [f.path for f in run.projected] == [photos[3]] and len(run.images) == len(photos)
     after = _mtimes(out)
     changed = {p for p in after if before.get(p) != after[p]}
     assert changed and all(p.parent.name == photos[3].stem for p in changed - {out / SUMMARY_NAME})
 
-    # Nothing left to do: a second resume rewrites nothing at all, the summary included.
+    # Nothing left to do: a resume (here one process) rewrites nothing at all, the summary included.
     before = _mtimes(out)
-    assert _torchrun(tmp_path, photos, out, log, resume=True) == [[], []]
+    run = _project(photos, out, "--resume", processes=1)
+    assert run.returncode == 0, run.stderr[-3000:]
     assert _mtimes(out) == before
 
     # Without resume or force, existing outputs are refused before any work.

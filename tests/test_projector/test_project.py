@@ -126,6 +126,10 @@ def test_several_starts_return_one_result_per_image(G, targets):
     assert all(m.shape[0] == 2 for m in r.noise) and set(shapes) == {(2, 2, 2, 2)}
     with torch.no_grad():
         torch.testing.assert_close(r.distance, PixelDistance()(G.synthesis(r.ws, noise=r.noise), targets[:2]))
+    for steps in (1, 2):  # the fast preset's phases when there are fewer steps than phases
+        r = project(G, targets[:1], ProjectorConfig.preset("fast", steps=steps, w_avg_samples=500, init_samples=4),
+                    distance=PixelDistance())
+        assert r.ws.shape == (1, G.num_ws, G.w_dim) and torch.isfinite(r.distance).all()
 
 
 def test_optimized_noise_is_kept_and_used(G, targets):
