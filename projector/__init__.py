@@ -15,5 +15,7 @@ from .project import (
     project,
     w_noise_scale,
 )
+from .tune import TuneConfig, TuneResult, TuneStep, apply_update, load_tuned, save_tuned, tune
 
-__all__ = ["ProjectorConfig", "ProjectionResult", "ProjectionStep", "learning_rate", "project", "w_noise_scale"]
+__all__ = ["ProjectorConfig", "ProjectionResult", "ProjectionStep", "learning_rate", "project", "w_noise_scale",
+           "TuneConfig", "TuneResult", "TuneStep", "tune", "apply_update", "save_tuned", "load_tuned"]
