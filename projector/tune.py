@@ -249,13 +249,12 @@ def _locality_ws(G, pivots: torch.Tensor, cfg: TuneConfig, gen: torch.Generator,
     return pivot + cfg.locality_alpha * direction / norm
 
 
-def _run(G, target, ws, noise, cfg, perceptual, gen, c, update, photo, callback, history) -> int:
+def _run(G, target, reference, ws, noise, cfg, perceptual, gen, c, update, photo, callback, history) -> int:
     """Adam on ``update`` for one photo (or, in shared mode, all of them at once); returns the steps run."""
     params = list(update.values())
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
-    reference = perceptual.reference(target)
     fused = target.shape[0] == 1
     steps_run = cfg.steps
     for step in range(cfg.steps):
@@ -331,6 +330,7 @@ def tune(G, target: torch.Tensor, pivot_ws: torch.Tensor, cfg: TuneConfig = Tune
     perceptual = _Perceptual(distance, cfg.max_loss_resolution)
 
     start = time.perf_counter()
+    reference = perceptual.reference(target)
     history: list[float] = []
     updates, steps = [], []
     groups = [slice(0, n)] if cfg.shared else [slice(i, i + 1) for i in range(n)]
@@ -338,8 +338,9 @@ def tune(G, target: torch.Tensor, pivot_ws: torch.Tensor, cfg: TuneConfig = Tune
         gen = torch.Generator().manual_seed(int(seed) + index)
         update = init_update(G, cfg.update, cfg.rank, seed=int(seed) + index)
         update = {k: v.to(device) for k, v in update.items()}
-        steps.append(_run(G, target[group], ws[group], [m[group] for m in noise], cfg, perceptual, gen, c, update,
-                          None if cfg.shared else index, callback, history))
+        part = reference[group] if isinstance(reference, torch.Tensor) else [f[group] for f in reference]
+        steps.append(_run(G, target[group], part, ws[group], [m[group] for m in noise], cfg, perceptual, gen, c,
+                          update, None if cfg.shared else index, callback, history))
         updates.append({k: v.detach() for k, v in update.items()})
     generators = [apply_update(G, u) for u in updates]
     seconds = time.perf_counter() - start
@@ -350,8 +351,9 @@ def tune(G, target: torch.Tensor, pivot_ws: torch.Tensor, cfg: TuneConfig = Tune
         images = torch.cat([g.synthesis(ws[i:i + 1], noise=[m[i:i + 1] for m in noise])
                             for i, g in enumerate(generators)])
         base = G.synthesis(ws, noise=noise)
-        reference = perceptual.reference(target)
-        figures = [(perceptual(x, reference), psnr(x, target), ssim(x, target)) for x in (images, base)]
+        twice = [torch.cat([f, f]) for f in reference] if isinstance(reference, list) else reference.repeat(2, 1, 1, 1)
+        both = perceptual(torch.cat([images, base]), twice)
+        figures = [(dist, psnr(x, target), ssim(x, target)) for dist, x in zip(both.split(n), (images, base))]
     return TuneResult(generators=generators, updates=updates, images=images, distance=figures[0][0],
                       psnr=figures[0][1], ssim=figures[0][2], pivot_distance=figures[1][0], pivot_psnr=figures[1][1],
                       pivot_ssim=figures[1][2], steps=steps, seconds=seconds, config=cfg,
