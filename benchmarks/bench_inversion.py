@@ -80,6 +80,69 @@ def _auc(negatives: np.ndarray, positives: np.ndarray) -> float:
     return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
 
 
+def report(methods: dict, sets: dict, n: int, args) -> dict:
+    """Print the tables, the AUC and the target checks; return them as a dict."""
+    results = {"machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {platform.processor() or ''}",
+               "args": {k: str(v) for k, v in vars(args).items()}, "sets": {}}
+    base = methods["W"]
+    off_mask = np.zeros(n, bool)
+    off_mask[sets["off-world"]] = True
+    for set_name, sl in sets.items():
+        if sl.start == sl.stop:
+            continue
+        print(f"\n**{set_name}** ({sl.stop - sl.start} images; pivot {args.pivot_steps} steps, tuning "
+              f"{args.tune_steps} steps)\n")
+        print("| method | PSNR dB | SSIM | perceptual | s/image (+ pivot) | steps run | edit: target moves (× W) | "
+              "edit: side effects |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        base_target = np.diagonal(base["changes"][sl], axis1=1, axis2=2).mean(0)  # [A]
+        rows = {}
+        for name, m in methods.items():
+            ch = m["changes"][sl]
+            target_move = np.diagonal(ch, axis1=1, axis2=2).mean(0)
+            ratio = float(target_move.sum() / base_target.sum())
+            off_diag = ~np.eye(ch.shape[1], dtype=bool)
+            side = float(np.abs(ch[:, off_diag]).mean())
+            tuned = name.startswith("tuned")
+            secs = float(m["seconds"][sl].mean())
+            pivot_secs = float(base["seconds"][sl].mean())
+            row = dict(psnr=float(m["psnr"][sl].mean()), ssim=float(m["ssim"][sl].mean()),
+                       perceptual=float(m["perceptual"][sl].mean()), seconds=secs, pivot_seconds=pivot_secs,
+                       steps=float(np.mean(m["steps"][sl])), edit_ratio=ratio,
+                       edit_ratio_per_attribute=dict(zip(ATTRIBUTE_NAMES, (target_move / base_target).tolist())),
+                       side_effects=side)
+            rows[name] = row
+            seconds_text = f"{secs:.1f} (+ {pivot_secs:.1f})" if tuned else f"{secs:.1f}"
+            print(f"| {name} | {row['psnr']:.2f} | {row['ssim']:.3f} | {row['perceptual']:.4f} | {seconds_text} | "
+                  f"{row['steps']:.0f} | {ratio:.2f} | {side:.3f} |")
+        results["sets"][set_name] = rows
+    if off_mask.any() and (~off_mask).any():
+        auc = _auc(base["perceptual"][~off_mask], base["perceptual"][off_mask])
+        results["auc_generated_vs_offworld"] = auc
+        print(f"\nAUC separating generated from off-world images by W-projection distance: {auc:.3f} "
+              f"({int((~off_mask).sum())} generated vs {int(off_mask.sum())} off-world)")
+    if "off-world" in results["sets"]:
+        rows = results["sets"]["off-world"]
+        checks = []
+        for name, row in rows.items():
+            if not name.startswith("tuned"):
+                continue
+            others = [r for k, r in rows.items() if not k.startswith("tuned")]
+            checks.append((name, {
+                "PSNR >= W + 4 dB and >= W+ + 4 dB": row["psnr"] >= rows["W"]["psnr"] + 4
+                and row["psnr"] >= rows["W+"]["psnr"] + 4,
+                "perceptual below W and W+": all(row["perceptual"] <= r["perceptual"] for r in others),
+                "edits move >= 0.6x W": row["edit_ratio"] >= 0.6,
+                "side effects <= W+": row["side_effects"] <= rows["W+"]["side_effects"],
+                "tuning time <= pivot time": row["seconds"] <= row["pivot_seconds"],
+            }))
+        print("\nTargets on the off-world set:\n")
+        for name, c in checks:
+            print(f"- {name}: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in c.items()))
+        results["targets"] = {name: c for name, c in checks}
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--network", default="demo")
@@ -94,7 +157,14 @@ def main() -> None:
     ap.add_argument("--dir-samples", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write every figure here")
+    ap.add_argument("--report-from", type=Path, default=None,
+                    help="print the tables from a run's .partial.json (same --offworld/--inworld) instead of running")
     args = ap.parse_args()
+    if args.report_from:
+        methods = {k: {f: np.asarray(v) for f, v in m.items()} for k, m in json.loads(args.report_from.read_text()).items()}
+        n = args.offworld + args.inworld
+        report(methods, {"off-world": slice(0, args.offworld), "in-world": slice(args.offworld, n)}, n, args)
+        return
     torch.set_num_threads(args.threads)
     t0 = time.time()
 
@@ -158,64 +228,7 @@ def main() -> None:
         _log(t0, f"{label}: {sum(seconds):.0f}s for {n} images, steps run {steps}")
 
 
-    results = {"machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {platform.processor() or ''}",
-               "args": {k: str(v) for k, v in vars(args).items()}, "sets": {}}
-    base = methods["W"]
-    off_mask = np.zeros(n, bool)
-    off_mask[sets["off-world"]] = True
-    for set_name, sl in sets.items():
-        if sl.start == sl.stop:
-            continue
-        print(f"\n**{set_name}** ({sl.stop - sl.start} images; pivot {args.pivot_steps} steps, tuning "
-              f"{args.tune_steps} steps)\n")
-        print("| method | PSNR dB | SSIM | perceptual | s/image (+ pivot) | steps run | edit: target moves (× W) | "
-              "edit: side effects |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        base_target = np.diagonal(base["changes"][sl], axis1=1, axis2=2).mean(0)  # [A]
-        rows = {}
-        for name, m in methods.items():
-            ch = m["changes"][sl]
-            target_move = np.diagonal(ch, axis1=1, axis2=2).mean(0)
-            ratio = float(target_move.sum() / base_target.sum())
-            off_diag = ~np.eye(ch.shape[1], dtype=bool)
-            side = float(np.abs(ch[:, off_diag]).mean())
-            tuned = name.startswith("tuned")
-            secs = float(m["seconds"][sl].mean())
-            pivot_secs = float(base["seconds"][sl].mean())
-            row = dict(psnr=float(m["psnr"][sl].mean()), ssim=float(m["ssim"][sl].mean()),
-                       perceptual=float(m["perceptual"][sl].mean()), seconds=secs, pivot_seconds=pivot_secs,
-                       steps=float(np.mean(m["steps"][sl])), edit_ratio=ratio,
-                       edit_ratio_per_attribute=dict(zip(ATTRIBUTE_NAMES, (target_move / base_target).tolist())),
-                       side_effects=side)
-            rows[name] = row
-            seconds_text = f"{secs:.1f} (+ {pivot_secs:.1f})" if tuned else f"{secs:.1f}"
-            print(f"| {name} | {row['psnr']:.2f} | {row['ssim']:.3f} | {row['perceptual']:.4f} | {seconds_text} | "
-                  f"{row['steps']:.0f} | {ratio:.2f} | {side:.3f} |")
-        results["sets"][set_name] = rows
-    if off_mask.any() and (~off_mask).any():
-        auc = _auc(base["perceptual"][~off_mask], base["perceptual"][off_mask])
-        results["auc_generated_vs_offworld"] = auc
-        print(f"\nAUC separating generated from off-world images by W-projection distance: {auc:.3f} "
-              f"({int((~off_mask).sum())} generated vs {int(off_mask.sum())} off-world)")
-    if "off-world" in results["sets"]:
-        rows = results["sets"]["off-world"]
-        checks = []
-        for name, row in rows.items():
-            if not name.startswith("tuned"):
-                continue
-            others = [r for k, r in rows.items() if k != name]
-            checks.append((name, {
-                "PSNR >= W + 4 dB and >= W+ + 4 dB": row["psnr"] >= rows["W"]["psnr"] + 4
-                and row["psnr"] >= rows["W+"]["psnr"] + 4,
-                "lowest perceptual distance": all(row["perceptual"] <= r["perceptual"] for r in others),
-                "edits move >= 0.6x W": row["edit_ratio"] >= 0.6,
-                "side effects <= W+": row["side_effects"] <= rows["W+"]["side_effects"],
-                "tuning time <= pivot time": row["seconds"] <= row["pivot_seconds"],
-            }))
-        print("\nTargets on the off-world set:\n")
-        for name, c in checks:
-            print(f"- {name}: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in c.items()))
-        results["targets"] = {name: c for name, c in checks}
+    results = report(methods, sets, n, args)
     print(f"\nMachine: {results['machine']}; total {time.time() - t0:.0f}s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
