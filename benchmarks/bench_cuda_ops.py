@@ -125,9 +125,9 @@ def run(args) -> str:
     ]
     for precision in precisions:
         for batch in args.batch_sizes:
-            gen = torch.Generator().manual_seed(batch)
-            z = torch.randn([batch, G.z_dim], generator=gen).to(device)
-            probe = torch.randn([batch, 3, args.resolution, args.resolution], generator=gen).to(device)
+            rng = torch.Generator().manual_seed(batch)
+            z = torch.randn([batch, G.z_dim], generator=rng).to(device)
+            probe = torch.randn([batch, 3, args.resolution, args.resolution], generator=rng).to(device)
             with torch.no_grad():
                 ws = G.mapping(z)
             results = {}

@@ -27,7 +27,7 @@ import torch
 from stylegan2_core import load_generator, z_samples
 from stylegan2_core.image import from_uint8
 from projector import world
-from projector.edits import apply_direction, orthogonalize, svm
+from projector.edits import apply_direction, fit_direction, orthogonalize
 from projector.world.predictor import default_predictor
 
 from demo_quality import WORLD_SEED  # the world images that give each attribute's std
@@ -67,7 +67,7 @@ def main() -> None:
     all_scores = _predict(G, predictor, ws_fit)
     strengths = torch.linspace(-2, 2, args.strengths)
 
-    fits = {name: svm(ws_fit, torch.from_numpy(all_scores[:, names.index(name)]), seed=0, name=name)
+    fits = {name: fit_direction(ws_fit, torch.from_numpy(all_scores[:, names.index(name)]), seed=0, name=name)
             for name in names}
     directions = {name: ds.directions[0] for name, ds in fits.items()}
 

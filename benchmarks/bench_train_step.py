@@ -7,7 +7,7 @@ checkpoint the rows are the activation layouts with and without huge pages; with
 (e.g. a run and its ``s2edit widen`` copy) the rows are the checkpoints, in the trainer's
 default layout. Prints a markdown table.
 
-    python benchmarks/bench_train_step.py [--checkpoint training/demo/checkpoint.safetensors [MORE ...]]
+    python benchmarks/bench_train_step.py --checkpoint runs/demo/checkpoint.safetensors [MORE ...]
         [--steps 48] [--warmup 8] [--threads 2] [--rounds 2]
 """
 
@@ -51,7 +51,8 @@ def _worker(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", type=Path, nargs="+", default=[ROOT / "training/demo/checkpoint.safetensors"])
+    ap.add_argument("--checkpoint", type=Path, nargs="+", required=True,
+                    help="training checkpoint(s), e.g. runs/demo/checkpoint.safetensors")
     ap.add_argument("--steps", type=int, default=48)
     ap.add_argument("--warmup", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)

@@ -25,16 +25,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stylegan2_core import load_generator
 from stylegan2_core.fileio import read_metadata
 from stylegan2_core.image import from_uint8, to_uint8
 from stylegan2_core.latent import z_from_seeds
-from projector import world
+from projector import load_network, world
 from projector.losses import EffNetPerceptual
 from projector.metrics.features import METRIC_SHORT_NAME, FeatureExtractor, feature_stats, frechet_distance
 from projector.world.predictor import default_predictor
 from projector.training.checkpoint import resolve_resume
-from projector.training.loop import save_grid
+from projector.io import save_grid
 from projector.metrics.generative import generate_images, ppl_w
 
 WORLD_SEED = 5_000_000  # outside the predictor's seeds; the demo run streamed each of them once, at ~5000 kimg
@@ -66,7 +65,7 @@ def main() -> int:
 
     path = Path(args.network)
     path = resolve_resume(path) if path.is_dir() else path
-    G = load_generator(path)
+    G = load_network(path)
     res, n = G.img_resolution, args.num
     gen = np.concatenate([to_uint8(b) for b in generate_images(G, n, seed=0)])
     world_a, _ = world.render_batch(range(WORLD_SEED, WORLD_SEED + n), res)

@@ -2,8 +2,8 @@
 
 Writes G_ema of the run's latest checkpoint to ``stylegan2_core/assets/demo.safetensors``
 (the default ``--network demo``, float32, ~4.6 MB) with the training progress in its
-metadata, and copies the full training checkpoint to ``training/demo/`` so that
-``benchmarks/train_demo.sh`` on another machine resumes the run exactly. With
+metadata; ``--asset`` writes it elsewhere (``benchmarks/train_demo.py`` writes into the run
+folder, never over the shipped asset). With
 ``--average LO:HI`` the asset is instead the uniform mean of the G_ema snapshots from LO to
 HI kimg (a post-hoc longer EMA, see ``fd_snapshots.py``), and with ``--snapshot KIMG`` the
 G_ema snapshot written at KIMG (one chosen on a validation pair, see ``fd_snapshots.py``);
@@ -15,14 +15,14 @@ the carried checkpoint is the latest either way.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
 from stylegan2_core import load_generator, save_generator
 from stylegan2_core.fileio import read_metadata
 from stylegan2_core.errors import InputError
-from projector.training.checkpoint import average_generators, load_checkpoint, resolve_resume, snapshot_paths
+from projector.training.checkpoint import (average_generators, load_checkpoint, load_training_generator, resolve_resume,
+                                           snapshot_paths)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,8 +31,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=ROOT / "runs" / "demo", help="training run folder or checkpoint")
     ap.add_argument("--asset", type=Path, default=ROOT / "stylegan2_core" / "assets" / "demo.safetensors")
-    ap.add_argument("--carry", type=str, default=str(ROOT / "training" / "demo" / "checkpoint.safetensors"),
-                    help="where the resumable training checkpoint is copied ('' to skip)")
     choice = ap.add_mutually_exclusive_group()
     choice.add_argument("--average", metavar="LO:HI", help="ship the mean of the run's snapshots from LO to HI kimg")
     choice.add_argument("--snapshot", metavar="KIMG", type=int, help="ship the run's G_ema snapshot at KIMG")
@@ -54,16 +52,11 @@ def main() -> None:
         kimg = read_metadata(path)["kimg"]
         extra.update(training_kimg=round(kimg, 3), snapshot=path.name)
     else:
-        G = load_generator(ckpt)
+        G = load_training_generator(ckpt)
     save_generator(G, args.asset, extra=extra)
     source = (f"mean of snapshots {args.average}" if args.average else
               f"G_ema snapshot {args.snapshot}" if args.snapshot is not None else "G_ema")
     print(f"wrote {args.asset} ({args.asset.stat().st_size / 1e6:.1f} MB, {kimg:.1f} kimg, {source})")
-    if args.carry:
-        carry = Path(args.carry)
-        carry.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ckpt, carry)
-        print(f"copied {ckpt} -> {carry}")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ def plan(schedule: dict, runs: Path, name: str, python: str = sys.executable,
         steps.append(Step(argv, env, seg["end_kimg"]))
     snapshot = str(schedule["ship"]["snapshot_kimg"])
     export = [python, "benchmarks/export_demo.py", "--run", str(run), "--snapshot", snapshot,
-              "--asset", str(run / "demo.safetensors"), "--carry", ""]
+              "--asset", str(run / "demo.safetensors")]
     steps.append(Step(export, {}, schedule["segments"][-1]["end_kimg"]))
     return steps
 

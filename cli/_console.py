@@ -26,3 +26,15 @@ def progress() -> Progress:
         console=console,
         transient=False,
     )
+
+
+def stage_progress(bar: Progress, status: dict[str, str] | None = None):
+    """A library ``progress(stage, done, total)`` callback: one task per stage on ``bar``."""
+    tasks = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total, status=(status or {}).get(stage, ""))
+        bar.update(tasks[stage], completed=done)
+
+    return update

@@ -43,8 +43,8 @@ def resolve_device(device: str):
 
 
 def load_network(network: str, device):
-    """Load a generator, with a download progress bar for URLs and known names."""
-    from stylegan2_core import load_generator
+    """Load a generator (``projector.load_network``), with a download progress bar for URLs and known names."""
+    from projector import load_network as load
 
     from ._console import progress
 
@@ -57,11 +57,11 @@ def load_network(network: str, device):
                 task = bar.add_task("download", total=total, status="")
             bar.update(task, completed=done, total=total)
 
-        return load_generator(network, device=device, progress=on_bytes)
+        return load(network, device=device, progress=on_bytes)
 
 
-def check_outputs(paths, force: bool) -> None:
-    """Refuse to overwrite existing files unless --force; create and check output folders."""
+def check_outputs(paths, force: bool) -> list[Path]:
+    """Refuse to overwrite existing files unless --force; create and check output folders; returns the paths."""
     from projector.outputs import check_outputs as check
 
-    check(paths, force)
+    return check(paths, force)

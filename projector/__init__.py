@@ -1,12 +1,14 @@
 """Everything built on the generator: projection into W / W+, edits, latent files, metrics,
 the demo world and its attribute predictor, and training.
 
+``load_network`` loads any generator a user can name, training checkpoints included.
 Subpackages: ``edits`` (directions, mixing, interpolation), ``metrics`` (PSNR/SSIM,
 FD-EffNetLite0, PPL), ``world`` (the procedural faces and their predictor), ``training``
 (the paper's trainer), ``align`` (FFHQ face alignment). Imports ``stylegan2_core``; never
 prints (the CLI does).
 """
 
+from .networks import load_network
 from .project import (
     ProjectionResult,
     ProjectionStep,
@@ -17,5 +19,5 @@ from .project import (
 )
 from .tune import TuneConfig, TuneResult, TuneStep, apply_update, load_tuned, save_tuned, tune
 
-__all__ = ["ProjectorConfig", "ProjectionResult", "ProjectionStep", "learning_rate", "project", "w_noise_scale",
-           "TuneConfig", "TuneResult", "TuneStep", "tune", "apply_update", "save_tuned", "load_tuned"]
+__all__ = ["ProjectorConfig", "ProjectionResult", "ProjectionStep", "learning_rate", "load_network", "project",
+           "w_noise_scale", "TuneConfig", "TuneResult", "TuneStep", "tune", "apply_update", "save_tuned", "load_tuned"]

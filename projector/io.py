@@ -13,10 +13,12 @@ import numpy as np
 import torch
 
 from stylegan2_core import InputError, to_uint8
+from stylegan2_core.fileio import atomic_write
 
-__all__ = ["Preprocessing", "read_image", "read_pixels", "prepare_target", "load_target", "save_image", "IMAGE_SUFFIXES"]
+__all__ = ["Preprocessing", "read_image", "read_pixels", "prepare_target", "load_target", "save_image", "save_pixels",
+           "image_grid", "save_grid", "collect_images", "IMAGE_SUFFIXES"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")  # the one list of readable images
 
 
 @dataclass(frozen=True)
@@ -102,3 +104,55 @@ def save_image(path, image: torch.Tensor) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     iio.imwrite(path, pixels if pixels.shape[2] != 1 else pixels[..., 0])
     return path
+
+
+def save_pixels(path, pixels: np.ndarray) -> Path:
+    """Write one HWC uint8 image (format by suffix) atomically: an interrupt leaves no half-written file."""
+    path = Path(path)
+    pixels = np.asarray(pixels)
+    atomic_write(path, lambda tmp: iio.imwrite(tmp, pixels if pixels.shape[-1] != 1 else pixels[..., 0],
+                                               extension=path.suffix))
+    return path
+
+
+def image_grid(pixels, cols: int, rows: int | None = None, fill=0):
+    """Lay images out row-major: [N, H, W, C] -> [rows·H, cols·W, C] (numpy array or tensor, any dtype).
+
+    ``rows`` defaults to ceil(N / cols); cells past N are ``fill`` (0: black for uint8).
+    """
+    n, h, w, c = pixels.shape
+    rows = rows or -(-n // cols)
+    if cols < 1 or n > rows * cols:
+        raise InputError(f"{n} images do not fit a {cols}x{rows} grid")
+    if isinstance(pixels, torch.Tensor):
+        cells = torch.cat([pixels, pixels.new_full([rows * cols - n, h, w, c], fill)])
+        return cells.reshape(rows, cols, h, w, c).permute(0, 2, 1, 3, 4).reshape(rows * h, cols * w, c)
+    cells = np.concatenate([pixels, np.full([rows * cols - n, h, w, c], fill, dtype=pixels.dtype)])
+    return cells.reshape(rows, cols, h, w, c).transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, c)
+
+
+def save_grid(path, images, cols: int, rows: int | None = None) -> Path:
+    """Save images (NCHW float in [-1, 1], or NHWC uint8) as one grid image, ``cols`` per row."""
+    pixels = to_uint8(images) if isinstance(images, torch.Tensor) else np.asarray(images)
+    return save_pixels(path, image_grid(pixels, cols, rows))
+
+
+def collect_images(inputs) -> list[Path]:
+    """Image files and folders (their images, sorted) -> a list of files with distinct stems.
+
+    Outputs are named by stem, so two inputs with the same stem raise ``InputError``.
+    """
+    images = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise InputError(f"{item}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            images += found
+        else:
+            images.append(item)
+    stems = [p.stem for p in images]
+    dupes = sorted({s for s in stems if stems.count(s) > 1})
+    if dupes:
+        raise InputError(f"several inputs share the name {dupes[0]!r}; outputs go to <outdir>/<name>/, rename one")
+    return images

@@ -26,7 +26,7 @@ from stylegan2_core.fileio import (
     is_safetensors,
     read_safetensors,
 )
-from stylegan2_core.latent import class_labels, parse_seeds, z_from_seeds
+from stylegan2_core.latent import class_labels, parse_seeds, sample_ws
 
 __all__ = [
     "LatentRecord",
@@ -219,7 +219,6 @@ def resolve_latents(items: list[str], G, truncation_psi: float = 1.0,
     and labelled by the seed; files are used as stored and labelled by their stem
     (``stem_i`` for the i-th latent of a file holding several).
     """
-    device = G.mapping.w_avg.device
     chunks, labels = [], []
     for item in items:
         item = str(item).strip()
@@ -233,9 +232,8 @@ def resolve_latents(items: list[str], G, truncation_psi: float = 1.0,
                 labels += [stem] if n == 1 else [f"{stem}_{i}" for i in range(n)]
             elif _is_seed_spec(part):
                 seeds = parse_seeds(part)
-                z = z_from_seeds(seeds, G.z_dim).to(device)
-                c = class_labels(class_idx, G.c_dim, len(seeds)).to(device)
-                chunks.append(G.mapping(z, c, truncation_psi=truncation_psi))
+                c = class_labels(class_idx, G.c_dim)
+                chunks.append(sample_ws(G, seeds, truncation_psi=truncation_psi, c=c))
                 labels += [str(s) for s in seeds]
             else:
                 raise InputError(f"{part!r} is neither a seed, a seed range (0-3) nor an existing latent file")

@@ -12,14 +12,10 @@ images in [-1, 1]):
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import importlib
 import logging
-import os
 import re
 import sys
-import urllib.request
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylegan2_core.errors import InputError, S2EditError, ShapeError
+from stylegan2_core.fileio import download
 
 from ._efficientnet_lite import (
     DEFAULT_FEATURE_BLOCKS,
@@ -51,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 VGG16_FILE = "vgg16-397923af.pth"
 VGG16_URL = f"https://download.pytorch.org/models/{VGG16_FILE}"
-_VGG16_SHA256_PREFIX = "397923af"
+VGG16_SHA256 = "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0"  # its name carries the first 8
 _DOWNLOAD_TIMEOUT_S = 10.0
 
 
@@ -195,33 +192,30 @@ def lpips_weights_available() -> bool:
     return vgg16_weights_path().is_file()
 
 
+def _check_torch_file(path) -> None:
+    """A torch checkpoint starts with a pickle (legacy) or zip header; an HTML error page does not."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (head[:1] == b"\x80" or head[:2] == b"PK"):
+        raise InputError(f"the server sent something other than a torch checkpoint (starts with {head!r})")
+
+
 def _fetch_vgg16_weights(timeout: float = _DOWNLOAD_TIMEOUT_S) -> Path:
     """Download the VGG16 weights into the hub cache; ``S2EditError`` if that fails.
 
-    Every socket operation has ``timeout`` seconds, so an unreachable or stalled server
-    fails quickly instead of hanging; the file is checked against its hash prefix and
-    only then moved into place.
+    ``stylegan2_core.fileio.download`` does the work: every socket operation has ``timeout`` seconds,
+    and the file is checked against its sha256 and its header before it is moved into place, so a
+    truncated, corrupt or HTML download is never cached.
     """
     dst = vgg16_weights_path()
-    tmp = dst.with_name(dst.name + ".part")
     logger.info("downloading %s to %s", VGG16_URL, dst)
     try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        with urllib.request.urlopen(VGG16_URL, timeout=timeout) as response, open(tmp, "wb") as out:
-            while chunk := response.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
-        if not digest.hexdigest().startswith(_VGG16_SHA256_PREFIX):
-            raise OSError("downloaded file does not match its published hash")
-        os.replace(tmp, dst)
-    except (OSError, http.client.HTTPException) as exc:  # URLError and timeouts are OSErrors
-        tmp.unlink(missing_ok=True)
+        return download(VGG16_URL, sha256=VGG16_SHA256, timeout=timeout, validate=_check_torch_file, target=dst)
+    except S2EditError as exc:
         raise S2EditError(
             f"VGG16 weights for LPIPS are not cached and could not be downloaded ({exc}); "
             f"place {VGG16_FILE} (from {VGG16_URL}) at {dst}"
         ) from exc
-    return dst
 
 
 class LpipsVGG(nn.Module):

@@ -1,4 +1,4 @@
-"""StyleGAN2 generator core: networks, ops, checkpoint loading. Imports only torch, numpy and the stdlib."""
+"""StyleGAN2 generator core: networks, ops, checkpoint loading. Imports only torch, numpy, safetensors, stdlib."""
 
 from importlib.metadata import PackageNotFoundError, version
 
@@ -26,11 +26,12 @@ from .latent import (
     check_ws,
     class_labels,
     parse_seeds,
+    sample_ws,
     w_statistics,
     z_from_seeds,
     z_samples,
 )
-from .networks import NOISE_MODES, Generator
+from .networks import DEFAULT_NOISE_MODE, NOISE_MODES, Generator
 
 try:
     __version__ = version("s2edit")
@@ -45,6 +46,7 @@ __all__ = [
     "MappingConfig",
     "SynthesisConfig",
     "NOISE_MODES",
+    "DEFAULT_NOISE_MODE",
     "load_generator",
     "save_generator",
     "estimate_w_avg",
@@ -56,6 +58,7 @@ __all__ = [
     "z_from_seeds",
     "z_samples",
     "class_labels",
+    "sample_ws",
     "w_statistics",
     "broadcast_ws",
     "check_ws",

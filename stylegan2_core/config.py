@@ -1,9 +1,12 @@
-"""Typed generator configuration; serialised as JSON next to the weights."""
+"""Typed generator configuration; serialised as JSON next to the weights.
+
+Invalid values raise ``InputError``; the checkpoint readers turn that into a ``CheckpointError`` naming the file.
+"""
 
 import dataclasses
 from dataclasses import dataclass, field
 
-from .errors import CheckpointError
+from .errors import InputError
 
 __all__ = ["MappingConfig", "SynthesisConfig", "GeneratorConfig"]
 
@@ -14,7 +17,7 @@ def _from_dict(cls, data: dict, where: str):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise CheckpointError(f"{where}: unknown config keys {unknown}; expected a subset of {sorted(names)}")
+        raise InputError(f"{where}: unknown config keys {unknown}; expected a subset of {sorted(names)}")
     return cls(**data)
 
 
@@ -45,7 +48,7 @@ class SynthesisConfig:
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
-            raise CheckpointError(f"synthesis architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+            raise InputError(f"synthesis architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
         object.__setattr__(self, "resample_filter", tuple(self.resample_filter))
 
     def channels(self, resolution: int) -> int:
@@ -65,7 +68,7 @@ class GeneratorConfig:
     def __post_init__(self):
         r = self.img_resolution
         if r < 4 or r & (r - 1):
-            raise CheckpointError(f"img_resolution must be a power of two >= 4, got {r}")
+            raise InputError(f"img_resolution must be a power of two >= 4, got {r}")
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)

@@ -14,7 +14,7 @@ from torch import nn
 
 from . import ops
 from .config import ARCHITECTURES
-from .errors import CheckpointError, ShapeError
+from .errors import InputError, ShapeError
 from .networks import Conv2dLayer, FullyConnectedLayer, normalize_2nd_moment
 
 __all__ = ["DiscriminatorConfig", "Discriminator", "DiscriminatorBlock", "DiscriminatorEpilogue", "MinibatchStdLayer"]
@@ -43,9 +43,9 @@ class DiscriminatorConfig:
     def __post_init__(self):
         r = self.img_resolution
         if r < 4 or r & (r - 1):
-            raise CheckpointError(f"img_resolution must be a power of two >= 4, got {r}")
+            raise InputError(f"img_resolution must be a power of two >= 4, got {r}")
         if self.architecture not in ARCHITECTURES:
-            raise CheckpointError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+            raise InputError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
         object.__setattr__(self, "resample_filter", tuple(self.resample_filter))
 
     def channels(self, resolution: int) -> int:
@@ -61,7 +61,7 @@ class DiscriminatorConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise CheckpointError(f"discriminator config: unknown keys {unknown}; expected a subset of {sorted(names)}")
+            raise InputError(f"discriminator config: unknown keys {unknown}; expected a subset of {sorted(names)}")
         return cls(**data)
 
 

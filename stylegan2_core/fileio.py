@@ -6,6 +6,7 @@ their JSON metadata under one key, ``MAGIC_KEY``. Downloads land in ``cache_root
 """
 
 import hashlib
+import http.client
 import json
 import os
 import tempfile
@@ -141,7 +142,7 @@ def download(url: str, sha256: str | None = None, progress: Progress | None = No
         if validate is not None:
             validate(tmp)
         os.replace(tmp, target)
-    except (urllib.error.URLError, OSError, ValueError) as err:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
         raise InputError(f"{url}: download failed ({getattr(err, 'reason', err)})") from None
     finally:
         tmp.unlink(missing_ok=True)

@@ -10,15 +10,24 @@ from torch import nn
 
 from . import ops
 from .config import GeneratorConfig, MappingConfig, SynthesisConfig
-from .errors import ShapeError
+from .errors import InputError, ShapeError
 
-__all__ = ["FullyConnectedLayer", "Conv2dLayer", "MappingNetwork", "SynthesisNetwork", "Generator", "NOISE_MODES"]
+__all__ = ["FullyConnectedLayer", "Conv2dLayer", "MappingNetwork", "SynthesisLayer", "SynthesisBlock",
+           "SynthesisNetwork", "Generator", "NOISE_MODES", "DEFAULT_NOISE_MODE"]
 
+# Per-layer noise: "const" adds each layer's fixed ``noise_const`` buffer (deterministic: the same ws always
+# draw the same image), "random" fresh Gaussian noise on every call (training), "none" no noise.
 NOISE_MODES = ("random", "const", "none")
+DEFAULT_NOISE_MODE = "const"
 
 
 def normalize_2nd_moment(x, dim=1, eps=1e-8):
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
+
+
+def _check_noise_mode(noise_mode: str) -> None:
+    if noise_mode not in NOISE_MODES:
+        raise InputError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
 
 
 def _check_shape(x: torch.Tensor, expected: list, what: str) -> None:
@@ -132,7 +141,11 @@ class MappingNetwork(nn.Module):
 
 
 class SynthesisLayer(nn.Module):
-    """Modulated 3x3 convolution (optionally upsampling) + noise + bias + lrelu + clamp."""
+    """Modulated 3x3 convolution (optionally upsampling) + noise + bias + lrelu + clamp.
+
+    ``forward(x, w, noise_mode="const")``: see ``NOISE_MODES``; an explicit ``noise`` map [N or 1, 1, H, W]
+    replaces the mode. Layers built with ``use_noise=False`` take no noise at all.
+    """
 
     def __init__(self, in_channels, out_channels, w_dim, resolution, up=1, use_noise=True, activation="lrelu",
                  resample_filter=(1, 3, 3, 1), conv_clamp=None, kernel_size=3):
@@ -152,14 +165,16 @@ class SynthesisLayer(nn.Module):
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
-    def forward(self, x, w, noise_mode="random", fused_modconv=True, gain=1, noise=None):
+    def forward(self, x, w, noise_mode=DEFAULT_NOISE_MODE, fused_modconv=True, gain=1, noise=None):
+        _check_noise_mode(noise_mode)
         styles = self.affine(w)
         noise_term = None
         if self.use_noise:
             if noise is not None:
                 noise_term = noise * self.noise_strength
             elif noise_mode == "random":
-                noise_term = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
+                shape = [x.shape[0], 1, self.resolution, self.resolution]
+                noise_term = torch.randn(shape, device=x.device) * self.noise_strength
             elif noise_mode == "const":
                 noise_term = self.noise_const * self.noise_strength
         x = ops.modulated_conv2d(x, self.weight, styles, noise=noise_term, up=self.up, padding=self.padding,
@@ -188,7 +203,10 @@ class ToRGBLayer(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
-    """One resolution: (const |) up-conv, conv, ToRGB and the skip/resnet plumbing."""
+    """One resolution: (const |) up-conv, conv, ToRGB and the skip/resnet plumbing.
+
+    ``forward(..., noise_mode="const", noise=None)``: ``noise`` holds one map per layer of ``noise_layers``.
+    """
 
     def __init__(self, in_channels, out_channels, w_dim, resolution, img_channels, is_last, cfg: SynthesisConfig,
                  use_fp16=False):
@@ -217,9 +235,22 @@ class SynthesisBlock(nn.Module):
             self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
                                     resample_filter=cfg.resample_filter)
 
-    def forward(self, x, img, ws, noise_mode="random", force_fp32=False, fused_modconv=None, noise=None):
+    @property
+    def noise_layer_names(self) -> list[str]:
+        """The layers that take noise, in order (none when built with ``use_noise=False``)."""
+        return [name for name in ("conv0", "conv1") if hasattr(self, name) and getattr(self, name).use_noise]
+
+    @property
+    def noise_layers(self) -> list[SynthesisLayer]:
+        return [getattr(self, name) for name in self.noise_layer_names]
+
+    def forward(self, x, img, ws, noise_mode=DEFAULT_NOISE_MODE, force_fp32=False, fused_modconv=None, noise=None):
+        _check_noise_mode(noise_mode)
+        names = self.noise_layer_names
+        if noise is not None and len(noise) != len(names):
+            raise ShapeError(f"synthesis block {self.resolution}: expected {len(names)} noise maps, got {len(noise)}")
+        layer_noise = dict(zip(names, noise)) if noise is not None else {}
         w_iter = iter(ws.unbind(dim=1))
-        noise_iter = iter(noise if noise is not None else [None] * self.num_conv)
         dtype = torch.float16 if self.use_fp16 and not force_fp32 and ws.device.type == "cuda" else torch.float32
         if fused_modconv is None:
             fused_modconv = (not self.training) and (dtype == torch.float32 or int(ws.shape[0]) == 1)
@@ -227,17 +258,17 @@ class SynthesisBlock(nn.Module):
 
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
-            x = self.conv1(x, next(w_iter), noise=next(noise_iter), **kw)
+            x = self.conv1(x, next(w_iter), noise=layer_noise.get("conv1"), **kw)
         elif self.architecture == "resnet":
             x = x.to(dtype)
             y = self.skip(x, gain=np.sqrt(0.5))
-            x = self.conv0(x, next(w_iter), noise=next(noise_iter), **kw)
-            x = self.conv1(x, next(w_iter), noise=next(noise_iter), gain=np.sqrt(0.5), **kw)
+            x = self.conv0(x, next(w_iter), noise=layer_noise.get("conv0"), **kw)
+            x = self.conv1(x, next(w_iter), noise=layer_noise.get("conv1"), gain=np.sqrt(0.5), **kw)
             x = y + x
         else:
             x = x.to(dtype)
-            x = self.conv0(x, next(w_iter), noise=next(noise_iter), **kw)
-            x = self.conv1(x, next(w_iter), noise=next(noise_iter), **kw)
+            x = self.conv0(x, next(w_iter), noise=layer_noise.get("conv0"), **kw)
+            x = self.conv1(x, next(w_iter), noise=layer_noise.get("conv1"), **kw)
 
         if img is not None:
             img = ops.upsample2d(img, self.resample_filter)
@@ -248,7 +279,7 @@ class SynthesisBlock(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-    """ws [N, num_ws, w_dim] -> image [N, img_channels, R, R]."""
+    """ws [N, num_ws, w_dim] -> image [N, img_channels, R, R]; noise defaults to ``"const"`` (deterministic)."""
 
     def __init__(self, w_dim, img_resolution, img_channels, cfg: SynthesisConfig):
         super().__init__()
@@ -272,32 +303,31 @@ class SynthesisNetwork(nn.Module):
     def fp16_resolutions(self) -> list[int]:
         return [r for r in self.block_resolutions if getattr(self, f"b{r}").use_fp16]
 
+    def noise_layers(self) -> list[SynthesisLayer]:
+        """The layers that take noise, in the order of ``noise_shapes``, ``const_noise`` and ``forward(noise=)``."""
+        return [layer for res in self.block_resolutions for layer in getattr(self, f"b{res}").noise_layers]
+
     def noise_shapes(self) -> list[tuple[int, int]]:
         """Spatial size of every noise input, in layer order (for per-image noise maps)."""
-        shapes = []
-        for res in self.block_resolutions:
-            block = getattr(self, f"b{res}")
-            shapes += [(res, res)] * block.num_conv
-        return shapes
+        return [(layer.resolution, layer.resolution) for layer in self.noise_layers()]
 
     def const_noise(self) -> list[torch.Tensor]:
-        """The ``noise_const`` buffers in layer order, each [1, 1, H, W]."""
-        maps = []
-        for res in self.block_resolutions:
-            block = getattr(self, f"b{res}")
-            for name in ("conv0", "conv1"):
-                layer = getattr(block, name, None)
-                if layer is not None and layer.use_noise:
-                    maps.append(layer.noise_const[None, None])
-        return maps
+        """The ``noise_const`` buffers in layer order, each [1, 1, H, W]: the maps ``noise_mode="const"`` adds."""
+        return [layer.noise_const[None, None] for layer in self.noise_layers()]
 
-    def forward(self, ws, noise_mode="const", force_fp32=False, fused_modconv=None, noise=None):
-        """Render ``ws``. ``noise``: optional list of per-layer maps [N or 1, 1, H, W] used instead of ``noise_mode``."""
+    def forward(self, ws, noise_mode=DEFAULT_NOISE_MODE, force_fp32=False, fused_modconv=None, noise=None):
+        """Render ``ws`` [N, num_ws, w_dim] with ``noise_mode`` (see ``NOISE_MODES``; default ``"const"``,
+        deterministic), or with ``noise``: one map [N or 1, 1, H, W] per entry of ``noise_shapes()``."""
         _check_shape(ws, [None, self.num_ws, self.w_dim], "synthesis ws")
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-        if noise is not None and len(noise) != len(self.noise_shapes()):
-            raise ShapeError(f"synthesis: expected {len(self.noise_shapes())} noise maps, got {len(noise)}")
+        _check_noise_mode(noise_mode)
+        if noise is not None:
+            shapes = self.noise_shapes()
+            if len(noise) != len(shapes):
+                raise ShapeError(f"synthesis: expected {len(shapes)} noise maps, got {len(noise)}")
+            for i, (m, (h, w)) in enumerate(zip(noise, shapes)):
+                if m.ndim != 4 or m.shape[0] not in (1, ws.shape[0]) or tuple(m.shape[1:]) != (1, h, w):
+                    raise ShapeError(f"synthesis: noise map {i} must be [{ws.shape[0]} or 1, 1, {h}, {w}], "
+                                     f"got {list(m.shape)}")
         ws = ws.to(torch.float32)
         x = img = None
         w_idx = 0
@@ -305,16 +335,22 @@ class SynthesisNetwork(nn.Module):
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
-            block_noise = noise[n_idx:n_idx + block.num_conv] if noise is not None else None
+            num_noise = len(block.noise_layers)
+            block_noise = noise[n_idx:n_idx + num_noise] if noise is not None else None
             w_idx += block.num_conv
-            n_idx += block.num_conv
+            n_idx += num_noise
             x, img = block(x, img, block_ws, noise_mode=noise_mode, force_fp32=force_fp32,
                            fused_modconv=fused_modconv, noise=block_noise)
         return img
 
 
 class Generator(nn.Module):
-    """StyleGAN2 generator: ``G(z, c)``, ``G.mapping(z, c)``, ``G.synthesis(ws)`` as in the official code."""
+    """StyleGAN2 generator: ``G(z, c)``, ``G.mapping(z, c)``, ``G.synthesis(ws)`` as in the official code.
+
+    Unlike the official code, noise defaults to ``"const"`` at every level (Generator, SynthesisNetwork,
+    SynthesisBlock, SynthesisLayer), so a call without ``noise_mode`` is deterministic; training passes
+    explicit noise maps.
+    """
 
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
@@ -332,6 +368,7 @@ class Generator(nn.Module):
     def w_avg(self) -> torch.Tensor:
         return self.mapping.w_avg
 
-    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode="const", **synthesis_kwargs):
+    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode=DEFAULT_NOISE_MODE,
+                **synthesis_kwargs):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, noise_mode=noise_mode, **synthesis_kwargs)

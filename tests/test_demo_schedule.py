@@ -72,7 +72,7 @@ def test_dry_run_lists_every_segment_in_order(tmp_path):
     assert widens[0][4:] == [str(tmp_path / "demo-repro"), "--cmax", "128", "--outdir", str(tmp_path / "demo-repro-wide")]
     export = commands[-1]
     assert export[1] == "benchmarks/export_demo.py" and _option(export, "--snapshot") == "14708"
-    assert _option(export, "--asset").startswith(str(tmp_path)) and _option(export, "--carry") == ""
+    assert _option(export, "--asset").startswith(str(tmp_path))
 
 
 def test_every_command_parses_with_the_cli(tmp_path):

@@ -21,14 +21,15 @@ def command(
     The JSON keeps the landmarks and the source -> aligned transform that
     [bold]s2edit paste[/] needs to put an edited face back into the photo.
     """
-    import imageio.v3 as iio
     import numpy as np
     from rich.table import Table
 
     from projector.align import align_file, save_alignment
+    from projector.io import save_pixels
     from stylegan2_core.errors import InputError
 
     from .._console import console, out
+    from .._options import check_outputs
 
     if all_faces and face is not None:
         raise InputError("--face and --all cannot be used together")
@@ -41,13 +42,8 @@ def command(
         names = [photo.stem] if count is None else [f"{photo.stem}_face{k}" for k in range(count)]
         return [(outdir / f"{name}.png", outdir / f"{name}.json") for name in names]
 
-    def refuse_existing(paths: list[tuple[Path, Path]]) -> None:
-        existing = [str(p) for pair in paths for p in pair if p.exists()]
-        if existing and not force:
-            raise InputError(f"{existing[0]} exists (use --force to overwrite)")
-
     if not all_faces:
-        refuse_existing([pair for photo in photos for pair in outputs(photo, None)])
+        check_outputs([p for photo in photos for pair in outputs(photo, None) for p in pair], force)
     outdir.mkdir(parents=True, exist_ok=True)
 
     table = Table("photo", "face", "score", "eye distance", "aligned image")
@@ -55,10 +51,10 @@ def command(
         with console.status(f"aligning {photo}"):
             aligned = align_file(photo, size, face_index=face, all_faces=all_faces)
         paths = outputs(photo, len(aligned) if all_faces else None)
-        if all_faces:
-            refuse_existing(paths)
+        if all_faces:  # the face count is known only now
+            check_outputs([p for pair in paths for p in pair], force)
         for k, (item, (image_path, json_path)) in enumerate(zip(aligned, paths)):
-            iio.imwrite(image_path, item.image)
+            save_pixels(image_path, item.image)
             save_alignment(item, json_path, source=photo.resolve())
             eyes = float(np.hypot(*(item.landmarks[1] - item.landmarks[0])))
             index = k if all_faces else (face or 0)

@@ -15,7 +15,8 @@ def command(
     force: ForceOpt = False,
 ) -> None:
     """Convert a generator checkpoint; outputs reproduce the source's images."""
-    from stylegan2_core import load_generator, save_generator
+    from projector import load_network
+    from stylegan2_core import save_generator
     from stylegan2_core.errors import InputError
 
     from .._console import out
@@ -24,6 +25,6 @@ def command(
     if output.suffix not in (".safetensors", ".pt", ".pth"):
         raise InputError(f"{output}: unknown output format; use .safetensors (native) or .pt (rosinality)")
     check_outputs([output], force)
-    G = load_generator(network, device="cpu", network=which)
+    G = load_network(network, device="cpu", network=which)
     save_generator(G, output, extra={"source_format": G.checkpoint.format, "source_sha256": G.checkpoint.sha256})
     out.print(f"{G.checkpoint.format} ({G.checkpoint.network}) -> {output}")

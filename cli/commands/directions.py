@@ -86,48 +86,6 @@ def pca_command(
     _report(pca(G, samples, seed, k, trunc, class_idx), output, "PCA", "std")
 
 
-def _condition_directions(specs: list[str]):
-    """``file.npz`` (all its directions) or ``file.npz:i`` -> [m, w_dim]."""
-    import torch
-
-    from projector.edits import load_directions
-    from stylegan2_core.errors import InputError
-
-    rows = []
-    for spec in specs:
-        path, sep, index = spec.rpartition(":")
-        if not (sep and index.isdigit()):
-            path, index = spec, ""
-        ds = load_directions(path)
-        if index:
-            if int(index) >= len(ds):
-                raise InputError(f"--condition-on {spec}: index {index} out of range ({len(ds)} directions)")
-            rows.append(ds.directions[int(index)][None])
-        else:
-            rows.append(ds.directions)
-    return torch.cat(rows)
-
-
-def _predicted_scores(G, attribute: str, predictor_path: Path | None, samples: int, seed: int, trunc: float,
-                      class_idx: int | None):
-    """ws and one attribute's predicted scores for ``samples`` generated images, with a progress bar."""
-    from projector.edits import labels_from_predictor
-    from projector.world.predictor import default_predictor, load_predictor
-    from stylegan2_core.errors import InputError
-
-    from .._console import progress
-
-    model = load_predictor(predictor_path) if predictor_path is not None else default_predictor()
-    if attribute not in model.names:
-        raise InputError(f"--attribute {attribute!r}: the predictor knows {', '.join(model.names)}")
-    model = model.to(G.mapping.w_avg.device)
-    with progress() as bar:
-        task = bar.add_task(f"scoring {attribute}", total=samples, status="")
-        return labels_from_predictor(G, model.predict, samples, seed=seed, attribute=attribute,
-                                     truncation_psi=trunc, class_idx=class_idx,
-                                     progress=lambda n: bar.advance(task, n))
-
-
 @app.command("svm")
 def svm_command(
     output: OutputOpt,
@@ -149,7 +107,8 @@ def svm_command(
     condition_on: Annotated[list[str] | None, typer.Option("--condition-on", help="Directions to keep fixed: "
                                                                                   "FILE or FILE:INDEX "
                                                                                   "(repeatable).")] = None,
-    name: Annotated[str, typer.Option("--name", help="Name of the direction.")] = "svm",
+    name: Annotated[str | None, typer.Option("--name", help="Name of the direction (default: the attribute, or the "
+                                                            "labels file's stem).")] = None,
     trunc: TruncOpt = 1.0,
     class_idx: ClassOpt = None,
     network: NetworkOpt = "demo",
@@ -157,8 +116,10 @@ def svm_command(
     force: ForceOpt = False,
 ) -> None:
     """InterFaceGAN: the normal of a linear boundary between high- and low-scoring latents."""
-    from projector.edits import labels_from_csv, svm
+    from projector.edits import fit_direction, labels_from_attribute, labels_from_csv, select_directions
     from stylegan2_core.errors import InputError
+
+    from .._console import progress
 
     if (labels is None) == (attribute is None):
         raise InputError("directions svm: give exactly one of --labels CSV or --attribute NAME")
@@ -169,11 +130,15 @@ def svm_command(
         ws, scores = labels_from_csv(labels, G, truncation_psi=trunc, class_idx=class_idx)
         source = str(labels)
     else:
-        ws, scores = _predicted_scores(G, attribute, predictor, samples, sample_seed, trunc, class_idx)
+        with progress() as bar:
+            task = bar.add_task(f"scoring {attribute}", total=samples, status="")
+            ws, scores = labels_from_attribute(G, attribute, samples, sample_seed, predictor, truncation_psi=trunc,
+                                               class_idx=class_idx, progress=lambda n: bar.advance(task, n))
         source = f"predictor {predictor or 'world (shipped)'}: {attribute} on {samples} images, seed {sample_seed}"
-    conditions = _condition_directions(condition_on) if condition_on else None
+    conditions = select_directions(condition_on) if condition_on else None
     if conditions is not None and conditions.shape[1] != G.w_dim:
         raise InputError(f"--condition-on: directions have w_dim {conditions.shape[1]}, the network {G.w_dim}")
-    ds = svm(ws, scores, method.value, threshold, val_fraction, seed, conditions, name=name)
+    name = name or attribute or labels.stem
+    ds = fit_direction(ws, scores, method.value, threshold, val_fraction, seed, conditions, name=name)
     ds.meta.update(model_sha256=G.checkpoint.sha256, labels=source)
     _report(ds, output, f"InterFaceGAN ({method.value}, {len(scores)} samples)", f"{ds.meta['accuracy_on']} accuracy")

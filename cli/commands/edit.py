@@ -16,24 +16,6 @@ from .._options import (
 )
 
 
-def parse_strengths(text: str) -> list[float]:
-    """``"-3:3:7"`` (start:stop:count, inclusive) or ``"-2,0,2"`` -> strengths."""
-    import numpy as np
-
-    from stylegan2_core.errors import InputError
-
-    try:
-        if ":" in text:
-            start, stop, count = text.split(":")
-            if int(count) < 1:
-                raise ValueError
-            return np.linspace(float(start), float(stop), int(count)).tolist()
-        return [float(x) for x in text.split(",")]
-    except ValueError:
-        raise InputError(f"bad --strength {text!r}: expected START:STOP:COUNT (e.g. -3:3:7) "
-                         "or a list (-2,0,2)") from None
-
-
 def command(
     latent: Annotated[str, typer.Argument(help="Latent file, or seed(s) mapped with --trunc.")],
     direction: Annotated[Path, typer.Option("--direction", "-d", help="Directions file (.npz, .safetensors, or a "
@@ -58,86 +40,39 @@ def command(
     force: ForceOpt = False,
 ) -> None:
     """Apply strength x direction to the chosen layers of LATENT: an image strip, per-strength images or a video."""
-    import imageio.v3 as iio
-    import numpy as np
-    import torch
-    from rich.table import Table
-
-    from projector.edits import (
-        apply_direction,
-        direction_sweep,
-        load_directions,
-        parse_layers,
-    )
-    from projector.latent_file import load_latent, resolve_latents
-    from projector.video import render_video
-    from stylegan2_core import to_uint8
+    from projector.edits import parse_strengths, plan_edit, render_edit
     from stylegan2_core.errors import InputError
 
-    from .._console import console, out, progress
+    from .._console import console, out, progress, stage_progress
     from .._options import check_outputs, load_network, resolve_device
 
     if outdir is None and video is None:
         raise InputError("nothing to write: pass --outdir and/or --video")
     strengths = parse_strengths(strength)
-    ds = load_directions(direction)
-    if index >= len(ds):
-        raise InputError(f"--index {index} out of range: {direction} holds {len(ds)} directions")
+    G = load_network(network, resolve_device(device))
+    plan = plan_edit(G, latent, direction, strengths, index, layers, truncation_psi=trunc, class_idx=class_idx)
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    check_outputs(plan.outputs(outdir, video), force)
+    with progress() as bar:
+        render_edit(G, plan, outdir, video, noise_mode=noise_mode.value, fps=fps, batch_size=batch_size,
+                    progress=stage_progress(bar, {"video": video.name if video else ""}))
+    out.print(_table(plan, direction, outdir, video, noise_mode.value, fps))
 
-    dev = resolve_device(device)
-    G = load_network(network, dev)
-    if ds.directions.shape[1] != G.w_dim:
-        raise InputError(f"{direction}: directions have w_dim {ds.directions.shape[1]}, the network {G.w_dim}")
-    recorded = ds.meta.get("model_sha256")
-    if recorded and recorded != G.checkpoint.sha256:
-        console.print(f"[yellow]warning:[/] {direction} was made for another model (sha256 {recorded[:12]}...)")
-    chosen = parse_layers(layers, G.num_ws) if layers else ds.layers
-    if chosen is not None and max(chosen) >= G.num_ws:
-        raise InputError(f"{direction}: made for ws layers {chosen}, this network has 0 .. {G.num_ws - 1}")
-    ws, labels = resolve_latents([latent], G, truncation_psi=trunc, class_idx=class_idx)
-    # A projection's optimized noise maps belong to its latent: strength 0 then redraws proj.png.
-    saved_noise = load_latent(latent, G).noise if Path(latent).is_file() and len(labels) == 1 else None
-    d = ds.directions[index].to(dev)
 
-    names = [f"{label}_{s:+.2f}.png" for label in labels for s in strengths]
-    planned = ([outdir / "strip.png", *(outdir / n for n in names)] if outdir else []) + ([video] if video else [])
-    check_outputs(planned, force)
+def _table(plan, direction: Path, outdir: Path | None, video: Path | None, noise_mode: str, fps: float):
+    from rich.table import Table
 
-    if outdir is not None:
-        edited = apply_direction(ws, d, torch.tensor(strengths), chosen)  # [N·S], latent-major
-        torch.manual_seed(0)  # --noise-mode random is reproducible
-        with progress() as bar, torch.no_grad():
-            task = bar.add_task("edit", total=len(edited), status="")
-            pixels = []
-            for chunk in edited.split(batch_size):
-                noise = [m.expand(len(chunk), -1, -1, -1) for m in saved_noise] if saved_noise else None
-                pixels.append(to_uint8(G.synthesis(chunk, noise_mode=noise_mode.value, noise=noise)))
-                bar.update(task, advance=len(chunk))
-        pixels = np.concatenate(pixels)
-        outdir.mkdir(parents=True, exist_ok=True)
-        for name, px in zip(names, pixels):
-            iio.imwrite(outdir / name, px)
-        n, s = len(labels), len(strengths)
-        _, h, w, c = pixels.shape
-        strip = pixels.reshape(n, s, h, w, c).transpose(0, 2, 1, 3, 4).reshape(n * h, s * w, c)
-        iio.imwrite(outdir / "strip.png", strip)
-
-    if video is not None:
-        frames = direction_sweep(ws if len(labels) > 1 else ws[0], d, strengths, chosen, batch_size)
-        torch.manual_seed(0)
-        with progress() as bar:
-            task = bar.add_task("video", total=len(strengths), status=video.name)
-            render_video(G, frames, video, batch_size=batch_size, noise_mode=noise_mode.value, fps=fps,
-                         progress=lambda k: bar.update(task, advance=k))
-
+    index, strengths = plan.index, plan.strengths
     table = Table(title="edit", show_header=False)
-    table.add_row("latent", ", ".join(labels))
-    table.add_row("direction", f"{direction} [{index}] {ds.names[index]} ({ds.method})")
-    table.add_row("layers", "all" if chosen is None else ",".join(map(str, chosen)))
-    table.add_row("noise", "the latent file's saved maps" if saved_noise and outdir is not None else noise_mode.value)
+    table.add_row("latent", ", ".join(plan.labels))
+    table.add_row("direction", f"{direction} [{index}] {plan.directions.names[index]} ({plan.directions.method})")
+    table.add_row("layers", "all" if plan.layers is None else ",".join(map(str, plan.layers)))
+    table.add_row("noise", "the latent file's saved maps" if plan.noise and outdir is not None else noise_mode)
     table.add_row("strengths", ", ".join(f"{x:+.2f}" for x in strengths))
     if outdir is not None:
-        table.add_row("images", f"{outdir / 'strip.png'} (rows: latents, columns: strengths) + {len(names)} images")
+        table.add_row("images", f"{outdir / 'strip.png'} (rows: latents, columns: strengths) + "
+                                f"{len(plan.image_names)} images")
     if video is not None:
         table.add_row("video", f"{video} ({len(strengths)} frames, {fps:g} fps)")
-    out.print(table)
+    return table

@@ -30,41 +30,19 @@ def command(
     force: ForceOpt = False,
 ) -> None:
     """Generate images from seeds: writes seed0000.png ... (identical to the official uint8 images)."""
-    import imageio.v3 as iio
-    import numpy as np
-    import torch
-
-    from stylegan2_core import class_labels, parse_seeds, to_uint8, z_from_seeds
+    from projector.generate import generate_seed_images, seed_image_paths
+    from stylegan2_core import class_labels, parse_seeds
 
     from .._console import out, progress
     from .._options import check_outputs, load_network, resolve_device
 
     seed_list = parse_seeds(seeds)
-    paths = [outdir / f"seed{s:04d}.png" for s in seed_list]
-    check_outputs(paths + ([outdir / "grid.png"] if grid else []), force)
-    dev = resolve_device(device)
-    G = load_network(network, dev)
-    c_one = class_labels(class_idx, G.c_dim)
-    outdir.mkdir(parents=True, exist_ok=True)
-    images = []
-    with progress() as bar, torch.no_grad():
+    check_outputs(seed_image_paths(seed_list, outdir, grid), force)
+    G = load_network(network, resolve_device(device))
+    c = class_labels(class_idx, G.c_dim)
+    with progress() as bar:
         task = bar.add_task("generate", total=len(seed_list), status="")
-        for start in range(0, len(seed_list), batch_size):
-            chunk = seed_list[start:start + batch_size]
-            z = z_from_seeds(chunk, G.z_dim).to(dev)
-            c = c_one.repeat(len(chunk), 1).to(dev)
-            ws = G.mapping(z, c if G.c_dim else None, truncation_psi=trunc)
-            pixels = to_uint8(G.synthesis(ws, noise_mode=noise_mode.value))
-            for seed, px, path in zip(chunk, pixels, paths[start:start + batch_size]):
-                iio.imwrite(path, px)
-                images.append(px)
-            bar.update(task, advance=len(chunk))
-    if grid:
-        cols = int(np.ceil(np.sqrt(len(images))))
-        rows = int(np.ceil(len(images) / cols))
-        h, w, ch = images[0].shape
-        canvas = np.zeros([rows * h, cols * w, ch], dtype=np.uint8)
-        for i, px in enumerate(images):
-            canvas[(i // cols) * h:(i // cols + 1) * h, (i % cols) * w:(i % cols + 1) * w] = px
-        iio.imwrite(outdir / "grid.png", canvas)
-    out.print(f"wrote {len(images)} image(s) to {outdir}/ ({G.img_resolution}px, psi={trunc}, noise={noise_mode.value})")
+        generate_seed_images(G, seed_list, outdir, truncation_psi=trunc, c=c, noise_mode=noise_mode.value, grid=grid,
+                             batch_size=batch_size, progress=lambda n: bar.update(task, advance=n))
+    out.print(f"wrote {len(seed_list)} image(s) to {outdir}/ ({G.img_resolution}px, psi={trunc}, "
+              f"noise={noise_mode.value})")

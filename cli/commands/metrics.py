@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .._options import DeviceOpt
+from .._options import DeviceOpt, ForceOpt
 
 
 class Distance(str, Enum):
@@ -29,54 +29,36 @@ def command(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 32,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON.")] = None,
     device: DeviceOpt = "cpu",
+    force: ForceOpt = False,
 ) -> None:
     """Measure a generator: FD-EffNetLite0 (Fréchet distance on EfficientNet-Lite0 features; not FID) and PPL-W."""
-    import json
-
     from rich.table import Table
 
-    from projector.metrics.generative import fd_effnet_lite0, ppl_w, real_feature_stats
+    from projector.metrics.evaluate import evaluate_generator, parse_metrics, write_metrics_json
     from projector.training.checkpoint import resolve_resume
-    from projector.training.data import open_source
-    from stylegan2_core.errors import InputError
 
     from .._console import console, out
-    from .._options import load_network, resolve_device
+    from .._options import check_outputs, load_network, resolve_device
 
-    wanted = [m.strip() for m in metrics.split(",") if m.strip()]
-    unknown = sorted(set(wanted) - {"fd", "ppl"})
-    if unknown or not wanted:
-        raise InputError(f"unknown metrics {unknown or wanted}: choose from fd, ppl")
-    if sampling not in ("end", "full"):
-        raise InputError(f"--sampling must be 'end' or 'full', got {sampling!r}")
+    wanted = parse_metrics(metrics)
+    if json_out is not None:
+        check_outputs([json_out], force)
     dev = resolve_device(device)
-    if Path(network).is_dir():  # a training run folder: its latest checkpoint's G_ema
-        network = str(resolve_resume(network))
-    G = load_network(network, dev)
-    if G.c_dim:
-        raise InputError("metrics support unconditional generators only")
-    results = []
-    if "fd" in wanted:
-        if data == "world":
-            source, start = open_source("world", G.img_resolution, world_start_seed=real_start), 0
-        else:
-            source, start = open_source(data, G.img_resolution), real_start
-        with console.status(f"FD-EffNetLite0: features of {num} real images"):
-            real = real_feature_stats(source, num, start=start, batch_size=batch_size, device=dev)
-        with console.status(f"FD-EffNetLite0: features of {num} generated images"):
-            results.append(fd_effnet_lite0(G, real, num, seed=seed, batch_size=batch_size, device=dev))
+    G = load_network(str(resolve_resume(network)) if Path(network).is_dir() else network, dev)  # a run: its G_ema
+    distance = None
     if "ppl" in wanted:
         from projector.losses import make_perceptual
 
-        dist, notice = make_perceptual(ppl_distance.value, dev, allow_download=False)
+        distance, notice = make_perceptual(ppl_distance.value, dev, allow_download=False)
         if notice:
             console.print(f"[yellow]note:[/] {notice}")
-        with console.status(f"PPL-W: {ppl_samples} samples"):
-            results.append(ppl_w(G, ppl_samples, sampling=sampling, crop=crop, distance=dist,
-                                 batch_size=max(batch_size // 2, 1), seed=seed, device=dev))
+    with console.status("metrics") as status:
+        results = evaluate_generator(G, wanted, data=data, num=num, real_start=real_start, ppl_samples=ppl_samples,
+                                     ppl_distance=distance, sampling=sampling, crop=crop, seed=seed,
+                                     batch_size=batch_size, device=dev, stage=status.update)
     table = Table("metric", "value", "details")
     for r in results:
         table.add_row(r.name, f"{r.value:.4g}", ", ".join(f"{k}={v}" for k, v in r.details.items()))
     out.print(table)
     if json_out is not None:
-        json_out.write_text(json.dumps({r.name: {"value": r.value, **r.details} for r in results}, indent=2))
+        write_metrics_json(json_out, results)

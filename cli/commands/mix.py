@@ -38,41 +38,27 @@ def command(
     force: ForceOpt = False,
 ) -> None:
     """Mix styles: writes grid.png and one {row}-{col}.png per cell (row latent, column styles at --styles)."""
-    import imageio.v3 as iio
-    import torch
+    import contextlib
+
     from rich.table import Table
 
-    from projector.edits import mixing_grid, parse_layers
+    from projector.edits import mixing_outputs, parse_layers, write_mixing
     from projector.latent_file import resolve_latents
-    from projector.video import VideoWriter
-    from stylegan2_core import to_uint8
 
     from .._console import out, progress
     from .._options import check_outputs, load_network, resolve_device
 
-    dev = resolve_device(device)
-    G = load_network(network, dev)
+    G = load_network(network, resolve_device(device))
     layers = parse_layers(styles, G.num_ws)
     row_ws, row_labels = resolve_latents(rows, G, truncation_psi=trunc, class_idx=class_idx)
     col_ws, col_labels = resolve_latents(cols, G, truncation_psi=trunc, class_idx=class_idx)
-    cell_paths = {(i, j): outdir / f"{r}-{c}.png" for i, r in enumerate(row_labels) for j, c in enumerate(col_labels)}
-    check_outputs([outdir / "grid.png", *cell_paths.values(), *([video] if video else [])], force)
-
-    torch.manual_seed(0)  # --noise-mode random is reproducible
-    grid, cells = mixing_grid(G, row_ws, col_ws, layers, noise_mode.value, batch_size)
-    outdir.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(outdir / "grid.png", to_uint8(grid)[0])
-    for key, path in cell_paths.items():
-        iio.imwrite(path, to_uint8(cells[key])[0])
-
-    if video is not None:
-        with progress() as bar, VideoWriter(video, fps=fps) as writer:
-            task = bar.add_task("crossover video", total=G.num_ws + 1, status="")
-            for k in range(G.num_ws + 1):
-                torch.manual_seed(0)
-                frame, _ = mixing_grid(G, row_ws, col_ws, list(range(k)), noise_mode.value, batch_size)
-                writer.append(to_uint8(frame))
-                bar.update(task, advance=1, status=f"layers 0..{k - 1}" if k else "rows only")
+    paths = check_outputs(mixing_outputs(row_labels, col_labels, outdir, video), force)
+    with progress() if video else contextlib.nullcontext() as bar:
+        task = bar.add_task("crossover video", total=G.num_ws + 1, status="") if bar else None
+        write_mixing(G, row_ws, col_ws, layers, outdir, row_labels, col_labels, noise_mode=noise_mode.value,
+                     batch_size=batch_size, video=video, fps=fps,
+                     progress=lambda k, n: bar.update(task, completed=k, status=f"layers 0..{k - 2}" if k > 1
+                                                      else "rows only"))
 
     table = Table(title="style mixing", show_header=False)
     table.add_row("network", f"{network} ({G.img_resolution}px, {G.num_ws} ws)")
@@ -80,7 +66,7 @@ def command(
     table.add_row("columns", ", ".join(col_labels))
     table.add_row("layers from column", ",".join(map(str, layers)))
     table.add_row("truncation / noise", f"{trunc} / {noise_mode.value}")
-    table.add_row("written", f"{outdir / 'grid.png'} + {len(cell_paths)} cells in {outdir}/")
+    table.add_row("written", f"{outdir / 'grid.png'} + {len(paths) - 1 - bool(video)} cells in {outdir}/")
     if video is not None:
         table.add_row("video", f"{video} ({G.num_ws + 1} frames)")
     out.print(table)

@@ -18,19 +18,17 @@ def command(
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
 ) -> None:
     """Warp EDITED back through the alignment's transform and blend it into ORIGINAL."""
-    import imageio.v3 as iio
-
     from projector.align import load_alignment, paste_file
+    from projector.io import IMAGE_SUFFIXES, save_pixels
     from stylegan2_core.errors import InputError
 
     from .._console import out
+    from .._options import check_outputs
 
-    if output.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}:
+    if output.suffix.lower() not in IMAGE_SUFFIXES:
         raise InputError(f"{output}: use an image extension such as .png or .jpg")
-    if output.exists() and not force:
-        raise InputError(f"{output} exists (use --force to overwrite)")
+    check_outputs([output], force)
     record = load_alignment(alignment)
     result = paste_file(original, edited, record, feather=feather)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(output, result)
+    save_pixels(output, result)
     out.print(f"wrote {output} ({result.shape[1]}x{result.shape[0]})")

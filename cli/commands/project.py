@@ -25,26 +25,6 @@ class LossChoice(str, Enum):
     effnet = "effnet"
 
 
-def _collect_images(inputs: list[Path]) -> list[Path]:
-    from projector.io import IMAGE_SUFFIXES
-    from stylegan2_core import InputError
-
-    images = []
-    for item in inputs:
-        if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise InputError(f"{item}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-            images += found
-        else:
-            images.append(item)
-    stems = [p.stem for p in images]
-    dupes = sorted({s for s in stems if stems.count(s) > 1})
-    if dupes:
-        raise InputError(f"several inputs share the name {dupes[0]!r}; outputs go to <outdir>/<name>/, rename one")
-    return images
-
-
 def command(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
     network: NetworkOpt = "demo",
@@ -67,74 +47,58 @@ def command(
     force: ForceOpt = False,
 ) -> None:
     """Project photos into the generator's latent space; writes <outdir>/<name>/{target,proj}.png, latents, report."""
-    import contextlib
-
-    import torch
-    from rich.table import Table
-
-    from projector import ProjectorConfig, project
-    from projector.io import load_target, prepare_target
+    from projector import ProjectorConfig
+    from projector.batch import prepare_targets, project_files, projection_outputs
+    from projector.io import collect_images
     from projector.latent_file import load_latent
     from projector.losses import make_perceptual
-    from projector.outputs import OUTPUT_FILES, write_projection
-    from projector.video import VideoWriter
-    from stylegan2_core import class_labels, to_uint8
+    from projector.outputs import OUTPUT_FILES
+    from stylegan2_core import class_labels
 
     from .._console import console, out, progress
     from .._options import check_outputs, load_network, resolve_device
 
-    paths = _collect_images(images)
-    outputs = [outdir / p.stem / name for p in paths for name in OUTPUT_FILES + (("proj.mp4",) if save_video else ())]
-    check_outputs(outputs, force)
+    paths = collect_images(images)
+    check_outputs(projection_outputs(paths, outdir, save_video), force)
     cfg = ProjectorConfig(steps=steps, space=space.value, optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse,
                           initial_lr=lr, seed=seed)
     dev = resolve_device(device)
     G = load_network(network, dev)
     c = class_labels(class_idx, G.c_dim) if G.c_dim or class_idx is not None else None
-
-    targets, preps = [], []
-    for path in paths:
-        if align:
-            from projector.align import align_file
-
-            face = align_file(path, G.img_resolution)[0]  # the largest face; raises when there is none
-            tgt, prep = prepare_target(face.image.astype("float32") / 255, G.img_resolution)
-        else:
-            tgt, prep = load_target(path, G.img_resolution, crop=not no_crop)
-        targets.append(tgt)
-        preps.append(prep)
+    targets = prepare_targets(paths, G.img_resolution, crop=not no_crop, align=align)
     init_record = load_latent(init, G) if init is not None else None
     distance, notice = make_perceptual(loss.value, device=dev)
     if notice:
         console.print(f"[yellow]note:[/] {notice}")
 
-    table = Table(title=f"projection ({cfg.space}, {steps} steps, {distance.name}, {dev})")
+    with progress() as bar:
+        done = project_files(G, targets, outdir, cfg, c=c, distance=distance, init=init_record, batch_size=batch_size,
+                             save_video=save_video, video_every=video_every, callback=_batch_progress(bar, steps))
+    out.print(_table(done, f"projection ({cfg.space}, {steps} steps, {distance.name}, {dev})"))
+    out.print(f"outputs in {outdir}/<name>/ ({', '.join(OUTPUT_FILES)})")
+
+
+def _batch_progress(bar, steps: int):
+    """A ``project_files`` callback: one progress task per batch, advanced every step."""
+    tasks = {}
+
+    def on_step(batch, step) -> None:
+        key = tuple(batch)
+        if key not in tasks:
+            tasks[key] = bar.add_task(", ".join(p.stem for p in batch)[:40], total=steps, status="")
+        bar.update(tasks[key], advance=1, status=f"loss {float(step.loss.mean()):.4f}")
+
+    return on_step
+
+
+def _table(done, title: str):
+    from rich.table import Table
+
+    table = Table(title=title)
     for col in ("image", "perceptual", "PSNR (dB)", "SSIM", "seconds"):
         table.add_column(col, justify="right" if col != "image" else "left")
-    with progress() as bar:
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start:start + batch_size]
-            target = torch.cat(targets[start:start + batch_size])
-            task = bar.add_task(", ".join(p.stem for p in chunk)[:40], total=steps, status="")
-            init_ws = init_record.ws.expand(len(chunk), -1, -1) if init_record is not None else None
-            init_noise = init_record.noise if init_record is not None and init_record.noise else None
-            with contextlib.ExitStack() as stack:
-                writers = [stack.enter_context(VideoWriter(outdir / p.stem / "proj.mp4", fps=10)) for p in chunk] \
-                    if save_video else []
-
-                def on_step(s, writers=writers, target=target, task=task):
-                    bar.update(task, advance=1, status=f"loss {float(s.loss.mean()):.4f}")
-                    if writers and (s.step % video_every == 0 or s.step == s.num_steps - 1):
-                        frames = to_uint8(torch.cat([target.to(s.images.device), s.images.clamp(-1, 1)], dim=3))
-                        for w, frame in zip(writers, frames):
-                            w.append(frame)
-
-                result = project(G, target, cfg, c=c, distance=distance, init_ws=init_ws, init_noise=init_noise,
-                                 seeds=[seed + start + i for i in range(len(chunk))], callback=on_step)
-            for i, path in enumerate(chunk):
-                report = write_projection(outdir / path.stem, result, i, target, G, cfg, preps[start + i], str(path),
-                                          extra_report={"batch_size": len(chunk)})
-                table.add_row(path.stem, f"{report['perceptual_distance']:.4f}", f"{report['psnr_db']:.2f}",
-                              f"{report['ssim']:.3f}", f"{report['seconds']:.1f}")
-    out.print(table)
-    out.print(f"outputs in {outdir}/<name>/ ({', '.join(OUTPUT_FILES)})")
+    for item in done:
+        r = item.report
+        table.add_row(item.path.stem, f"{r['perceptual_distance']:.4f}", f"{r['psnr_db']:.2f}", f"{r['ssim']:.3f}",
+                      f"{r['seconds']:.1f}")
+    return table

@@ -11,14 +11,6 @@ from typing import Annotated
 import typer
 
 
-def _run_dir(outdir: Path, name: str | None, data: str, resolution: int) -> Path:
-    if name:
-        return outdir / name
-    taken = [int(p.name[:5]) for p in outdir.glob("[0-9][0-9][0-9][0-9][0-9]-*")] if outdir.is_dir() else []
-    label = "world" if data == "world" else Path(data).stem
-    return outdir / f"{max(taken, default=-1) + 1:05d}-{label}-{resolution}px"
-
-
 def command(
     data: Annotated[str | None, typer.Option("--data", help="Image folder, zip of images, or 'world' (the procedural world, streamed).")] = None,
     resolution: Annotated[int | None, typer.Option("--resolution", help="Training resolution (power of two).")] = None,
@@ -51,71 +43,60 @@ def command(
     """Train a StyleGAN2 generator (paper config: Adam 0.002, lazy R1 and path-length reg., style mixing, G_ema).
 
     Checkpoints (checkpoint.safetensors: G, G_ema, D, optimizers, step, random states) resume
-    exactly with --resume; load_generator and --network read G_ema from them.
-
-    Several processes: torchrun --nproc_per_node N -m cli train ... (gloo on CPU, nccl on GPUs,
+    exactly with --resume; projector.load_network and --network read G_ema from them. Several
+    processes: torchrun --nproc_per_node N -m cli train ... (gloo on CPU, nccl on GPUs,
     one GPU per process); --batch is the global batch and must divide by N.
     """
+    import contextlib
     import os
 
     import torch
 
-    from projector.training import TrainConfig, network_configs, train
-    from projector.training.checkpoint import load_checkpoint, resolve_resume
-    from stylegan2_core.errors import InputError
+    from projector.training import train
+    from projector.training.run import configure_run
 
     from .._console import console, progress
 
-    if threads is not None:
-        torch.set_num_threads(threads)
-    overrides = {k: v for k, v in dict(
-        batch_size=batch, kimg=kimg, lr=lr, r1_gamma=gamma, pl_weight=pl_weight, style_mixing_prob=mixing,
-        ema_kimg=ema_kimg, ema_rampup=ema_rampup, xflip=xflip, seed=seed, tick_kimg=tick, snapshot_kimg=snap,
-        sample_kimg=sample_every, metric_kimg=metric_every).items() if v is not None}
-    arch = {k: v for k, v in dict(z_dim=z_dim, w_dim=z_dim, mapping_layers=mapping_layers, channel_base=cbase,
-                                  channel_max=cmax).items() if v is not None}
-    if resume is not None:
-        ckpt_path = resolve_resume(resume)
-        _, _, cfg = load_checkpoint(ckpt_path)
-        if arch or (resolution is not None and resolution != cfg.resolution):
-            raise InputError("--resume continues the checkpoint's networks: drop the architecture options")
-        if data is not None:
-            overrides["data"] = data
-        cfg = cfg.replace(**overrides)
-        run_dir = _run_dir(outdir, name, cfg.data, cfg.resolution) if (outdir or name) else ckpt_path.parent
-    else:
-        if data is None:
-            raise InputError("pass --data (an image folder, a zip, or 'world') or --resume")
-        resolution = resolution or 64
-        G, D = network_configs(resolution, **arch)
-        cfg = TrainConfig(data=data, G=G, D=D, **overrides)
-        run_dir = _run_dir(outdir or Path("runs"), name, data, resolution)
-    dev = None if device == "auto" else torch.device(device)
-    max_seconds = max_minutes * 60 if max_minutes is not None else None
-    if int(os.environ.get("RANK", "0")) != 0:
-        train(cfg, run_dir, resume=resume, device=dev, max_seconds=max_seconds, data_workers=workers)
-        return
+    torch.set_num_threads(threads or torch.get_num_threads())
+    cfg, run_dir = configure_run(
+        data=data, resolution=resolution, resume=resume, outdir=outdir, name=name,
+        arch=dict(z_dim=z_dim, w_dim=z_dim, mapping_layers=mapping_layers, channel_base=cbase, channel_max=cmax),
+        batch_size=batch, kimg=kimg, lr=lr, r1_gamma=gamma, pl_weight=pl_weight, style_mixing_prob=mixing, xflip=xflip,
+        ema_kimg=ema_kimg, ema_rampup=ema_rampup, seed=seed, tick_kimg=tick, snapshot_kimg=snap,
+        sample_kimg=sample_every, metric_kimg=metric_every)
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    with progress() if rank0 else contextlib.nullcontext() as bar:
+        result = train(cfg, run_dir, resume=resume, progress=_reporter(bar, cfg, run_dir) if rank0 else None,
+                       device=None if device == "auto" else torch.device(device), data_workers=workers,
+                       max_seconds=max_minutes * 60 if max_minutes is not None else None)
+    if rank0:
+        console.print(f"done at kimg {result.trainer.nimg / 1000:.1f}; checkpoint {result.checkpoint}")
+
+
+def _reporter(bar, cfg, run_dir):
+    """A ``train`` progress callback: the bar follows kimg; ticks, checkpoints, metrics and notices are printed."""
+    import os
+
+    from .._console import console
 
     console.print(f"run folder: {run_dir}  (resolution {cfg.resolution}, batch {cfg.batch_size}, "
                   f"{int(os.environ.get('WORLD_SIZE', '1'))} process(es))")
-    with progress() as bar:
-        task = bar.add_task("train kimg", total=cfg.kimg, status="")
+    total_kimg = cfg.kimg
+    task = bar.add_task("train kimg", total=total_kimg, status="")
 
-        def report(event) -> None:
-            bar.update(task, completed=min(event.kimg, cfg.kimg))
-            if event.kind in ("step", "tick") and event.losses:
-                losses = " ".join(f"{k} {v:.3f}" for k, v in event.losses.items() if k in ("G/loss", "D/loss"))
-                bar.update(task, status=f"{event.sec_per_kimg:.1f} s/kimg {losses}")
-            if event.kind == "tick":
-                parts = " ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
-                console.print(f"kimg {event.kimg:.1f}  step {event.step}  {event.sec_per_kimg:.1f} s/kimg  {parts}")
-            elif event.kind == "snapshot":
-                console.print(f"checkpoint: {event.path}")
-            elif event.kind == "metrics":
-                console.print("metrics: " + "  ".join(f"{k} {v:.4g}" for k, v in event.metrics.items()))
-            elif event.kind == "notice":
-                console.print(f"[yellow]note:[/] {event.message}")
+    def report(event) -> None:
+        bar.update(task, completed=min(event.kimg, total_kimg))
+        if event.kind in ("step", "tick") and event.losses:
+            losses = " ".join(f"{k} {v:.3f}" for k, v in event.losses.items() if k in ("G/loss", "D/loss"))
+            bar.update(task, status=f"{event.sec_per_kimg:.1f} s/kimg {losses}")
+        if event.kind == "tick":
+            parts = " ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
+            console.print(f"kimg {event.kimg:.1f}  step {event.step}  {event.sec_per_kimg:.1f} s/kimg  {parts}")
+        elif event.kind == "snapshot":
+            console.print(f"checkpoint: {event.path}")
+        elif event.kind == "metrics":
+            console.print("metrics: " + "  ".join(f"{k} {v:.4g}" for k, v in event.metrics.items()))
+        elif event.kind == "notice":
+            console.print(f"[yellow]note:[/] {event.message}")
 
-        result = train(cfg, run_dir, resume=resume, progress=report, device=dev, max_seconds=max_seconds,
-                       data_workers=workers)
-    console.print(f"done at kimg {result.trainer.nimg / 1000:.1f}; checkpoint {result.checkpoint}")
+    return report

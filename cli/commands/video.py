@@ -29,15 +29,6 @@ class Easing(str, Enum):
     ease_in_out = "ease-in-out"
 
 
-def _parse_grid(text: str) -> tuple[int, int]:
-    from stylegan2_core.errors import InputError
-
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise InputError(f"bad --grid {text!r}: expected COLUMNSxROWS, e.g. 2x2")
-    return int(parts[0]), int(parts[1])
-
-
 def command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Video file: .mp4 (H.264), .mov, .mkv or .gif.")],
     seeds: Annotated[str | None, typer.Option("--seeds", "-s", help="Keyframe seeds, e.g. 0,1,2 or 0-3.")] = None,
@@ -64,13 +55,8 @@ def command(
     force: ForceOpt = False,
 ) -> None:
     """Render a latent walk through keyframes (seeds or latent files) to a video."""
-    import torch
-    from rich.table import Table
-
-    from projector.edits import frame_count, grid_seeds, walk
-    from projector.latent_file import load_latent
-    from projector.video import VIDEO_SUFFIXES, render_video
-    from stylegan2_core import class_labels, parse_seeds, z_from_seeds
+    from projector.video import VIDEO_SUFFIXES, parse_grid, walk_video
+    from stylegan2_core import class_labels, parse_seeds
     from stylegan2_core.errors import InputError
 
     from .._console import out, progress
@@ -79,45 +65,34 @@ def command(
     files = [*(latents or []), *(more_latents or [])]
     if (seeds is None) == (not files):
         raise InputError("pass keyframes as either --seeds or --latents (not both)")
-    if gif:
-        output = output.with_suffix(".gif")
+    output = output.with_suffix(".gif") if gif else output
     if output.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"{output}: unsupported video type; use one of {', '.join(VIDEO_SUFFIXES)}")
-    gw, gh = _parse_grid(grid)
-    cells = gw * gh
+    gw, gh = parse_grid(grid)
     check_outputs([output], force)
-
-    dev = resolve_device(device)
-    G = load_network(network, dev)
-    c = class_labels(class_idx, G.c_dim)
-    if seeds is not None:
-        seed_list = parse_seeds(seeds)
-        per_cell = grid_seeds(seed_list, cells)
-        z = torch.stack([z_from_seeds(s, G.z_dim) for s in per_cell], dim=1)  # [K, cells, z_dim]
-        keys = dict(z=z if cells > 1 else z[:, 0])
-        labels = ", ".join(map(str, seed_list))
-    else:
-        ws = torch.cat([load_latent(f, G).ws for f in files])
-        stacked = torch.stack([ws.roll(-i, dims=0) for i in range(cells)], dim=1)
-        keys = dict(ws=stacked if cells > 1 else ws)
-        labels = ", ".join(Path(f).stem for f in files)
-    num_keys = next(iter(keys.values())).shape[0]
-    total = frame_count(num_keys, frames, loop)
-    ws_iter = walk(G, frames, **keys, kind=kind.value, loop=loop, easing=easing.value, truncation_psi=trunc, c=c,
-                   batch_size=batch_size)
-
-    torch.manual_seed(0)  # --noise-mode random is reproducible
+    G = load_network(network, resolve_device(device))
     with progress() as bar:
-        task = bar.add_task("video", total=total, status=output.name)
-        written = render_video(G, ws_iter, output, batch_size=batch_size, noise_mode=noise_mode.value, fps=fps,
-                               grid=(gw, gh), progress=lambda n: bar.update(task, advance=n))
+        task = bar.add_task("video", total=None, status=output.name)
+        made = walk_video(G, output, seeds=parse_seeds(seeds) if seeds is not None else None, latents=files or None,
+                          frames=frames, kind=kind.value, loop=loop, easing=easing.value, fps=fps, grid=(gw, gh),
+                          truncation_psi=trunc, c=class_labels(class_idx, G.c_dim), noise_mode=noise_mode.value,
+                          batch_size=batch_size, progress=lambda done, total: bar.update(task, completed=done,
+                                                                                         total=total))
+    out.print(_table({
+        "network": f"{network} ({G.img_resolution}px)",
+        "keyframes": ", ".join(made.labels),
+        "interpolation": f"{kind.value}, {easing.value} easing{', loop' if loop else ''}",
+        "frames": f"{made.frames} ({frames} per transition, {fps:g} fps, {made.frames / fps:.1f} s)",
+        "grid": f"{gw}x{gh}",
+        "truncation / noise": f"{trunc} / {noise_mode.value}",
+        "written": str(output),
+    }))
+
+
+def _table(rows: dict[str, str]):
+    from rich.table import Table
 
     table = Table(title="latent walk", show_header=False)
-    table.add_row("network", f"{network} ({G.img_resolution}px)")
-    table.add_row("keyframes", labels)
-    table.add_row("interpolation", f"{kind.value}, {easing.value} easing{', loop' if loop else ''}")
-    table.add_row("frames", f"{written} ({frames} per transition, {fps:g} fps, {written / fps:.1f} s)")
-    table.add_row("grid", f"{gw}x{gh}")
-    table.add_row("truncation / noise", f"{trunc} / {noise_mode.value}")
-    table.add_row("written", str(output))
-    out.print(table)
+    for key, value in rows.items():
+        table.add_row(key, value)
+    return table

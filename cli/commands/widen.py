@@ -22,9 +22,9 @@ def command(
     optimizer moments and progress carry over.
     Continue with: s2edit train --resume OUTDIR.
     """
+    from projector import load_network
     from projector.training.checkpoint import CHECKPOINT_NAME, resolve_resume
     from projector.training.widen import widen_training_checkpoint
-    from stylegan2_core import load_generator
     from stylegan2_core.errors import InputError
 
     from .._console import out
@@ -36,9 +36,9 @@ def command(
     dst = outdir / CHECKPOINT_NAME
     check_outputs([dst], force)
     outdir.mkdir(parents=True, exist_ok=True)
-    before = sum(p.numel() for p in load_generator(src, device="cpu").parameters())
+    before = sum(p.numel() for p in load_network(src).parameters())
     cfg = widen_training_checkpoint(src, dst, channel_base=cbase, channel_max=cmax, seed=seed)
-    after = sum(p.numel() for p in load_generator(dst, device="cpu").parameters())
+    after = sum(p.numel() for p in load_network(dst).parameters())
     syn = cfg.G.synthesis
     out.print(f"{src} -> {dst}: G {before / 1e6:.2f}M -> {after / 1e6:.2f}M parameters "
               f"(channel_base {syn.channel_base}, channel_max {syn.channel_max}); "

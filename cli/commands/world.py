@@ -17,12 +17,11 @@ def command(
 ) -> None:
     """Render cartoon faces with known attributes: world_SEED.png files plus labels.csv."""
     from projector.world import write_world
-    from stylegan2_core.errors import InputError
 
     from .._console import console, progress
+    from .._options import check_outputs
 
-    if (outdir / "labels.csv").exists() and not force:
-        raise InputError(f"{outdir / 'labels.csv'} already exists; pass --force to overwrite")
+    check_outputs([outdir / "labels.csv"], force)
     with progress() as bar:
         task = bar.add_task("rendering", total=count, status="")
         csv_path = write_world(

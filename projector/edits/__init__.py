@@ -1,19 +1,17 @@
-"""Latent edits: style mixing, interpolation walks and attribute directions in W."""
+"""Latent edits: style mixing, interpolation walks and attribute directions in W.
 
-from .directions import (
-    METHODS,
+Directions: ``sefa`` (closed form), ``pca`` (GANSpace), ``supervised`` (InterFaceGAN:
+``fit_direction`` with a linear SVM or logistic regression); ``direction_file`` holds the
+``DirectionSet`` and its files; ``render`` turns an edit into images, a strip or a video.
+"""
+
+from .direction_file import (
     DirectionSet,
     apply_direction,
-    labels_from_csv,
-    labels_from_predictor,
     layer_mask,
     load_directions,
-    orthogonalize,
-    pca,
     save_directions,
-    sefa,
-    style_affines,
-    svm,
+    select_directions,
 )
 from .interpolate import (
     EASINGS,
@@ -27,7 +25,18 @@ from .interpolate import (
     slerp,
     walk,
 )
-from .mixing import layer_ranges, mixing_grid, parse_layers, style_mix
+from .mixing import layer_ranges, mixing_grid, mixing_outputs, parse_layers, style_mix, write_mixing
+from .pca import pca
+from .render import EditPlan, parse_strengths, plan_edit, render_edit
+from .sefa import sefa, style_affines
+from .supervised import (
+    METHODS,
+    fit_direction,
+    labels_from_attribute,
+    labels_from_csv,
+    labels_from_predictor,
+    orthogonalize,
+)
 
 __all__ = [
     "DirectionSet",
@@ -35,14 +44,20 @@ __all__ = [
     "style_affines",
     "sefa",
     "pca",
-    "svm",
+    "fit_direction",
     "orthogonalize",
     "labels_from_csv",
     "labels_from_predictor",
+    "labels_from_attribute",
     "save_directions",
     "load_directions",
+    "select_directions",
     "layer_mask",
     "apply_direction",
+    "EditPlan",
+    "parse_strengths",
+    "plan_edit",
+    "render_edit",
     "KINDS",
     "EASINGS",
     "ease",
@@ -57,4 +72,6 @@ __all__ = [
     "parse_layers",
     "style_mix",
     "mixing_grid",
+    "mixing_outputs",
+    "write_mixing",
 ]

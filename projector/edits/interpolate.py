@@ -18,7 +18,7 @@ import torch
 
 from stylegan2_core.errors import InputError
 
-from .directions import layer_mask
+from .direction_file import layer_mask
 
 KINDS = ("linear", "slerp", "cubic")
 EASINGS = ("linear", "smoothstep", "ease-in-out")

@@ -10,10 +10,16 @@ resolution (a 32 px network has no fine layers).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
 from stylegan2_core.errors import InputError
+
+from ..io import image_grid
+
+__all__ = ["layer_ranges", "parse_layers", "style_mix", "mixing_grid", "mixing_outputs", "write_mixing"]
 
 _RANGE_RE = re.compile(r"(\d+)(?:-(\d+))?")
 
@@ -84,15 +90,47 @@ def mixing_grid(G, row_ws: torch.Tensor, col_ws: torch.Tensor, layers: list[int]
     mixed = style_mix(row_ws[:, None], col_ws[None], layers).reshape(R * C, *row_ws.shape[1:])
     images = _render(G, torch.cat([row_ws, col_ws, mixed]), noise_mode, batch_size)
     rows, cols, cells_img = images[:R], images[R:R + C], images[R + C:]
-    _, ch, H, W = images.shape
-    grid = torch.full([1, ch, (R + 1) * H, (C + 1) * W], -1.0, dtype=images.dtype, device=images.device)
-    for j in range(C):
-        grid[0, :, :H, (j + 1) * W:(j + 2) * W] = cols[j]
-    cells = {}
-    for i in range(R):
-        grid[0, :, (i + 1) * H:(i + 2) * H, :W] = rows[i]
-        for j in range(C):
-            cell = cells_img[i * C + j]
-            grid[0, :, (i + 1) * H:(i + 2) * H, (j + 1) * W:(j + 2) * W] = cell
-            cells[(i, j)] = cell[None]
+    corner = torch.full_like(images[:1], -1.0)
+    layout = [corner, cols] + [t for i in range(R) for t in (rows[i:i + 1], cells_img[i * C:(i + 1) * C])]
+    grid = image_grid(torch.cat(layout).permute(0, 2, 3, 1), cols=C + 1).permute(2, 0, 1)[None]
+    cells = {(i, j): cells_img[i * C + j][None] for i in range(R) for j in range(C)}
     return grid, cells
+
+
+def mixing_outputs(row_labels: list[str], col_labels: list[str], outdir, video=None) -> list[Path]:
+    """The files ``write_mixing`` writes: grid.png, one ``{row}-{col}.png`` per cell (+ the video)."""
+    outdir = Path(outdir)
+    cells = [outdir / f"{r}-{c}.png" for r in row_labels for c in col_labels]
+    return [outdir / "grid.png", *cells, *([Path(video)] if video else [])]
+
+
+@torch.no_grad()
+def write_mixing(G, row_ws: torch.Tensor, col_ws: torch.Tensor, layers: list[int], outdir, row_labels: list[str],
+                 col_labels: list[str], *, noise_mode: str = "const", batch_size: int = 16, video=None,
+                 fps: float = 2.0, progress: Callable[[int, int], None] | None = None) -> list[Path]:
+    """Render ``mixing_grid`` and write grid.png and the cells; optionally a crossover ``video``.
+
+    Video frame k (k = 0 .. num_ws) takes ws layers 0 .. k-1 from the column; ``progress(k, total)``
+    follows its frames. ``noise_mode='random'`` is seeded, so reruns agree. Returns the files written.
+    """
+    from stylegan2_core.image import to_uint8
+
+    from ..io import save_pixels
+    from ..video import VideoWriter
+
+    paths = mixing_outputs(row_labels, col_labels, outdir, video)
+    torch.manual_seed(0)
+    grid, cells = mixing_grid(G, row_ws, col_ws, layers, noise_mode, batch_size)
+    save_pixels(paths[0], to_uint8(grid)[0])
+    for path, key in zip(paths[1:], sorted(cells)):
+        save_pixels(path, to_uint8(cells[key])[0])
+    if video is not None:
+        with VideoWriter(video, fps=fps) as writer:
+            for k in range(G.num_ws + 1):
+                torch.manual_seed(0)
+                frame, _ = mixing_grid(G, row_ws, col_ws, list(range(k)), noise_mode, batch_size)
+                writer.append(to_uint8(frame))
+                if progress is not None:
+                    progress(k + 1, G.num_ws + 1)
+    return paths
+

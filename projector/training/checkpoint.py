@@ -2,9 +2,10 @@
 
 Tensors: ``G.*``, ``G_ema.*``, ``D.*`` (state dicts without the constant FIR filters),
 ``opt_G.*`` / ``opt_D.*`` (optimizer state tensors), ``pl_mean`` and ``rng.<rank>`` (each
-process's generator state). JSON metadata: the generator config (so ``load_generator``
-reads ``G_ema`` from the file), the training config, step, image count, elapsed time and
-the non-tensor optimizer state. Written atomically: a crash never leaves half a file.
+process's generator state). JSON metadata: the generator config, the training config, step,
+image count, elapsed time and the non-tensor optimizer state. Written atomically: a crash never
+leaves half a file. This module owns the layout: ``load_training_generator`` reads G_ema (or G)
+as a ``Generator``; ``stylegan2_core.load_generator`` refuses these files and points here.
 """
 
 from __future__ import annotations
@@ -13,18 +14,22 @@ from pathlib import Path
 
 import torch
 
-from stylegan2_core.checkpoints import load_generator
+from stylegan2_core.checkpoints import CheckpointInfo, load_generator
 from stylegan2_core.checkpoints.native import read_native, write_native
+from stylegan2_core.config import GeneratorConfig
 from stylegan2_core.errors import CheckpointError, InputError
+from stylegan2_core.fileio import is_safetensors, read_metadata, sha256_file
 from stylegan2_core.networks import Generator
 
 from .config import TrainConfig
 
-__all__ = ["CHECKPOINT_NAME", "flatten_optimizer", "unflatten_optimizer", "module_tensors", "load_module",
-           "save_checkpoint", "load_checkpoint", "resolve_resume", "snapshot_name", "snapshot_paths",
-           "average_generators"]
+__all__ = ["CHECKPOINT_NAME", "TRAINING_FORMAT", "flatten_optimizer", "unflatten_optimizer", "module_tensors",
+           "load_module", "save_checkpoint", "load_checkpoint", "is_training_checkpoint", "load_training_generator",
+           "resolve_resume", "snapshot_name", "snapshot_paths", "average_generators"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+TRAINING_FORMAT = "s2edit-training"  # ``G.checkpoint.format`` of generators read from a training checkpoint
+_GENERATORS = ("G_ema", "G")
 
 
 def module_tensors(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -40,7 +45,8 @@ def load_module(module: torch.nn.Module, prefix: str, tensors: dict[str, torch.T
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise CheckpointError(f"checkpoint {prefix} does not match the configured network: {err}") from None
+        first = str(err).strip().splitlines()[0]
+        raise CheckpointError(f"checkpoint {prefix} does not match the configured network: {first}") from None
 
 
 def flatten_optimizer(prefix: str, state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
@@ -91,7 +97,41 @@ def load_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict, TrainConfig]:
     tensors, meta = read_native(path)
     if meta.get("kind") != "training" or "train_config" not in meta:
         raise CheckpointError(f"{path}: not a training checkpoint (kind {meta.get('kind')!r})")
-    return tensors, meta, TrainConfig.from_dict(meta["train_config"])
+    try:
+        return tensors, meta, TrainConfig.from_dict(meta["train_config"])
+    except InputError as err:
+        raise CheckpointError(f"{path}: bad training config in metadata ({err})") from None
+
+
+def is_training_checkpoint(path) -> bool:
+    """Whether ``path`` is a file in this module's format (a native safetensors file of kind ``"training"``)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        if not is_safetensors(f.read(16)):
+            return False
+    return (read_metadata(path) or {}).get("kind") == "training"
+
+
+def load_training_generator(path, network: str = "G_ema", device="cpu") -> Generator:
+    """The generator ``network`` (``"G_ema"``, default, or ``"G"``) of a training checkpoint, like ``load_generator``.
+
+    Returns a ``Generator`` in eval mode without gradients, with ``G.checkpoint`` describing the source.
+    """
+    if network not in _GENERATORS:
+        raise InputError(f"{path}: training checkpoints hold generators {', '.join(_GENERATORS)}; "
+                         f"{network!r} is not one")
+    tensors, meta = read_native(path)
+    if meta.get("kind") != "training" or "config" not in meta:
+        raise CheckpointError(f"{path}: not a training checkpoint with a generator config (kind {meta.get('kind')!r})")
+    try:
+        G = Generator(GeneratorConfig.from_dict(meta["config"]))
+    except InputError as err:
+        raise CheckpointError(f"{path}: bad generator config in metadata ({err})") from None
+    load_module(G, network, tensors)
+    G.checkpoint = CheckpointInfo(format=TRAINING_FORMAT, path=str(path), sha256=sha256_file(path), network=network)
+    return G.eval().requires_grad_(False).to(device)
 
 
 def resolve_resume(resume) -> Path:

@@ -21,9 +21,10 @@ import torch
 from stylegan2_core.errors import InputError
 from stylegan2_core.image import from_uint8
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFiles", "WorldImages", "open_source", "prepare_image", "RealStream"]
+from ..io import IMAGE_SUFFIXES
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+__all__ = ["ImageFiles", "WorldImages", "open_source", "prepare_image", "RealStream"]
+
 _WORLD_BLOCK = 4096  # xflip draws for the infinite world are made this many samples at a time
 
 
@@ -48,14 +49,14 @@ class ImageFiles:
         self._zip_pid = None
         if self.path.is_dir():
             self.names = sorted(str(p.relative_to(self.path)) for p in self.path.rglob("*")
-                                if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+                                if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         elif self.path.is_file() and zipfile.is_zipfile(self.path):
             with zipfile.ZipFile(self.path) as zf:
-                self.names = sorted(n for n in zf.namelist() if Path(n).suffix.lower() in IMAGE_EXTENSIONS)
+                self.names = sorted(n for n in zf.namelist() if Path(n).suffix.lower() in IMAGE_SUFFIXES)
         else:
             raise InputError(f"training data {self.path}: not a folder or a zip file (or pass 'world')")
         if not self.names:
-            raise InputError(f"training data {self.path}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+            raise InputError(f"training data {self.path}: no images ({', '.join(IMAGE_SUFFIXES)})")
 
     def __len__(self) -> int:
         return len(self.names)

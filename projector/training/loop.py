@@ -14,14 +14,12 @@ import atexit
 import copy
 import gc
 import json
-import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -29,16 +27,17 @@ from torch.nn.parallel import DistributedDataParallel
 
 from stylegan2_core.discriminator import Discriminator
 from stylegan2_core.errors import InputError
-from stylegan2_core.image import from_uint8, to_uint8
-from stylegan2_core.latent import z_from_seeds
+from stylegan2_core.image import from_uint8
+from stylegan2_core.latent import sample_ws
 from stylegan2_core.networks import Generator
 
+from ..io import save_grid
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import RealStream, open_source
 from .loss import GeneratorStep, StyleGAN2Loss
 
-__all__ = ["TrainEvent", "TrainResult", "Trainer", "train", "image_grid", "save_grid"]
+__all__ = ["TrainEvent", "TrainResult", "Trainer", "train"]
 
 
 @dataclass
@@ -128,8 +127,8 @@ class Trainer:
         self.G.to(memory_format=self.memory_format)
         self.D.to(memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.gen = torch.Generator(self.device)
-        self.gen.manual_seed(_rng_seed(cfg.seed, rank))
+        self.rng = torch.Generator(self.device)
+        self.rng.manual_seed(_rng_seed(cfg.seed, rank))
 
         G_step = GeneratorStep(self.G)
         D = self.D
@@ -139,7 +138,7 @@ class Trainer:
             D = DistributedDataParallel(D, **ddp)
         self.G.requires_grad_(False)
         self.D.requires_grad_(False)
-        self.loss = StyleGAN2Loss(G_step, D, cfg, self.gen, self.device)
+        self.loss = StyleGAN2Loss(G_step, D, cfg, self.rng, self.device)
 
         # Lazy regularization: the main phases run every step, the regularizers every `interval` steps.
         self.opt = {name: torch.optim.Adam(module.parameters(), **self._adam_hyperparameters(name))
@@ -216,7 +215,7 @@ class Trainer:
             b_ema.copy_(b)
 
     def _rng_states(self) -> list[torch.Tensor]:
-        state = self.gen.get_state()
+        state = self.rng.get_state()
         if not self.distributed:
             return [state]
         states = [None] * self.world_size
@@ -245,11 +244,11 @@ class Trainer:
         state = tensors.get(f"rng.{self.rank}")
         if int(meta.get("world_size", 1)) == self.world_size and state is not None:
             try:
-                self.gen.set_state(state)
+                self.rng.set_state(state)
                 return notes
             except RuntimeError:  # a generator state of another device type
                 pass
-        self.gen.manual_seed(_rng_seed(self.cfg.seed + self.step_index, self.rank))
+        self.rng.manual_seed(_rng_seed(self.cfg.seed + self.step_index, self.rank))
         notes.append(f"checkpoint written by {meta.get('world_size')} process(es) on another setup, resumed with "
                      f"{self.world_size} on {self.device.type}: random streams reseeded, not bitwise reproducible")
         return notes
@@ -257,28 +256,8 @@ class Trainer:
     @torch.no_grad()
     def sample_images(self, seeds, batch: int = 16) -> torch.Tensor:
         """G_ema images for ``seeds`` (official seed -> z, constant noise), NCHW on the CPU."""
-        z = z_from_seeds(seeds, self.cfg.G.z_dim).to(self.device)
-        return torch.cat([self.G_ema(chunk, noise_mode="const").cpu() for chunk in z.split(batch)])
-
-
-def image_grid(images: np.ndarray, cols: int) -> np.ndarray:
-    """NHWC uint8 -> one HWC image, ``cols`` images per row (missing cells black)."""
-    n, h, w, c = images.shape
-    rows = math.ceil(n / cols)
-    grid = np.zeros((rows * h, cols * w, c), np.uint8)
-    for i, img in enumerate(images):
-        r, q = divmod(i, cols)
-        grid[r * h:(r + 1) * h, q * w:(q + 1) * w] = img
-    return grid
-
-
-def save_grid(path: Path, images: torch.Tensor, cols: int) -> Path:
-    """Save NCHW [-1, 1] images as a PNG grid (pixels via ``to_uint8``)."""
-    grid = image_grid(to_uint8(images), cols)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
-        raise InputError(f"could not write {path}")
-    return path
+        ws = sample_ws(self.G_ema, seeds)
+        return torch.cat([self.G_ema.synthesis(chunk, noise_mode="const").cpu() for chunk in ws.split(batch)])
 
 
 def _crossed(before: int, after: int, interval_kimg: float) -> bool:

@@ -8,7 +8,6 @@ weights), binary ones as logits.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -18,18 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from stylegan2_core.errors import CheckpointError, InputError, ShapeError
+from stylegan2_core.fileio import MAGIC_KEY, read_safetensors, write_safetensors
 from stylegan2_core.image import from_uint8
 
 from . import faces as world
 
 __all__ = [
     "PredictorConfig",
-    "TrainConfig",
+    "PredictorTrainConfig",
     "AttributePredictor",
     "TRAIN_START_SEED",
     "VAL_START_SEED",
@@ -46,7 +44,6 @@ DEFAULT_WEIGHTS = Path(__file__).parents[1] / "assets" / "world_predictor.safete
 TRAIN_START_SEED = 1_000_000
 VAL_START_SEED = 2_000_000
 
-_METADATA_KEY = "s2edit"
 _FORMAT = "s2edit.world_predictor/1"
 
 
@@ -70,7 +67,7 @@ class PredictorConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class PredictorTrainConfig:
     """How ``train_predictor`` trains: data sizes, optimisation, augmentation."""
 
     num_train: int
@@ -189,7 +186,8 @@ def train_predictor(
     running loss).
     Returns the model in eval mode and a JSON-ready report.
     """
-    cfg = TrainConfig(num_train=num_train, num_val=num_val, steps=steps, batch_size=batch_size, seed=seed, lr=lr)
+    cfg = PredictorTrainConfig(num_train=num_train, num_val=num_val, steps=steps, batch_size=batch_size, seed=seed,
+                               lr=lr)
     if min(num_train, num_val, steps, batch_size) < 1:
         raise InputError("num_train, num_val, steps and batch_size must be positive")
     started = time.perf_counter()
@@ -218,15 +216,15 @@ def train_predictor(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
     )
-    gen = torch.Generator().manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
     labels_t = torch.from_numpy(train_labels)
     model.train()
     running = None
     for step in range(steps):
-        idx = torch.randint(0, num_train, (batch_size,), generator=gen)
+        idx = torch.randint(0, num_train, (batch_size,), generator=rng)
         x = from_uint8(train_images[idx.numpy()])
-        sigma = torch.rand(batch_size, 1, 1, 1, generator=gen) * cfg.noise
-        x = x + sigma * torch.randn(x.shape, generator=gen)
+        sigma = torch.rand(batch_size, 1, 1, 1, generator=rng) * cfg.noise
+        x = x + sigma * torch.randn(x.shape, generator=rng)
         loss = _loss(model, model(x), labels_t[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -248,9 +246,10 @@ def train_predictor(
 
 
 def save_predictor(model: AttributePredictor, path: str | Path) -> Path:
-    """Write weights as safetensors with config, normalization stats and ``model.report`` in the metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write weights as safetensors with config, normalization stats and ``model.report`` in the metadata.
+
+    Written atomically (``stylegan2_core.fileio``): an interrupt never leaves half a file.
+    """
     meta = {
         "format": _FORMAT,
         "config": asdict(model.config),
@@ -258,20 +257,7 @@ def save_predictor(model: AttributePredictor, path: str | Path) -> Path:
         "std": model.std.tolist(),
         "report": model.report,
     }
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(tensors, str(path), metadata={_METADATA_KEY: json.dumps(meta)})
-    return path
-
-
-def _metadata(path: Path) -> dict:
-    with safe_open(str(path), framework="pt") as fh:
-        raw = (fh.metadata() or {}).get(_METADATA_KEY)
-    if raw is None:
-        raise CheckpointError(f"{path} has no '{_METADATA_KEY}' metadata; not a saved attribute predictor")
-    meta = json.loads(raw)
-    if meta.get("format") != _FORMAT:
-        raise CheckpointError(f"{path}: unsupported predictor format {meta.get('format')!r}")
-    return meta
+    return write_safetensors(path, model.state_dict(), meta)
 
 
 def load_predictor(path: str | Path) -> AttributePredictor:
@@ -279,11 +265,11 @@ def load_predictor(path: str | Path) -> AttributePredictor:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"predictor weights not found: {path}")
-    try:
-        meta = _metadata(path)
-        tensors = load_file(str(path))
-    except (SafetensorError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"cannot read predictor {path}: {err}") from err
+    tensors, meta = read_safetensors(path)  # CheckpointError naming the file if it is not safetensors
+    if meta is None:
+        raise CheckpointError(f"{path} has no '{MAGIC_KEY}' metadata; not a saved attribute predictor")
+    if meta.get("format") != _FORMAT:
+        raise CheckpointError(f"{path}: unsupported predictor format {meta.get('format')!r}")
     cfg = meta["config"]
     config = PredictorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
     model = AttributePredictor(config, meta["mean"], meta["std"])

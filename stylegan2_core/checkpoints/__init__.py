@@ -16,7 +16,7 @@ import torch
 from ..config import GeneratorConfig
 from ..errors import CheckpointError, InputError, UnknownFormatError
 from ..fileio import atomic_write, cache_root, download, is_safetensors, sha256_file
-from ..latent import z_samples
+from ..latent import W_AVG_SAMPLES, W_AVG_SEED, w_statistics
 from ..networks import Generator
 from . import native, nvlabs_pkl, rosinality_pt
 from ._safe_pickle import NetworkStub, PersistentRecord, safe_load
@@ -34,8 +34,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-W_AVG_SAMPLES = 10_000
-W_AVG_SEED = 0
 
 
 @dataclass
@@ -54,12 +52,8 @@ def _demo_path() -> Path:
 
 
 def estimate_w_avg(G: Generator, num_samples: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED) -> torch.Tensor:
-    """Mean of the mapping output over ``num_samples`` seeded z (for checkpoints without w_avg)."""
-    z = z_samples(num_samples, G.z_dim, seed)
-    device = G.mapping.w_avg.device
-    with torch.no_grad():
-        ws = torch.cat([G.mapping(chunk.to(device), None)[:, 0] for chunk in z.split(1000)])
-    return ws.mean(dim=0)
+    """w_avg ``[w_dim]`` for checkpoints without one: ``w_statistics``' mean, on G's device."""
+    return w_statistics(G, num_samples, seed)[0].reshape(-1).to(G.mapping.w_avg.device)
 
 
 def _build(cfg: GeneratorConfig, state: dict[str, torch.Tensor], where: str) -> Generator:
@@ -93,14 +87,14 @@ def _load_pickle(path: Path, network: str | None):
         name = network or "G_ema"
         record = obj.get(name)
         if not isinstance(record, PersistentRecord):
-            raise CheckpointError(f"{path}: no network {name!r} in this snapshot (has {sorted(obj)})")
+            raise InputError(f"{path}: no network {name!r} in this snapshot (has {sorted(obj)})")
         cfg = nvlabs_pkl.ada_config(record)
         return "stylegan2-ada-pkl", name, cfg, nvlabs_pkl.ada_state_dict(record), []
     if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(n, NetworkStub) for n in obj):
         name = network or "Gs"
         nets = dict(zip(("G", "D", "Gs"), obj))
         if name not in ("G", "Gs"):
-            raise CheckpointError(f"{path}: TF pickles hold networks G, D, Gs; {name!r} is not a generator")
+            raise InputError(f"{path}: TF pickles hold networks G, D, Gs; {name!r} is not a generator")
         net = nets[name]
         return "stylegan2-tf-pkl", name, nvlabs_pkl.tf_config(net), nvlabs_pkl.tf_state_dict(net), []
     raise UnknownFormatError(f"{path}: a pickle, but neither an NVlabs snapshot dict nor a TF (G, D, Gs) tuple")
@@ -118,6 +112,9 @@ def _load_torch(path: Path, network: str | None):
     name = network or ("g_ema" if "g_ema" in ckpt else "g")
     sd = ckpt.get(name)
     if not isinstance(sd, dict) or "style.1.weight" not in sd:
+        has_generator = any(isinstance(ckpt.get(k), dict) and "style.1.weight" in ckpt[k] for k in ("g_ema", "g"))
+        if network is not None and has_generator:
+            raise InputError(f"{path}: no generator {network!r} in this rosinality checkpoint; use g_ema or g")
         raise UnknownFormatError(f"{path}: a torch checkpoint without a rosinality generator under {name!r} "
                                  f"(keys: {sorted(map(str, ckpt))[:8]})")
     cfg = rosinality_pt.rosinality_config(sd)
@@ -135,8 +132,8 @@ def _sniff_and_load(path: Path, network: str | None):
     if not head:
         raise CheckpointError(f"{path}: empty file")
     if is_safetensors(head):
-        state, cfg, meta = native.native_generator_state(path)
-        return "s2edit-native", meta.get("kind", "generator"), cfg, state, []
+        state, cfg, _ = native.native_generator_state(path)
+        return "s2edit-native", "generator", cfg, state, []
     if head[:2] == b"PK":
         return _load_torch(path, network)
     if head[:1] == b"\x80":
@@ -168,7 +165,7 @@ def load_generator(source="demo", device="cpu", network: str | None = None, sha2
         path = resolve_source(source, sha256=sha256, progress=progress)
     try:
         fmt, name, cfg, state, notes = _sniff_and_load(path, network)
-    except CheckpointError as err:
+    except (CheckpointError, InputError) as err:
         msg = str(err)
         raise type(err)(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
     needs_w_avg = "mapping.w_avg" not in state
@@ -191,7 +188,10 @@ def save_generator(G: Generator, path, fmt: str | None = None, extra: dict | Non
     if fmt == "s2edit-native":
         native.write_native(path, state, G.cfg, extra=extra)
     elif fmt == "rosinality-pt":
-        ckpt = rosinality_pt.to_rosinality(state, G.cfg)
+        try:
+            ckpt = rosinality_pt.to_rosinality(state, G.cfg)
+        except InputError as err:
+            raise InputError(f"{path}: {err}") from None
         atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
     else:
         raise InputError(f"unknown output format {fmt!r}; use .safetensors or .pt")

@@ -6,7 +6,7 @@ Nothing in it is executable; the header is plain JSON.
 import torch
 
 from ..config import GeneratorConfig
-from ..errors import CheckpointError
+from ..errors import CheckpointError, InputError
 from ..fileio import read_safetensors, write_safetensors
 
 __all__ = ["read_native", "write_native", "native_generator_state"]
@@ -32,12 +32,22 @@ def read_native(path) -> tuple[dict[str, torch.Tensor], dict]:
 
 
 def native_generator_state(path) -> tuple[dict[str, torch.Tensor], GeneratorConfig, dict]:
+    """State dict, config and metadata of a native generator file (kind ``"generator"``).
+
+    Training checkpoints (kind ``"training"``) are ``projector``'s format: they are refused here with a
+    message that says how to load them.
+    """
     tensors, meta = read_native(path)
-    if meta.get("kind") not in ("generator", "training"):
-        raise CheckpointError(f"{path}: holds a {meta.get('kind')!r}, not a generator")
+    kind = meta.get("kind")
+    if kind == "training":
+        raise CheckpointError(f"{path}: an s2edit training checkpoint, not a generator file; load its G_ema with "
+                              "projector.load_network(path), as every s2edit command's --network does")
+    if kind != "generator":
+        raise CheckpointError(f"{path}: holds a {kind!r}, not a generator")
     if "config" not in meta:
         raise CheckpointError(f"{path}: no generator config in metadata")
-    cfg = GeneratorConfig.from_dict(meta["config"])
-    prefix = "G_ema." if meta.get("kind") == "training" else ""
-    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-    return state, cfg, meta
+    try:
+        cfg = GeneratorConfig.from_dict(meta["config"])
+    except InputError as err:
+        raise CheckpointError(f"{path}: bad generator config in metadata ({err})") from None
+    return tensors, cfg, meta

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..config import GeneratorConfig, MappingConfig, SynthesisConfig
-from ..errors import CheckpointError
+from ..errors import CheckpointError, InputError
 from ._safe_pickle import NetworkStub, PersistentRecord
 
 __all__ = ["ada_config", "ada_state_dict", "tf_config", "tf_state_dict"]
@@ -61,7 +61,7 @@ def ada_config(record: PersistentRecord) -> GeneratorConfig:
         synthesis["resample_filter"] = tuple(synthesis["resample_filter"])
     try:
         return GeneratorConfig(**top, mapping=MappingConfig(**mapping), synthesis=SynthesisConfig(**synthesis))
-    except TypeError as err:
+    except (TypeError, InputError) as err:
         raise CheckpointError(f"unsupported generator arguments in checkpoint: {err}") from None
 
 
@@ -84,6 +84,13 @@ def tf_config(net: NetworkStub) -> GeneratorConfig:
         raise CheckpointError(f"TF generator structure {kw['structure']!r} is not supported")
     if kw.get("architecture", "skip") == "orig":
         raise CheckpointError("TF generators with architecture 'orig' are not supported")
+    try:
+        return _tf_generator_config(kw)
+    except (TypeError, InputError) as err:
+        raise CheckpointError(f"unsupported generator arguments in checkpoint: {err}") from None
+
+
+def _tf_generator_config(kw: dict) -> GeneratorConfig:
     return GeneratorConfig(
         z_dim=kw.get("latent_size", 512),
         c_dim=kw.get("label_size", 0),

@@ -11,7 +11,7 @@ import re
 import torch
 
 from ..config import GeneratorConfig, MappingConfig, SynthesisConfig
-from ..errors import CheckpointError
+from ..errors import CheckpointError, InputError
 
 __all__ = ["rosinality_config", "from_rosinality", "to_rosinality"]
 
@@ -41,11 +41,14 @@ def rosinality_config(sd: dict[str, torch.Tensor]) -> GeneratorConfig:
         raise CheckpointError(f"rosinality state dict lacks {err}") from None
     resolution = max(channels)
     channel_base, channel_max = _channel_params(channels)
-    return GeneratorConfig(
-        z_dim=z_dim, c_dim=0, w_dim=style_dim, img_resolution=resolution, img_channels=img_channels,
-        mapping=MappingConfig(num_layers=n_mlp, lr_multiplier=0.01),
-        synthesis=SynthesisConfig(channel_base=channel_base, channel_max=channel_max, conv_clamp=None),
-    )
+    try:
+        return GeneratorConfig(
+            z_dim=z_dim, c_dim=0, w_dim=style_dim, img_resolution=resolution, img_channels=img_channels,
+            mapping=MappingConfig(num_layers=n_mlp, lr_multiplier=0.01),
+            synthesis=SynthesisConfig(channel_base=channel_base, channel_max=channel_max, conv_clamp=None),
+        )
+    except InputError as err:
+        raise CheckpointError(f"rosinality generator with an unsupported layout: {err}") from None
 
 
 def _layer_names(resolution: int):
@@ -90,8 +93,8 @@ def to_rosinality(state: dict[str, torch.Tensor], cfg: GeneratorConfig) -> dict:
     if cfg.c_dim or s.architecture != "skip" or s.conv_clamp is not None or tuple(s.resample_filter) != (1, 3, 3, 1) \
             or not s.use_noise or s.activation != "lrelu" or cfg.mapping.lr_multiplier != 0.01 or cfg.z_dim != cfg.w_dim \
             or cfg.mapping.activation != "lrelu" or cfg.mapping.layer_features not in (None, cfg.w_dim):
-        raise CheckpointError("rosinality's generator cannot represent this network "
-                              "(it needs: unconditional, skip, no conv_clamp, [1,3,3,1] filter, lrelu, z_dim == w_dim)")
+        raise InputError("rosinality's generator cannot represent this network "
+                         "(it needs: unconditional, skip, no conv_clamp, [1,3,3,1] filter, lrelu, z_dim == w_dim)")
     k = torch.tensor([1.0, 3.0, 3.0, 1.0])
     blur = torch.outer(k, k)
     blur = blur / blur.sum() * 4

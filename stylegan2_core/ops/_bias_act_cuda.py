@@ -7,8 +7,9 @@ output is also saved whenever ``clamp`` is set, because the clamped outputs pass
 
 import torch
 
+from ..errors import InputError, ShapeError
 from . import _plugin
-from .bias_act import ACTIVATIONS
+from ._activations import ACTIVATIONS
 
 __all__ = ["bias_act_function"]
 
@@ -34,15 +35,15 @@ def _like(t: torch.Tensor, ref: torch.Tensor | None) -> torch.Tensor:
 def _check_arguments(x: torch.Tensor, b: torch.Tensor | None, dim: int) -> None:
     """The binding's checks, made here first: a failed check raises in Python, never inside the extension."""
     if x.dtype not in (torch.float16, torch.float32, torch.float64):
-        raise RuntimeError(f"bias_act: x must be float16, float32 or float64, got {x.dtype}")
+        raise InputError(f"bias_act: x must be float16, float32 or float64, got {x.dtype}")
     if b is None:
         return
     if b.device != x.device or b.dtype != x.dtype:
-        raise RuntimeError(f"bias_act: b ({b.dtype} on {b.device}) must match x ({x.dtype} on {x.device})")
+        raise InputError(f"bias_act: b ({b.dtype} on {b.device}) must match x ({x.dtype} on {x.device})")
     if not 0 <= dim < x.ndim:
-        raise RuntimeError(f"bias_act: dim must be in [0, {x.ndim}) for x of shape {list(x.shape)}, got {dim}")
+        raise ShapeError(f"bias_act: dim must be in [0, {x.ndim}) for x of shape {list(x.shape)}, got {dim}")
     if b.ndim != 1 or b.shape[0] != x.shape[dim]:
-        raise RuntimeError(f"bias_act: b must have shape [{x.shape[dim]}] (x.shape[{dim}]), got {list(b.shape)}")
+        raise ShapeError(f"bias_act: b must have shape [{x.shape[dim]}] (x.shape[{dim}]), got {list(b.shape)}")
 
 
 def bias_act_function(dim=1, act="linear", alpha=None, gain=None, clamp=None):

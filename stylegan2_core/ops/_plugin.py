@@ -4,7 +4,7 @@ Nothing is compiled at import. The first CUDA call of an op builds its extension
 ``torch.utils.cpp_extension.load`` (ninja) in a staging directory, for the current GPU's
 architecture only, then moves it atomically into a cache directory keyed by the source
 digest, the GPU architecture, the CUDA and torch versions. Success and failure are memoised;
-a failure is kept as a one-line reason, with the full compiler log written next to the cache.
+a failure is kept as a one-line reason, with the full compiler log written (atomically) next to the cache.
 """
 
 import hashlib
@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 
 import torch
+
+from ..fileio import atomic_write, cache_root
 
 __all__ = ["OPS", "available", "get_plugin", "cache_dir"]
 
@@ -30,8 +32,8 @@ _failures: dict[str, str] = {}
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("S2EDIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "s2edit")
-    return Path(root) / "kernels"
+    """Built kernels live under the project's one cache root."""
+    return cache_root() / "kernels"
 
 
 def _arch() -> str:
@@ -98,7 +100,8 @@ def _build(op: str):
         )
     except Exception as err:
         log = target.parent / f"{name}.log"
-        log.write_text(f"{type(err).__name__}: {err}\n")
+        text = f"{type(err).__name__}: {err}\n"
+        atomic_write(log, lambda tmp: Path(tmp).write_text(text))
         shutil.rmtree(staging, ignore_errors=True)
         raise RuntimeError(f"build failed: {_one_line(str(err))} (log: {log})") from err
     try:

@@ -7,8 +7,9 @@ the same kernel. Separable 1-D filters run as two passes, one per axis.
 
 import torch
 
+from ..errors import InputError, OpUnavailableError, ShapeError
 from . import _plugin
-from .upfirdn2d import _filter_size, _parse_padding, _parse_scaling
+from ._params import filter_size, parse_padding, parse_scaling
 
 __all__ = ["upfirdn2d_function", "adjoint_padding"]
 
@@ -43,28 +44,28 @@ _MAX_EXTENT = 1 << 28  # the binding's bound on pixel extents (32-bit pixel indi
 def _check_arguments(x: torch.Tensor, f: torch.Tensor, up, down, padding) -> None:
     """The binding's checks, made here first: a failed check raises in Python, never inside the extension."""
     if x.dtype not in (torch.float16, torch.float32, torch.float64):
-        raise RuntimeError(f"upfirdn2d: x must be float16, float32 or float64, got {x.dtype}")
+        raise InputError(f"upfirdn2d: x must be float16, float32 or float64, got {x.dtype}")
     if f.device != x.device:
-        raise RuntimeError(f"upfirdn2d: f is on {f.device} but x is on {x.device}")
-    fw, fh = _filter_size(f)
+        raise InputError(f"upfirdn2d: f is on {f.device} but x is on {x.device}")
+    fw, fh = filter_size(f)
     (upx, upy), (downx, downy), (padx0, padx1, pady0, pady1) = up, down, padding
     in_h, in_w = x.shape[2], x.shape[3]
     padded_h, padded_w = in_h * upy + pady0 + pady1, in_w * upx + padx0 + padx1
     if padded_h < fh or padded_w < fw:
-        raise RuntimeError(f"upfirdn2d: the padded, upsampled input ({padded_h}x{padded_w}) is smaller than "
+        raise ShapeError(f"upfirdn2d: the padded, upsampled input ({padded_h}x{padded_w}) is smaller than "
                            f"the filter ({fh}x{fw})")
     out_h, out_w = (padded_h - fh) // downy + 1, (padded_w - fw) // downx + 1
     extents = (in_h * upy, in_w * upx, out_h * downy, out_w * downx, fh, fw, *(abs(p) for p in padding))
     if max(extents) >= _MAX_EXTENT:
-        raise RuntimeError(f"upfirdn2d: sizes, factors and padding must stay below {_MAX_EXTENT} pixels "
+        raise ShapeError(f"upfirdn2d: sizes, factors and padding must stay below {_MAX_EXTENT} pixels "
                            "(32-bit pixel indices)")
 
 
 def upfirdn2d_function(up=1, down=1, padding=0, flip_filter=False, gain=1):
     """The autograd Function class for these static arguments (cached); ``.apply(x, f)`` runs the op."""
-    upx, upy = _parse_scaling(up)
-    downx, downy = _parse_scaling(down)
-    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+    upx, upy = parse_scaling(up, "up")
+    downx, downy = parse_scaling(down, "down")
+    padx0, padx1, pady0, pady1 = parse_padding(padding)
     gain = float(gain)
     key = (upx, upy, downx, downy, padx0, padx1, pady0, pady1, bool(flip_filter), gain)
     if key in _functions:
@@ -92,14 +93,15 @@ def upfirdn2d_function(up=1, down=1, padding=0, flip_filter=False, gain=1):
         @staticmethod
         def backward(ctx, dy):
             if ctx.needs_input_grad[1]:
-                raise RuntimeError("upfirdn2d: the CUDA kernel has no gradient for the filter; use impl='ref' for that")
+                raise OpUnavailableError("upfirdn2d: the CUDA kernel has no gradient for the filter; "
+                                         "use impl='ref' for that")
             (f,) = ctx.saved_tensors
             dx = None
             if ctx.needs_input_grad[0]:
                 in_size = (ctx.x_shape[3], ctx.x_shape[2])
                 out_size = (dy.shape[3], dy.shape[2])
                 p = adjoint_padding(in_size, out_size, (upx, upy), (downx, downy), [padx0, padx1, pady0, pady1],
-                                    _filter_size(f))
+                                    filter_size(f))
                 adjoint = upfirdn2d_function(up=[downx, downy], down=[upx, upy], padding=p,
                                              flip_filter=not flip_filter, gain=gain)
                 dx = adjoint.apply(dy, f)

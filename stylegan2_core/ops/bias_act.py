@@ -1,38 +1,12 @@
 """Fused bias + activation + gain + clamp, the epilogue of every StyleGAN2 layer."""
 
-from dataclasses import dataclass
-from typing import Callable
-
-import numpy as np
 import torch
-import torch.nn.functional as F
 
+from ..errors import InputError, ShapeError
+from ._activations import ACTIVATIONS, ActivationSpec
 from ._dispatch import resolve
 
 __all__ = ["ActivationSpec", "ACTIVATIONS", "bias_act"]
-
-
-@dataclass(frozen=True)
-class ActivationSpec:
-    func: Callable
-    def_alpha: float
-    def_gain: float
-    cuda_idx: int  # index of the activation in the CUDA kernel
-    ref: str  # 'x' or 'y': which tensor the kernel's gradient needs
-    has_2nd_grad: bool
-
-
-ACTIVATIONS: dict[str, ActivationSpec] = {
-    "linear": ActivationSpec(lambda x, **_: x, 0, 1, 1, "", False),
-    "relu": ActivationSpec(lambda x, **_: F.relu(x), 0, np.sqrt(2), 2, "y", False),
-    "lrelu": ActivationSpec(lambda x, alpha, **_: F.leaky_relu(x, alpha), 0.2, np.sqrt(2), 3, "y", False),
-    "tanh": ActivationSpec(lambda x, **_: torch.tanh(x), 0, 1, 4, "y", True),
-    "sigmoid": ActivationSpec(lambda x, **_: torch.sigmoid(x), 0, 1, 5, "y", True),
-    "elu": ActivationSpec(lambda x, **_: F.elu(x), 0, 1, 6, "y", True),
-    "selu": ActivationSpec(lambda x, **_: F.selu(x), 0, 1, 7, "y", True),
-    "softplus": ActivationSpec(lambda x, **_: F.softplus(x), 0, 1, 8, "y", True),
-    "swish": ActivationSpec(lambda x, **_: torch.sigmoid(x) * x, 0, np.sqrt(2), 9, "x", True),
-}
 
 
 def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None, impl=None):
@@ -50,11 +24,27 @@ def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None, 
     Returns:
         Tensor of the same shape and dtype as ``x``.
     """
-    if act not in ACTIVATIONS:
-        raise ValueError(f"bias_act: unknown activation {act!r}; expected one of {', '.join(ACTIVATIONS)}")
+    _check_arguments(x, b, dim, act, clamp)
     if resolve("bias_act", x, impl) == "cuda":
         return _bias_act_cuda(dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp).apply(x, b)
     return _bias_act_ref(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
+
+
+def _check_arguments(x, b, dim, act, clamp) -> None:
+    """The official op's asserts, raised as the project's errors before either implementation runs."""
+    if act not in ACTIVATIONS:
+        raise InputError(f"bias_act: unknown activation {act!r}; expected one of {', '.join(ACTIVATIONS)}")
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"bias_act: x must be a tensor, got {type(x).__name__}")
+    if clamp is not None and not clamp >= 0:
+        raise InputError(f"bias_act: clamp must be None or >= 0, got {clamp}")
+    if b is None:
+        return
+    if not 0 <= dim < x.ndim:
+        raise ShapeError(f"bias_act: dim must be in [0, {x.ndim}) for x of shape {list(x.shape)}, got {dim}")
+    if not isinstance(b, torch.Tensor) or b.ndim != 1 or b.shape[0] != x.shape[dim]:
+        raise ShapeError(f"bias_act: b must have shape [{x.shape[dim]}] (x.shape[{dim}]), "
+                         f"got {list(getattr(b, 'shape', [type(b).__name__]))}")
 
 
 def _bias_act_ref(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):

@@ -1,8 +1,11 @@
 """2D convolution with optional FIR up/downsampling, composed from conv2d and upfirdn2d."""
 
+import torch
 import torch.nn.functional as F
 
-from .upfirdn2d import _filter_size, _parse_padding, upfirdn2d
+from ..errors import InputError, ShapeError
+from ._params import filter_size, parse_padding
+from .upfirdn2d import upfirdn2d
 
 __all__ = ["conv2d_resample"]
 
@@ -13,6 +16,17 @@ def _conv2d(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=Tr
         w = w.flip([2, 3])
     op = F.conv_transpose2d if transpose else F.conv2d
     return op(x, w, stride=stride, padding=padding, groups=groups)
+
+
+def _check_arguments(x, w, up, down, groups) -> None:
+    """The official op's asserts, raised as the project's errors."""
+    for name, t in (("x", x), ("w", w)):
+        if not isinstance(t, torch.Tensor) or t.ndim != 4:
+            got = list(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ShapeError(f"conv2d_resample: {name} must be a 4-D tensor, got {got}")
+    for name, value in (("up", up), ("down", down), ("groups", groups)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InputError(f"conv2d_resample: {name} must be an integer >= 1, got {value!r}")
 
 
 def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight=True, flip_filter=False, impl=None):
@@ -34,11 +48,10 @@ def conv2d_resample(x, w, f=None, up=1, down=1, padding=0, groups=1, flip_weight
     Returns:
         NCHW tensor.
     """
-    if not (isinstance(up, int) and up >= 1 and isinstance(down, int) and down >= 1):
-        raise ValueError(f"conv2d_resample: up and down must be integers >= 1, got {up}, {down}")
+    _check_arguments(x, w, up, down, groups)
     out_channels, in_channels_per_group, kh, kw = w.shape
-    fw, fh = _filter_size(f)
-    px0, px1, py0, py1 = _parse_padding(padding)
+    fw, fh = filter_size(f, "conv2d_resample")
+    px0, px1, py0, py1 = parse_padding(padding, "conv2d_resample")
 
     # Padding relative to the filter and the resampling factors.
     if up > 1:

@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from ..errors import ShapeError
 from .conv2d_resample import conv2d_resample
 
 __all__ = ["modulated_conv2d"]
@@ -28,10 +29,14 @@ def modulated_conv2d(x, weight, styles, noise=None, up=1, down=1, padding=0, res
     Shape:
         Output ``[N, out, H', W']``.
     """
+    if x.ndim != 4 or weight.ndim != 4:
+        raise ShapeError(f"modulated_conv2d: x and weight must be 4-D, got {list(x.shape)} and {list(weight.shape)}")
     batch_size = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
+    if x.shape[1] != in_channels:
+        raise ShapeError(f"modulated_conv2d: x has {x.shape[1]} channels, weight expects {in_channels}")
     if styles.shape != (batch_size, in_channels):
-        raise ValueError(f"modulated_conv2d: styles must be [{batch_size}, {in_channels}], got {tuple(styles.shape)}")
+        raise ShapeError(f"modulated_conv2d: styles must be [{batch_size}, {in_channels}], got {tuple(styles.shape)}")
 
     # Pre-normalize in fp16 so that the per-sample weights cannot overflow.
     if x.dtype == torch.float16 and demodulate:

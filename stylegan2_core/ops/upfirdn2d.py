@@ -3,35 +3,11 @@
 import torch
 import torch.nn.functional as F
 
+from ..errors import ShapeError
 from ._dispatch import resolve
+from ._params import filter_size, parse_padding, parse_scaling
 
 __all__ = ["setup_filter", "upfirdn2d", "filter2d", "upsample2d", "downsample2d"]
-
-
-def _parse_scaling(scaling):
-    if isinstance(scaling, int):
-        scaling = [scaling, scaling]
-    sx, sy = scaling
-    if sx < 1 or sy < 1:
-        raise ValueError(f"upfirdn2d: scaling factors must be >= 1, got {scaling}")
-    return sx, sy
-
-
-def _parse_padding(padding):
-    if isinstance(padding, int):
-        padding = [padding, padding]
-    if len(padding) == 2:
-        px, py = padding
-        padding = [px, px, py, py]
-    return [int(p) for p in padding]
-
-
-def _filter_size(f):
-    if f is None:
-        return 1, 1
-    if f.ndim not in (1, 2):
-        raise ValueError(f"upfirdn2d: filter must be 1-D (separable) or 2-D, got shape {tuple(f.shape)}")
-    return f.shape[-1], f.shape[0]
 
 
 def setup_filter(f, device=torch.device("cpu"), normalize=True, flip_filter=False, gain=1, separable=None):
@@ -68,19 +44,19 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1, impl=Non
         NCHW tensor.
     """
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
-        raise ValueError(f"upfirdn2d: expected an NCHW tensor, got {getattr(x, 'shape', type(x))}")
+        raise ShapeError(f"upfirdn2d: expected an NCHW tensor, got {list(getattr(x, 'shape', [type(x).__name__]))}")
     if f is None:
         f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    filter_size(f)
     if resolve("upfirdn2d", x, impl) == "cuda":
         return _upfirdn2d_cuda(up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain).apply(x, f)
     return _upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
 
 
 def _upfirdn2d_ref(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
-    upx, upy = _parse_scaling(up)
-    downx, downy = _parse_scaling(down)
-    padx0, padx1, pady0, pady1 = _parse_padding(padding)
-    _filter_size(f)
+    upx, upy = parse_scaling(up, "up")
+    downx, downy = parse_scaling(down, "down")
+    padx0, padx1, pady0, pady1 = parse_padding(padding)
     batch, channels, in_h, in_w = x.shape
 
     # Upsample by inserting zeros.
@@ -116,17 +92,17 @@ def _upfirdn2d_cuda(up, down, padding, flip_filter, gain):
 
 def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl=None):
     """Filter with ``f`` keeping the image size (plus ``padding``)."""
-    padx0, padx1, pady0, pady1 = _parse_padding(padding)
-    fw, fh = _filter_size(f)
+    padx0, padx1, pady0, pady1 = parse_padding(padding)
+    fw, fh = filter_size(f)
     p = [padx0 + fw // 2, padx1 + (fw - 1) // 2, pady0 + fh // 2, pady1 + (fh - 1) // 2]
     return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
 
 
 def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl=None):
     """Upsample by ``up`` with anti-imaging filter ``f`` (gain corrected for the inserted zeros)."""
-    upx, upy = _parse_scaling(up)
-    padx0, padx1, pady0, pady1 = _parse_padding(padding)
-    fw, fh = _filter_size(f)
+    upx, upy = parse_scaling(up, "up")
+    padx0, padx1, pady0, pady1 = parse_padding(padding)
+    fw, fh = filter_size(f)
     p = [
         padx0 + (fw + upx - 1) // 2,
         padx1 + (fw - upx) // 2,
@@ -138,9 +114,9 @@ def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1, impl=None):
 
 def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1, impl=None):
     """Downsample by ``down`` with anti-aliasing filter ``f``."""
-    downx, downy = _parse_scaling(down)
-    padx0, padx1, pady0, pady1 = _parse_padding(padding)
-    fw, fh = _filter_size(f)
+    downx, downy = parse_scaling(down, "down")
+    padx0, padx1, pady0, pady1 = parse_padding(padding)
+    fw, fh = filter_size(f)
     p = [
         padx0 + (fw - downx + 1) // 2,
         padx1 + (fw - downx) // 2,

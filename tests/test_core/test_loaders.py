@@ -16,9 +16,12 @@ from stylegan2_core import (
     InputError,
     UnknownFormatError,
     UnsafeCheckpointError,
+    estimate_w_avg,
     load_generator,
     save_generator,
+    w_statistics,
 )
+from stylegan2_core.fileio import read_safetensors
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -113,8 +116,12 @@ def test_g_and_g_ema_differ():
     Gs = load_generator(FIXTURES / "tf_tiny.pkl")
     G_tf = load_generator(FIXTURES / "tf_tiny.pkl", network="G")
     assert Gs.checkpoint.network == "Gs" and (_render(G_tf) - _render(Gs)).abs().max() > 1e-3
-    with pytest.raises(CheckpointError, match="no network 'D2'"):
+    with pytest.raises(InputError, match="no network 'D2'"):  # the caller's argument, not a bad file
         load_generator(FIXTURES / "ada_tiny.pkl", network="D2")
+    with pytest.raises(InputError, match="'D' is not a generator"):
+        load_generator(FIXTURES / "tf_tiny.pkl", network="D")
+    with pytest.raises(InputError, match="no generator 'g2'"):
+        load_generator(FIXTURES / "rosinality_tiny.pt", network="g2")
 
 
 @pytest.mark.parametrize("name", ["ada_tiny.pkl", "ada_tiny_cond.pkl", "tf_tiny.pkl", "rosinality_tiny.pt"])
@@ -148,7 +155,7 @@ def test_native_to_rosinality_round_trip(tmp_path, name):
 
 def test_rosinality_export_refuses_unrepresentable(tmp_path):
     G = load_generator(FIXTURES / "ada_tiny.pkl")  # has conv_clamp=256
-    with pytest.raises(CheckpointError, match="cannot represent"):
+    with pytest.raises(InputError, match="g.pt: rosinality's generator cannot represent"):
         save_generator(G, tmp_path / "g.pt")
     assert not (tmp_path / "g.pt").exists()
 
@@ -162,6 +169,9 @@ def test_rosinality_without_latent_avg_estimates_it(tmp_path, caplog):
     ref = np.load(FIXTURES / "rosinality_tiny.ref.npz")
     # The fixture's w_avg is the empirical mean plus 0.05 N(0,1) noise; the estimate is the mean.
     assert np.abs(G.mapping.w_avg.numpy() - ref["w_avg"]).mean() < 0.1
+    # ... and it is the one w_avg estimate, the official projector's (10 000 z from RandomState(123)).
+    assert torch.equal(G.mapping.w_avg, w_statistics(G)[0].reshape(-1))
+    assert torch.equal(estimate_w_avg(G), G.mapping.w_avg)
 
 
 def test_rosinality_training_checkpoint(tmp_path):
@@ -210,5 +220,43 @@ def test_config_rejects_unknown_keys():
     assert GeneratorConfig.from_dict(cfg.to_dict()) == cfg
     bad = cfg.to_dict()
     bad["synthesis"]["channel_bass"] = 3
-    with pytest.raises(CheckpointError, match="channel_bass"):
+    with pytest.raises(InputError, match="channel_bass"):  # a caller's dict: bad input
         GeneratorConfig.from_dict(bad)
+
+
+def test_bad_config_values_are_input_errors():
+    from stylegan2_core import GeneratorConfig, SynthesisConfig
+    from stylegan2_core.discriminator import DiscriminatorConfig
+
+    with pytest.raises(InputError, match="power of two"):
+        GeneratorConfig(img_resolution=100)
+    with pytest.raises(InputError, match="architecture"):
+        SynthesisConfig(architecture="unet")
+    with pytest.raises(InputError, match="unknown keys"):
+        DiscriminatorConfig.from_dict({"img_resolution": 16, "depth": 3})
+
+
+def test_a_checkpoint_with_a_bad_config_is_a_checkpoint_error(tmp_path):
+    from stylegan2_core.checkpoints.native import write_native
+
+    G = load_generator(FIXTURES / "ada_tiny.pkl")
+    save_generator(G, tmp_path / "g.safetensors")
+    tensors, meta = read_safetensors(tmp_path / "g.safetensors")
+    meta["config"]["synthesis"]["channel_bass"] = 3
+    write_native(tmp_path / "bad.safetensors", tensors, None, extra={"config": meta["config"]})
+    with pytest.raises(CheckpointError, match=r"bad.safetensors: bad generator config in metadata .*channel_bass"):
+        load_generator(tmp_path / "bad.safetensors")
+
+
+def test_training_checkpoint_is_refused_with_how_to_load_it(tmp_path):
+    """stylegan2_core does not decode projector's training layout; its message names the loader that does."""
+    from stylegan2_core.checkpoints.native import write_native
+
+    G = load_generator(FIXTURES / "ada_tiny.pkl")
+    tensors = {f"G_ema.{k}": v for k, v in G.state_dict().items()}
+    write_native(tmp_path / "checkpoint.safetensors", tensors, G.cfg, kind="training")
+    with pytest.raises(CheckpointError, match="training checkpoint") as info:
+        load_generator(tmp_path / "checkpoint.safetensors")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(str(tmp_path / "checkpoint.safetensors"))
+    assert "projector.load_network" in message

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stylegan2_core import OpUnavailableError, ops
+from stylegan2_core import InputError, OpUnavailableError, S2EditError, ShapeError, ops
 from stylegan2_core.ops import _dispatch
 
 
@@ -147,3 +147,47 @@ def test_status_reports_reference_on_cpu():
     assert set(report["ops"]) == {"bias_act", "upfirdn2d"}
     if not torch.cuda.is_available():
         assert all(impl == "ref" for impl, _ in report["ops"].values())
+
+
+_X = torch.zeros(1, 2, 8, 8)
+_F = torch.ones(4) / 4
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: ops.upfirdn2d(_X, _F, up=1.5), InputError, "up must be an integer"),
+    (lambda: ops.upfirdn2d(_X, _F, down=[2, 2, 2]), InputError, "down must be an integer or a list of 2"),
+    (lambda: ops.upfirdn2d(_X, _F, down=0), InputError, "down factors must be >= 1"),
+    (lambda: ops.upfirdn2d(_X, _F, up=True), InputError, "up must be an integer"),
+    (lambda: ops.upfirdn2d(_X, _F, padding=1.5), InputError, "padding must be an integer"),
+    (lambda: ops.upfirdn2d(_X, _F, padding=[1, 2, 3]), InputError, "list of 2 or 4 integers"),
+    (lambda: ops.upfirdn2d(_X, _F, padding=[1.0, 2]), InputError, "padding must be"),
+    (lambda: ops.upfirdn2d(_X[0], _F), ShapeError, "NCHW"),
+    (lambda: ops.upfirdn2d(_X, torch.ones(1, 2, 2)), ShapeError, "1-D .* or 2-D"),
+    (lambda: ops.upfirdn2d(_X, [1, 3, 3, 1]), InputError, "filter must be a tensor"),
+    (lambda: ops.upsample2d(_X, _F, up=[2]), InputError, "up must be"),
+    (lambda: ops.downsample2d(_X, _F, down=2.0), InputError, "down must be"),
+    (lambda: ops.filter2d(_X, _F, padding=(1, 2, 3)), InputError, "padding must be"),
+    (lambda: ops.bias_act(_X, act="nope"), InputError, "unknown activation 'nope'"),
+    (lambda: ops.bias_act(_X, torch.zeros(3)), ShapeError, r"b must have shape \[2\]"),
+    (lambda: ops.bias_act(_X, torch.zeros(8), dim=4), ShapeError, "dim must be in"),
+    (lambda: ops.bias_act(_X, clamp=-1), InputError, "clamp must be None or >= 0"),
+    (lambda: ops.conv2d_resample(_X, torch.zeros(3, 2, 3, 3), up=2.0), InputError, "up must be an integer >= 1"),
+    (lambda: ops.conv2d_resample(_X, torch.zeros(3, 2, 3, 3), groups=0), InputError, "groups must be"),
+    (lambda: ops.conv2d_resample(_X, torch.zeros(3, 2, 3), padding=1), ShapeError, "w must be a 4-D tensor"),
+    (lambda: ops.conv2d_resample(_X, torch.zeros(3, 2, 3, 3), padding=[1, 1, 1]), InputError, "padding must be"),
+    (lambda: ops.modulated_conv2d(_X, torch.zeros(3, 2, 3, 3), torch.ones(1, 3)), ShapeError, "styles must be"),
+    (lambda: ops.modulated_conv2d(_X, torch.zeros(3, 4, 3, 3), torch.ones(1, 4)), ShapeError, "x has 2 channels"),
+])
+def test_bad_op_arguments_raise_the_projects_errors(call, error, message):
+    """What a caller can get wrong raises ShapeError / InputError (reported in one line), never a bare
+    ValueError, TypeError or a torch RuntimeError (which the CLI reports as an internal error)."""
+    with pytest.raises(error, match=message) as info:
+        call()
+    assert isinstance(info.value, S2EditError)
+
+
+def test_parse_helpers_accept_integer_types():
+    """numpy integers and torch.Size entries are integers; the parsed values are plain ints."""
+    y = ops.upfirdn2d(_X, _F, up=np.int64(2), padding=[np.int32(1), 2])
+    assert y.shape == (1, 2, 16 + 4 - 3, 16 + 2 - 3)  # upsampled + padding - (taps - 1)
+    assert ops.upfirdn2d(_X, _F, down=(2, 1), padding=torch.Size([1, 2, 1, 2])).shape == (1, 2, 8, 4)

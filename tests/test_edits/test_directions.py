@@ -6,8 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from projector.edits import (DirectionSet, apply_direction, labels_from_csv, labels_from_predictor, load_directions,
-                             orthogonalize, pca, save_directions, sefa, style_affines, svm)
+from projector.edits import (
+    DirectionSet,
+    apply_direction,
+    fit_direction,
+    labels_from_csv,
+    labels_from_predictor,
+    load_directions,
+    orthogonalize,
+    pca,
+    save_directions,
+    sefa,
+    style_affines,
+)
 from projector.latent_file import save_latent
 from stylegan2_core import InputError, load_generator, z_from_seeds
 
@@ -82,11 +93,11 @@ def _planted(n=3000, dim=32, seed=0):
 @pytest.mark.parametrize("method", ["linear-svm", "logistic"])
 def test_svm_recovers_planted_direction(method):
     x, scores, d = _planted()
-    ds = svm(x, scores, method=method, seed=0)
+    ds = fit_direction(x, scores, method=method, seed=0)
     assert ds.directions.shape == (1, 32)
     assert ds.directions[0].double().numpy() @ d > 0.95  # same sign: toward higher scores
     assert ds.values[0] > 0.9 and ds.meta["accuracy_on"] == "validation"
-    binary = svm(x, (scores > 0.3).float(), method=method)
+    binary = fit_direction(x, (scores > 0.3).float(), method=method)
     assert binary.directions[0].double().numpy() @ d > 0.95
 
 
@@ -95,7 +106,7 @@ def test_svm_conditional_is_orthogonal():
     rs = np.random.RandomState(5)
     others = torch.from_numpy(rs.randn(2, 32)).float()
     others[1] = others[0] + 0.1 * others[1]  # correlated conditions
-    ds = svm(x, scores, condition_on=others)
+    ds = fit_direction(x, scores, condition_on=others)
     assert torch.allclose(others @ ds.directions[0], torch.zeros(2), atol=1e-5)
     assert ds.directions[0].norm().item() == pytest.approx(1, abs=1e-6)
     assert ds.meta["conditioned"] is True
@@ -106,7 +117,7 @@ def test_svm_conditional_is_orthogonal():
 def test_svm_rejects_one_sided_labels():
     x, _, _ = _planted(100)
     with pytest.raises(InputError, match="one side"):
-        svm(x, torch.ones(100), threshold=2.0)
+        fit_direction(x, torch.ones(100), threshold=2.0)
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".safetensors"])

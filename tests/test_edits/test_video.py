@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from projector.edits import walk
-from projector.video import VideoWriter, render_video, tile
+from projector.io import image_grid
+from projector.video import VideoWriter, render_video
 from stylegan2_core import InputError, load_generator, to_uint8, z_from_seeds
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -61,11 +62,26 @@ def test_failure_leaves_no_file(tmp_path):
         VideoWriter(tmp_path / "v.avi")
 
 
-def test_tile_row_major():
-    cells = np.arange(2 * 6).reshape(2 * 6, 1, 1, 1).repeat(3, -1).astype(np.uint8)
-    frames = tile(cells, (3, 2))
-    assert frames.shape == (2, 2, 3, 3)
-    assert frames[1, :, :, 0].tolist() == [[6, 7, 8], [9, 10, 11]]
+def test_image_grid_row_major():
+    cells = np.arange(6).reshape(6, 1, 1, 1).repeat(3, -1).astype(np.uint8)
+    grid = image_grid(cells, cols=3, rows=2)
+    assert grid.shape == (2, 3, 3)
+    assert grid[:, :, 0].tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_image_grid_pads_missing_cells_and_keeps_pixels():
+    rng = np.random.RandomState(0)
+    cells = rng.randint(0, 256, size=(5, 4, 6, 3)).astype(np.uint8)
+    grid = image_grid(cells, cols=3)  # 2 rows, last cell black
+    assert grid.shape == (8, 18, 3)
+    assert np.array_equal(grid[4:8, 6:12], cells[4])
+    assert np.array_equal(grid[0:4, 12:18], cells[2])
+    assert not grid[4:8, 12:18].any()
+    as_tensor = image_grid(torch.from_numpy(cells).float(), cols=3, fill=-1.0)
+    assert torch.equal(as_tensor[:4, :6], torch.from_numpy(cells[0]).float())
+    assert (as_tensor[4:8, 12:18] == -1).all()
+    with pytest.raises(InputError):
+        image_grid(cells, cols=2, rows=2)
 
 
 def test_render_video_walk(G, tmp_path):

@@ -14,7 +14,7 @@ import random
 import pytest
 import torch
 
-from stylegan2_core import ops
+from stylegan2_core import InputError, OpUnavailableError, ShapeError, ops
 from stylegan2_core.ops import _plugin
 from stylegan2_core.ops._bias_act_cuda import bias_act_function
 from stylegan2_core.ops._upfirdn2d_cuda import adjoint_padding, upfirdn2d_function
@@ -262,7 +262,7 @@ def test_upfirdn2d_function_float32_filter_for_half_and_float(stand_in_plugin):
 def test_upfirdn2d_function_refuses_filter_gradient(stand_in_plugin):
     x = torch.randn(1, 1, 4, 4, requires_grad=True)
     f = torch.ones(2, 2, requires_grad=True)
-    with pytest.raises(RuntimeError, match="no gradient for the filter"):
+    with pytest.raises(OpUnavailableError, match="no gradient for the filter"):
         upfirdn2d_function().apply(x, f).sum().backward()
 
 
@@ -273,22 +273,26 @@ class _Unreachable:
         raise AssertionError(f"bad arguments reached the compiled {name}")
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: bias_act_function(dim=1).apply(torch.zeros(2, 3), torch.zeros(4)), r"b must have shape \[3\]"),
-    (lambda: bias_act_function(dim=2).apply(torch.zeros(2, 3), torch.zeros(3)), "dim must be in"),
-    (lambda: bias_act_function(dim=1).apply(torch.zeros(2, 3), torch.zeros(3, dtype=torch.float64)), "must match x"),
-    (lambda: bias_act_function(act="relu").apply(torch.zeros(2, 3, dtype=torch.bfloat16), None),
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: bias_act_function(dim=1).apply(torch.zeros(2, 3), torch.zeros(4)), ShapeError, r"b must have shape \[3\]"),
+    (lambda: bias_act_function(dim=2).apply(torch.zeros(2, 3), torch.zeros(3)), ShapeError, "dim must be in"),
+    (lambda: bias_act_function(dim=1).apply(torch.zeros(2, 3), torch.zeros(3, dtype=torch.float64)), InputError,
+     "must match x"),
+    (lambda: bias_act_function(act="relu").apply(torch.zeros(2, 3, dtype=torch.bfloat16), None), InputError,
      "float16, float32 or float64"),
-    (lambda: upfirdn2d_function(padding=-1).apply(torch.zeros(1, 1, 4, 4), torch.ones(4, 4)), "smaller than the filter"),
-    (lambda: upfirdn2d_function(padding=[0, 0, -2, 0]).apply(torch.zeros(1, 1, 5, 5), torch.ones(4)),
+    (lambda: upfirdn2d_function(padding=-1).apply(torch.zeros(1, 1, 4, 4), torch.ones(4, 4)), ShapeError,
+     "smaller than the filter"),
+    (lambda: upfirdn2d_function(padding=[0, 0, -2, 0]).apply(torch.zeros(1, 1, 5, 5), torch.ones(4)), ShapeError,
      r"\(3x5\) is smaller than the filter \(4x4\)"),
-    (lambda: upfirdn2d_function().apply(torch.zeros(1, 1, 4, 4, dtype=torch.bfloat16), None),
+    (lambda: upfirdn2d_function().apply(torch.zeros(1, 1, 4, 4, dtype=torch.bfloat16), None), InputError,
      "float16, float32 or float64"),
-    (lambda: upfirdn2d_function(up=2**27).apply(torch.zeros(1, 1, 2, 2), None), "must stay below"),
+    (lambda: upfirdn2d_function(up=2**27).apply(torch.zeros(1, 1, 2, 2), None), ShapeError, "must stay below"),
+    (lambda: upfirdn2d_function(up=1.5), InputError, "up must be an integer"),
+    (lambda: upfirdn2d_function(padding=[1, 2, 3]), InputError, "padding must be an integer or a list of 2 or 4"),
 ])
-def test_bad_arguments_raise_before_the_extension(monkeypatch, call, message):
+def test_bad_arguments_raise_before_the_extension(monkeypatch, call, error, message):
     """A failed check inside a compiled extension can take the process down on some toolchains (seen on an
-    H100 machine with torch 2.11 / CUDA 13); the wrappers check first and raise a Python error."""
+    H100 machine with torch 2.11 / CUDA 13); the wrappers check first and raise the project's errors."""
     monkeypatch.setattr(_plugin, "get_plugin", lambda op: _Unreachable())
-    with pytest.raises(RuntimeError, match=message):
+    with pytest.raises(error, match=message):
         call()

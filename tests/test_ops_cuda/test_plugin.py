@@ -9,6 +9,7 @@ import torch
 from torch.utils import cpp_extension
 
 from stylegan2_core import OpUnavailableError
+from stylegan2_core.fileio import atomic_write, cache_root
 from stylegan2_core.ops import _dispatch, _plugin
 
 NVCC_LOG = """Error building extension 's2edit_bias_act_0123': [1/3] c++ -MMD -MF bias_act.o.d -O3 -c bias_act.cpp
@@ -74,13 +75,22 @@ def test_build_failure_is_one_line_with_log(fake_toolchain, monkeypatch):
     def failing_load(**kwargs):
         raise RuntimeError(NVCC_LOG)
 
+    written = []
+
+    def recording_atomic_write(path, write_fn):
+        written.append(path)
+        return atomic_write(path, write_fn)
+
     monkeypatch.setattr(cpp_extension, "load", failing_load)
+    monkeypatch.setattr(_plugin, "atomic_write", recording_atomic_write)
     with pytest.raises(RuntimeError) as info:
         _plugin.get_plugin("bias_act")
     reason = str(info.value)
     assert "\n" not in reason and 'identifier "undefined_name" is undefined' in reason
     log = reason.rsplit("(log: ", 1)[1].rstrip(")")
     assert "ninja: build stopped" in open(log).read()
+    assert [str(p) for p in written] == [log]  # the log is written atomically, through stylegan2_core.fileio
+    assert _plugin.cache_dir() == cache_root() / "kernels"
     assert not [p for p in _plugin.cache_dir().iterdir() if p.is_dir()]  # the failed staging dir is gone
     monkeypatch.setattr(cpp_extension, "load", lambda **kw: pytest.fail("rebuilt after a failure"))
     with pytest.raises(RuntimeError, match="undefined_name"):  # memoised

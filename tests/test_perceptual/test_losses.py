@@ -1,5 +1,10 @@
 """Perceptual distances, the LPIPS import workaround, distance selection, noise regulariser."""
 
+import functools
+import hashlib
+import http.server
+import threading
+import urllib.request
 import warnings
 
 import numpy as np
@@ -160,10 +165,43 @@ def test_download_failure_is_clear_and_leaves_no_partial_file(empty_hub, monkeyp
     def unreachable(*args, **kwargs):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(losses.urllib.request, "urlopen", unreachable)
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
     with pytest.raises(S2EditError, match="place vgg16-397923af.pth"):
         losses.make_perceptual("lpips", allow_download=True)
     assert not list(empty_hub.rglob("*.part"))
+
+
+@pytest.fixture
+def vgg_server(tmp_path_factory, monkeypatch):
+    """A local http server standing in for download.pytorch.org; yields the file it serves for VGG16."""
+    root = tmp_path_factory.mktemp("srv")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(losses, "VGG16_URL", f"http://127.0.0.1:{server.server_port}/{losses.VGG16_FILE}")
+    yield root / losses.VGG16_FILE
+    server.shutdown()
+
+
+def test_download_goes_through_fileio_with_hash_and_content_checks(empty_hub, vgg_server, monkeypatch):
+    """An HTML page is never cached, even one whose hash were right; a file with the right hash and a torch
+    header is cached at the hub path, with no temporary file left."""
+    vgg_server.write_bytes(b"<html><body>rate limited</body></html>")
+    monkeypatch.setattr(losses, "VGG16_SHA256", hashlib.sha256(vgg_server.read_bytes()).hexdigest())
+    with pytest.raises(S2EditError, match="other than a torch checkpoint.*place vgg16-397923af.pth"):
+        losses._fetch_vgg16_weights()
+    assert not losses.lpips_weights_available()
+
+    vgg_server.write_bytes(b"\x80\x02 pickled weights")
+    with pytest.raises(S2EditError, match="sha256 mismatch"):
+        losses._fetch_vgg16_weights()
+    assert not losses.lpips_weights_available()
+
+    monkeypatch.setattr(losses, "VGG16_SHA256", hashlib.sha256(vgg_server.read_bytes()).hexdigest())
+    assert losses._fetch_vgg16_weights() == losses.vgg16_weights_path()
+    assert losses.vgg16_weights_path().read_bytes() == vgg_server.read_bytes()
+    assert [p.name for p in empty_hub.rglob("*") if p.is_file()] == [losses.VGG16_FILE]
 
 
 def test_effnet_kind_and_unknown_kind():

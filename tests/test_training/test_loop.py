@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from stylegan2_core import load_generator
+from projector import load_network
 from stylegan2_core.errors import InputError
 from projector.training import Trainer, train
 from projector.training.checkpoint import flatten_optimizer, load_checkpoint, unflatten_optimizer
@@ -95,7 +95,7 @@ def test_time_budget_stops_with_a_checkpoint(tiny_cfg, tmp_path):
 def test_checkpoint_round_trip(tiny_cfg, tmp_path):
     result = train(tiny_cfg(kimg=0.008), tmp_path)
     path = result.checkpoint
-    G = load_generator(path)  # kind "training": load_generator reads G_ema
+    G = load_network(path)  # a training checkpoint: its G_ema
     ema = result.trainer.G_ema.state_dict()
     for key, value in G.state_dict().items():
         assert torch.equal(value, ema[key]), key
@@ -141,7 +141,7 @@ def test_resume_on_another_setup_reseeds_with_a_note(tiny_cfg, tmp_path):
     tensors, meta, cfg = load_checkpoint(result.checkpoint)
     trainer = Trainer(cfg)
     assert trainer.load(tensors, meta) == []
-    assert torch.equal(trainer.gen.get_state(), result.trainer.gen.get_state())
+    assert torch.equal(trainer.rng.get_state(), result.trainer.rng.get_state())
     (note,) = trainer.load(tensors, {**meta, "world_size": 2})
     assert "reseeded" in note and trainer.step_index == 1
 

@@ -7,8 +7,9 @@ from typer.testing import CliRunner
 
 from cli.commands import train as train_cmd
 from cli.commands import widen as widen_cmd
-from stylegan2_core import Generator, load_generator
+from stylegan2_core import Generator
 from stylegan2_core.errors import InputError
+from projector import load_network
 from projector.training import network_configs, train
 from projector.training.checkpoint import load_checkpoint
 from projector.training.widen import widen_generator, widen_training_checkpoint, widened_config
@@ -66,7 +67,7 @@ def test_widened_checkpoint_resumes_and_grows_the_new_channels(tmp_path):
     assert new_cfg.G.synthesis.channel_max == 32 and new_cfg.D == cfg.D
     tensors, meta, saved = load_checkpoint(wide_run / "checkpoint.safetensors")
     assert saved == new_cfg and meta["step"] == 4 and meta["widened_from"]["channel_max"] == 16
-    before, after = load_generator(first.checkpoint), load_generator(wide_run / "checkpoint.safetensors")
+    before, after = load_network(first.checkpoint), load_network(wide_run / "checkpoint.safetensors")
     torch.testing.assert_close(_images(after), _images(before), atol=2e-5, rtol=1e-5)
     old_moment = [v for k, v in load_checkpoint(first.checkpoint)[0].items() if k.endswith(".exp_avg_sq")]
     new_moment = [v for k, v in tensors.items() if k.startswith("opt_G.") and k.endswith(".exp_avg_sq")]
@@ -91,7 +92,7 @@ def test_widen_command(tmp_path):
                               "--cbase", "256"])
     assert res.exit_code == 0, res.output
     assert "continue with: s2edit train --resume" in res.output
-    assert load_generator(tmp_path / "wide" / "checkpoint.safetensors").synthesis.b4.const.shape[0] == 32
+    assert load_network(tmp_path / "wide" / "checkpoint.safetensors").synthesis.b4.const.shape[0] == 32
     res = runner.invoke(app, ["widen", str(tmp_path / "narrow"), "--outdir", str(tmp_path / "wide"), "--cmax", "32",
                               "--cbase", "256"])
     assert res.exit_code != 0 and "already exists" in str(res.exception)

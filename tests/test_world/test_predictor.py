@@ -1,6 +1,7 @@
 """The world attribute predictor: shipped accuracy on unseen seeds, save/load, API shapes."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +129,27 @@ def test_train_predictor_smoke():
     assert calls[-1][:3] == ("train", 4, 4) and np.isfinite(calls[-1][3])
     assert report["attributes"]["glasses"]["kind"] == "binary"
     assert report["attributes"]["tilt"]["std"] > 0
+
+
+def test_save_is_atomic_and_shares_the_project_metadata_key(tmp_path, monkeypatch):
+    """save_predictor writes through stylegan2_core.fileio: an interrupted save leaves the old file whole,
+    and the metadata sits under MAGIC_KEY (the key the shipped asset was written with)."""
+    import safetensors.torch
+
+    from stylegan2_core.fileio import MAGIC_KEY, read_metadata
+
+    config = PredictorConfig.for_world()
+    n = len(config.attributes)
+    model = AttributePredictor(config, [0.0] * n, [1.0] * n).eval()
+    path = save_predictor(model, tmp_path / "p.safetensors")
+    before = path.read_bytes()
+    assert MAGIC_KEY == "s2edit" and read_metadata(path)["format"] == read_metadata(DEFAULT_WEIGHTS)["format"]
+
+    def interrupted(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_predictor(AttributePredictor(config, [1.0] * n, [2.0] * n), path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["p.safetensors"]

@@ -1,0 +1,129 @@
+"""Project many photos: read and prepare the targets, optimize them in batches, write each one's outputs.
+
+This is ``s2edit project`` as a function::
+
+    from projector import ProjectorConfig
+    from projector.batch import project_files
+    from projector.io import collect_images
+
+    done = project_files(G, collect_images(["photos/"]), "out", ProjectorConfig(steps=500))
+    for item in done:
+        print(item.path, item.report["psnr_db"])
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from stylegan2_core.image import to_uint8
+
+from .io import Preprocessing, load_target, prepare_target
+from .latent_file import LatentRecord
+from .outputs import OUTPUT_FILES, write_projection
+from .project import ProjectionStep, ProjectorConfig, project
+from .video import VideoWriter
+
+__all__ = ["PreparedTarget", "ProjectedFile", "prepare_targets", "projection_outputs", "project_files"]
+
+VIDEO_NAME = "proj.mp4"
+
+
+@dataclass(frozen=True)
+class PreparedTarget:
+    """One photo as the projector sees it: ``image`` [1, 3, R, R] in [-1, 1] and how it was made."""
+
+    path: Path
+    image: torch.Tensor
+    preprocessing: Preprocessing
+
+
+@dataclass(frozen=True)
+class ProjectedFile:
+    """Where one photo's outputs went (``outdir`` = <outdir>/<stem>) and its report (see ``write_projection``)."""
+
+    path: Path
+    outdir: Path
+    report: dict
+
+
+def projection_outputs(paths: Sequence[Path], outdir, save_video: bool = False) -> list[Path]:
+    """Every file ``project_files`` writes for ``paths``: ``<outdir>/<stem>/<OUTPUT_FILES>`` (+ proj.mp4)."""
+    names = OUTPUT_FILES + ((VIDEO_NAME,) if save_video else ())
+    return [Path(outdir) / Path(p).stem / name for p in paths for name in names]
+
+
+def prepare_targets(paths: Sequence[Path], resolution: int, crop: bool = True, align: bool = False,
+                    ) -> list[PreparedTarget]:
+    """Read each photo and make it a square target at ``resolution``.
+
+    ``crop``: centre-crop (True) or edge-pad (False) to square. ``align``: detect the largest
+    face and FFHQ-align it first (raises ``InputError`` when a photo has no face).
+    """
+    targets = []
+    for path in map(Path, paths):
+        if align:
+            from .align import align_file
+
+            face = align_file(path, resolution)[0]  # the largest face
+            image, prep = prepare_target(face.image.astype("float32") / 255, resolution)
+        else:
+            image, prep = load_target(path, resolution, crop=crop)
+        targets.append(PreparedTarget(path, image, prep))
+    return targets
+
+
+def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg: ProjectorConfig, *,
+                  c: torch.Tensor | None = None, distance=None, init: LatentRecord | None = None,
+                  batch_size: int = 4, crop: bool = True, align: bool = False, save_video: bool = False,
+                  video_every: int = 10, video_fps: float = 10,
+                  callback: Callable[[list[Path], ProjectionStep], None] | None = None) -> list[ProjectedFile]:
+    """Project photos ``batch_size`` at a time and write ``<outdir>/<stem>/`` for each (``OUTPUT_FILES``).
+
+    Args:
+        targets: photo paths (prepared with ``crop`` / ``align``) or ``prepare_targets`` results.
+        cfg: projector settings; image ``i`` (in the order given) uses seed ``cfg.seed + i``.
+        c: class label [1, c_dim] for conditional networks.
+        distance: perceptual distance (``projector.losses.make_perceptual``); default: ``project``'s.
+        init: a latent file's record to start from (its ws for every image, its noise maps if saved).
+        save_video: also write ``proj.mp4`` per photo, target | projection, every ``video_every`` steps.
+        callback: ``callback(batch_paths, step)`` after every optimization step (progress bars).
+
+    Returns one ``ProjectedFile`` per photo, in order. Existing outputs are overwritten: check
+    ``projection_outputs`` first (``projector.outputs.check_outputs``).
+    """
+    outdir = Path(outdir)
+    prepared = [t if isinstance(t, PreparedTarget) else None for t in targets]
+    loose = [Path(t) for t in targets if not isinstance(t, PreparedTarget)]
+    fresh = iter(prepare_targets(loose, G.img_resolution, crop=crop, align=align))
+    prepared = [t if t is not None else next(fresh) for t in prepared]
+    init_noise = init.noise if init is not None and init.noise else None
+    done = []
+    for start in range(0, len(prepared), batch_size):
+        chunk = prepared[start:start + batch_size]
+        paths = [t.path for t in chunk]
+        target = torch.cat([t.image for t in chunk])
+        init_ws = init.ws.expand(len(chunk), -1, -1) if init is not None else None
+        with contextlib.ExitStack() as stack:
+            writers = [stack.enter_context(VideoWriter(outdir / p.stem / VIDEO_NAME, fps=video_fps)) for p in paths] \
+                if save_video else []
+
+            def on_step(s: ProjectionStep, writers=writers, target=target, paths=paths) -> None:
+                if callback is not None:
+                    callback(paths, s)
+                if writers and (s.step % video_every == 0 or s.step == s.num_steps - 1):
+                    frames = to_uint8(torch.cat([target.to(s.images.device), s.images.clamp(-1, 1)], dim=3))
+                    for writer, frame in zip(writers, frames):
+                        writer.append(frame)
+
+            result = project(G, target, cfg, c=c, distance=distance, init_ws=init_ws, init_noise=init_noise,
+                             seeds=[cfg.seed + start + i for i in range(len(chunk))], callback=on_step)
+        for i, t in enumerate(chunk):
+            report = write_projection(outdir / t.path.stem, result, i, target, G, cfg, t.preprocessing, str(t.path),
+                                      extra_report={"batch_size": len(chunk), "seed": cfg.seed + start + i})
+            done.append(ProjectedFile(t.path, outdir / t.path.stem, report))
+    return done

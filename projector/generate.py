@@ -1,0 +1,50 @@
+"""Images from seeds, named and drawn as the official ``generate.py`` draws them (``seed0000.png`` ...)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stylegan2_core.image import to_uint8
+from stylegan2_core.latent import sample_ws
+
+from .io import save_grid, save_pixels
+
+__all__ = ["GRID_NAME", "seed_image_paths", "generate_seed_images"]
+
+GRID_NAME = "grid.png"
+
+
+def seed_image_paths(seeds, outdir, grid: bool = False) -> list[Path]:
+    """The files ``generate_seed_images`` writes: ``<outdir>/seed%04d.png`` per seed (+ grid.png)."""
+    outdir = Path(outdir)
+    return [outdir / f"seed{s:04d}.png" for s in seeds] + ([outdir / GRID_NAME] if grid else [])
+
+
+@torch.no_grad()
+def generate_seed_images(G, seeds, outdir, *, truncation_psi: float = 1.0, c: torch.Tensor | None = None,
+                         noise_mode: str = "const", grid: bool = False, batch_size: int = 8,
+                         progress: Callable[[int], None] | None = None) -> list[Path]:
+    """Write one image per seed (uint8-identical to the official script), and optionally all as one grid.
+
+    ``c``: class label [1, c_dim] for conditional networks; the grid is ceil(sqrt(N)) columns wide.
+    ``progress(n)`` is called after every batch of n images. Returns the files written.
+    """
+    seeds = list(seeds)
+    paths = seed_image_paths(seeds, outdir)
+    images = []
+    for start in range(0, len(seeds), batch_size):
+        ws = sample_ws(G, seeds[start:start + batch_size], truncation_psi=truncation_psi, c=c)
+        pixels = to_uint8(G.synthesis(ws, noise_mode=noise_mode))
+        for px, path in zip(pixels, paths[start:start + batch_size]):
+            save_pixels(path, px)
+            images.append(px)
+        if progress is not None:
+            progress(len(pixels))
+    if grid:
+        paths.append(save_grid(Path(outdir) / GRID_NAME, np.stack(images), cols=math.ceil(math.sqrt(len(images)))))
+    return paths

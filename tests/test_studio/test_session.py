@@ -1,0 +1,301 @@
+"""projector.studio without a browser: renders, the edit state and undo, projection, exports, upload checks."""
+
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from projector.edits import apply_direction, parse_layers
+from projector.latent_file import load_latent
+from projector.studio import (
+    TUNING_AVAILABLE,
+    ProjectionOptions,
+    StudioBusyError,
+    StudioSession,
+    check_upload_image,
+    image_header_size,
+    safe_name,
+)
+from stylegan2_core import InputError, to_uint8, z_from_seeds
+
+ROOT = Path(__file__).parents[2]
+WORLD_FACE = ROOT / "examples" / "data" / "world_face.png"
+
+
+def test_seed_render_is_the_generators_image(session, demo_network):
+    G = demo_network.G
+    session.start_from_seed(7)
+    with torch.no_grad():
+        expected = to_uint8(G.synthesis(G.mapping(z_from_seeds([7], G.z_dim), None), noise_mode="const"))[0]
+    np.testing.assert_array_equal(session.render(), expected)
+
+
+def test_slider_edit_is_apply_direction_in_sigma_units(session, demo_network):
+    d = demo_network.direction("sefa:1")
+    base = session.edited_ws()
+    session.update({"edits": {"sefa:1": {"value": 1.5, "layers": "coarse"}}})
+    coarse = parse_layers("coarse", demo_network.G.num_ws)
+    torch.testing.assert_close(session.edited_ws(), apply_direction(base, d.vector, 1.5 * d.sigma, coarse))
+    changed = (session.edited_ws() - base).abs().sum(-1)[0] > 0
+    assert changed.nonzero().flatten().tolist() == coarse
+    assert d.sigma > 0
+
+
+def test_commit_undo_and_rendered_change(session):
+    before = session.render()
+    session.update({"edits": {"sefa:0": {"value": 1.0}}}, commit=False)  # a drag in progress
+    session.update({"edits": {"sefa:0": {"value": 2.5}}}, commit=True)  # released
+    assert session.info()["undo"] == 1
+    edited = session.render()
+    assert np.abs(edited.astype(int) - before).mean() > 2
+    session.update({"truncation": 0.5}, commit=True)
+    assert session.undo()["edits"]["sefa:0"]["value"] == 2.5
+    assert session.undo() == {"edits": {}, "truncation": 1.0, "mix": None, "mix_layers": "coarse", "noise": True}
+    np.testing.assert_array_equal(session.render(), before)
+    session.update({"edits": {"sefa:0": {"value": 0}}}, commit=True)  # a no-op is not an undo step
+    assert session.info()["undo"] == 0
+
+
+def test_truncation_and_style_mixing(session, demo_network):
+    G = demo_network.G
+    session.update({"truncation": 0.0})
+    torch.testing.assert_close(session.edited_ws(), G.mapping.w_avg.reshape(1, 1, -1).expand(1, G.num_ws, -1))
+    session.update({"truncation": 1.0, "mix": {"seed": 3}, "mix_layers": "fine"})
+    with torch.no_grad():
+        other = G.mapping(z_from_seeds([3], G.z_dim), None)
+    fine = parse_layers("fine", G.num_ws)
+    torch.testing.assert_close(session.edited_ws()[0, fine], other[0, fine])
+    with pytest.raises(InputError, match="second latent"):
+        session.update({"mix": {}})
+
+
+def test_latent_files_open_and_mix(session, demo_network, tmp_path):
+    from projector.studio import StudioSession
+
+    session.start_from_seed(2)
+    session.update({"edits": {"sefa:0": {"value": 1.0}}, "noise": False})
+    latent, _ = session.export_latent()
+    other = StudioSession([demo_network], tmp_path / "other")
+    assert other.start_from_latent(latent) == {"latents": 1, "warning": None}
+    other.update({"noise": False})
+    np.testing.assert_array_equal(other.render(), session.render())
+    other.start_from_seed(9)
+    other.set_mix_latent(latent)
+    other.update({"mix": {}, "mix_layers": "0-2"})
+    torch.testing.assert_close(other.edited_ws()[0, :3], session.edited_ws()[0, :3])
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"edits": {"nope:0": {"value": 1}}}, "no 'nope' directions"),
+    ({"edits": {"sefa:0": {"value": 50}}}, "out of range"),
+    ({"edits": {"sefa:0": {"value": 1, "layers": "0-99"}}}, "out of range"),
+    ({"truncation": 7}, "truncation"),
+    ({"truncation": "nan"}, "truncation"),
+    ({"colour": 1}, "unknown setting"),
+    ({"edits": {"sefa:0": {"value": "abc"}}}, "not a number"),
+    ({"edits": {"sefa:0": 3}}, "edits must map"),
+    ({"mix": {"seed": -1}}, "mixing seed -1 out of range"),
+    ({"mix": [1]}, "mix must be"),
+])
+def test_bad_edits_are_input_errors_and_leave_the_state(session, changes, message):
+    state = session.info()["state"]
+    with pytest.raises(InputError, match=message):
+        session.update(changes)
+    assert session.info()["state"] == state
+
+
+def test_thumbnails_strip(session, demo_network):
+    session.update({"edits": {"sefa:1": {"value": 2.0}}})
+    strip = session.thumbnails("sefa:0")
+    R = demo_network.G.img_resolution
+    assert strip.shape == (R, 5 * R, 3)
+    np.testing.assert_array_equal(strip[:, 2 * R:3 * R], session.render(before=True))  # the middle cell: unedited
+    assert np.abs(strip[:, :R].astype(int) - strip[:, 4 * R:]).mean() > 2
+
+
+def test_world_attribute_directions_fit_once_and_cached(demo_network, tmp_path, monkeypatch):
+    from projector.studio import StudioNetwork
+    from projector.world import ATTRIBUTE_NAMES
+
+    net = StudioNetwork("demo", demo_network.G, world_samples=32, cache_dir=tmp_path)
+    found = net.directions("world")
+    assert [d.name for d in found] == list(ATTRIBUTE_NAMES)
+    assert all(abs(float(d.vector.norm()) - 1) < 1e-4 and d.sigma > 0 and 0 <= d.value <= 1 for d in found)
+    assert [p.name for p in tmp_path.iterdir()] == [f"world-{demo_network.G.checkpoint.sha256[:16]}-32.npz"]
+
+    again = StudioNetwork("demo", demo_network.G, world_samples=32, cache_dir=tmp_path)
+    monkeypatch.setattr(again, "_fit_world", lambda: pytest.fail("refitted although cached"))
+    cached = again.directions("world")
+    for a, b in zip(found, cached):
+        torch.testing.assert_close(a.vector, b.vector)
+        assert a.id == b.id and a.sigma == pytest.approx(b.sigma, rel=1e-5) and a.value == b.value
+
+
+def test_direction_files_and_networks_the_studio_refuses(demo_network, tmp_path):
+    from projector.edits import DirectionSet, save_directions, sefa
+    from projector.studio import StudioNetwork
+    from stylegan2_core import load_generator
+
+    save_directions(tmp_path / "mine.npz", sefa(demo_network.G, [0, 1], 2))
+    net = StudioNetwork("demo", demo_network.G, [tmp_path / "mine.npz"])
+    assert net.groups() == ["sefa", "pca", "world", "files"]
+    assert [(d.id, d.layers) for d in net.directions("files")] == [("file0:0", [0, 1]), ("file0:1", [0, 1])]
+    save_directions(tmp_path / "wide.npz", DirectionSet(torch.ones(1, 512), ["x"], "file"))
+    with pytest.raises(InputError, match="w_dim 512"):
+        StudioNetwork("demo", demo_network.G, [tmp_path / "wide.npz"])
+    assert "world" not in StudioNetwork("other", demo_network.G).groups()
+    with pytest.raises(InputError, match="conditional"):
+        StudioNetwork("cond", load_generator(ROOT / "tests" / "fixtures" / "ada_tiny_cond.pkl"))
+
+
+def test_projection_progress_stop_and_busy(session):
+    """A run stopped from its progress callback keeps the latent of the last image shown (a full run: browser test)."""
+    session.load_photo(WORLD_FACE)
+    updates = []
+
+    def stop_after_two(u):
+        updates.append(u)
+        if len(updates) == 2:
+            session.slot.stop.set()
+
+    report = session.project(ProjectionOptions(steps=50, loss="effnet"), progress=stop_after_two, every=1)
+    assert [u.step for u in updates] == [1, 2] and updates[0].image.shape == (64, 64, 3)
+    assert report["stopped"] and session.info()["projected"] and session.base.noise is not None
+    assert np.abs(session.render().astype(int) - updates[-1].image).max() <= 1
+    assert not session.slot.busy
+
+    session.slot.acquire("another tab")
+    try:
+        with pytest.raises(StudioBusyError):
+            session.project(ProjectionOptions(steps=2, loss="effnet"))
+        session.start_from_seed(3)  # another tab's projection does not stop this one from editing
+    finally:
+        session.slot.release()
+    session.slot.acquire(session.sid)  # while its own projection runs, what a session edits stays put
+    try:
+        for change in (lambda: session.start_from_seed(4), lambda: session.load_photo(WORLD_FACE),
+                       lambda: session.select_network(0)):
+            with pytest.raises(StudioBusyError, match="press Stop"):
+                change()
+    finally:
+        session.slot.release()
+
+
+@pytest.mark.skipif(not TUNING_AVAILABLE, reason="projector.tune is not in this version")
+def test_projection_with_pivotal_tuning(session):
+    from projector.tune import read_tuned
+
+    session.load_photo(WORLD_FACE)
+    updates = []
+    report = session.project(ProjectionOptions(steps=2, loss="effnet", tune=True, tune_steps=2),
+                             progress=updates.append, every=1)
+    assert [(u.phase, u.step, u.image is None) for u in updates] == [
+        ("project", 1, False), ("project", 2, False), ("tune", 1, True), ("tune", 2, True)]
+    assert report["tuning"]["steps"] == 2 and session.info()["tuned"]
+    assert session.G is not session.net.G  # every edit of this image renders with the tuned generator
+    latent, _, tuned = session.export_latent()
+    assert tuned.name.endswith(".tuned.safetensors") and read_tuned(tuned)[1]["kind"] == "tuned"
+    assert load_latent(latent).meta["tuned"] == tuned.name
+    session.start_from_seed(1)
+    assert session.G is session.net.G
+
+
+@pytest.mark.skipif(TUNING_AVAILABLE, reason="projector.tune is in this version")
+def test_tuning_is_refused_while_missing(session):
+    session.load_photo(WORLD_FACE)
+    with pytest.raises(InputError, match="pivotal tuning is not available"):
+        session.project(ProjectionOptions(steps=2, tune=True))
+
+
+def test_photo_with_face_alignment(session, tmp_path):
+    import skimage.data
+
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), skimage.data.astronaut()[..., ::-1])
+    info = session.load_photo(photo, align=True)
+    assert info["source_size"] == [512, 512] and len(info["landmarks"]) == 5
+    assert all(0 <= x < 512 and 0 <= y < 512 for x, y in info["landmarks"])
+    assert session.target.shape == (1, 3, 64, 64) and session.info()["has_target"]
+
+
+def test_a_session_picks_among_the_servers_networks(demo_network, tmp_path):
+    from projector.studio import StudioNetwork
+    from stylegan2_core import load_generator
+
+    tiny = StudioNetwork("tiny", load_generator(ROOT / "tests" / "fixtures" / "ada_tiny.pkl"), k=2)
+    session = StudioSession([demo_network, tiny], tmp_path)
+    session.select_network(1)
+    R = tiny.G.img_resolution
+    assert session.render().shape == (R, R, 3) and tiny.groups() == ["sefa", "pca"]
+    session.update({"edits": {"sefa:1": {"value": 1.0}}})
+    assert session.edited_ws().shape == (1, tiny.G.num_ws, tiny.G.w_dim)
+    with pytest.raises(InputError, match="out of range"):
+        session.select_network(2)
+
+
+def test_project_needs_a_photo(session):
+    with pytest.raises(InputError, match="load a photo"):
+        session.project(ProjectionOptions(steps=2))
+
+
+def test_exports_roundtrip_and_never_overwrite(session, demo_network, tmp_path):
+    session.start_from_seed(5)
+    session.update({"edits": {"sefa:2": {"value": -2.0}}, "truncation": 0.8})
+    latent, npz = session.export_latent()
+    assert latent.parent == session.outdir and latent.name == "seed5-1.safetensors"
+    record = load_latent(latent, demo_network.G)
+    torch.testing.assert_close(record.ws, session.edited_ws())
+    assert record.meta["studio_state"]["truncation"] == 0.8
+    torch.testing.assert_close(load_latent(npz, demo_network.G).ws, session.edited_ws())
+    (png,) = session.export_png()
+    assert png.name == "seed5-1.png"
+    np.testing.assert_array_equal(cv2.imread(str(png))[..., ::-1], session.render())
+    assert session.export_latent()[0].name == "seed5-2.safetensors"
+    with pytest.raises(InputError, match="move a slider"):
+        StudioSession([demo_network], tmp_path).export_video()
+    session.update({"edits": {"sefa:2": {"value": 1.0}}}, commit=True)
+    (video,) = session.export_video(frames_per_step=3)
+    assert video.suffix == ".mp4" and video.stat().st_size > 0
+    assert sorted(p.name for p in session.outdir.iterdir()) == sorted(p.name for p in session.exports)
+
+
+def test_latent_for_another_network_is_refused(session, tmp_path):
+    from projector.latent_file import save_latent
+
+    save_latent(tmp_path / "big.safetensors", torch.zeros(1, 18, 512))
+    with pytest.raises(InputError, match="w_dim 512"):
+        session.start_from_latent(tmp_path / "big.safetensors")
+
+
+def _png_header(width, height):
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", width, height) + b"\x08\x02\0\0\0"
+
+
+def test_image_headers_give_sizes_without_decoding():
+    image = np.zeros((30, 50, 3), np.uint8)
+    for suffix, kind in ((".png", "png"), (".jpg", "jpg"), (".webp", "webp"), (".bmp", "bmp")):
+        data = cv2.imencode(suffix, image)[1].tobytes()
+        assert image_header_size(data) == (kind, 50, 30), suffix
+    lossless = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()
+    assert image_header_size(lossless) == ("webp", 50, 30)
+    assert image_header_size(b"hello, world") is None
+
+
+def test_uploads_refused_before_decoding():
+    bomb = _png_header(100_000, 100_000) + b"\0" * 64
+    with pytest.raises(InputError, match="megapixels"):
+        check_upload_image(bomb, "bomb.png")
+    with pytest.raises(InputError, match="not an image"):
+        check_upload_image(b"just some text\n", "notes.txt")
+    with pytest.raises(InputError, match="upload limit"):
+        check_upload_image(_png_header(10, 10) + b"\0" * 2048, "big.png", max_bytes=1024)
+    assert check_upload_image(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()) == ".png"
+
+
+@pytest.mark.parametrize("text, expected", [("../../etc/passwd", "passwd"), ("a b/..\\c.png", "c"),
+                                            ("", "image"), ("..", "image"), ("Face 01.JPG", "Face_01")])
+def test_safe_names(text, expected):
+    assert safe_name(text) == expected
