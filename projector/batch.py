@@ -26,6 +26,7 @@ from .io import Preprocessing, load_target, prepare_target
 from .latent_file import LatentRecord
 from .outputs import OUTPUT_FILES, write_projection
 from .project import ProjectionStep, ProjectorConfig, project
+from .tune import TUNED_FILE, TuneConfig, TuneStep, tune
 from .video import VideoWriter
 
 __all__ = ["PreparedTarget", "ProjectedFile", "prepare_targets", "projection_outputs", "project_files"]
@@ -51,9 +52,10 @@ class ProjectedFile:
     report: dict
 
 
-def projection_outputs(paths: Sequence[Path], outdir, save_video: bool = False) -> list[Path]:
-    """Every file ``project_files`` writes for ``paths``: ``<outdir>/<stem>/<OUTPUT_FILES>`` (+ proj.mp4)."""
-    names = OUTPUT_FILES + ((VIDEO_NAME,) if save_video else ())
+def projection_outputs(paths: Sequence[Path], outdir, save_video: bool = False, tune: bool = False) -> list[Path]:
+    """Every file ``project_files`` writes for ``paths``: ``<outdir>/<stem>/<OUTPUT_FILES>`` (+ proj.mp4,
+    + tuned.safetensors)."""
+    names = OUTPUT_FILES + ((VIDEO_NAME,) if save_video else ()) + ((TUNED_FILE,) if tune else ())
     return [Path(outdir) / Path(p).stem / name for p in paths for name in names]
 
 
@@ -81,7 +83,9 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
                   c: torch.Tensor | None = None, distance=None, init: LatentRecord | None = None,
                   batch_size: int = 4, crop: bool = True, align: bool = False, save_video: bool = False,
                   video_every: int = 10, video_fps: float = 10,
-                  callback: Callable[[list[Path], ProjectionStep], None] | None = None) -> list[ProjectedFile]:
+                  callback: Callable[[list[Path], ProjectionStep], None] | None = None,
+                  tune_cfg: TuneConfig | None = None,
+                  tune_callback: Callable[[list[Path], TuneStep], None] | None = None) -> list[ProjectedFile]:
     """Project photos ``batch_size`` at a time and write ``<outdir>/<stem>/`` for each (``OUTPUT_FILES``).
 
     Args:
@@ -92,6 +96,9 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
         init: a latent file's record to start from (its ws for every image, its noise maps if saved).
         save_video: also write ``proj.mp4`` per photo, target | projection, every ``video_every`` steps.
         callback: ``callback(batch_paths, step)`` after every optimization step (progress bars).
+        tune_cfg: also tune the generator around each W/W+ pivot (``projector.tune``); writes
+            ``tuned.safetensors`` per photo, and ``proj.png`` is the tuned render.
+        tune_callback: ``tune_callback(batch_paths, step)`` after every tuning step.
 
     Returns one ``ProjectedFile`` per photo, in order. Existing outputs are overwritten: check
     ``projection_outputs`` first (``projector.outputs.check_outputs``).
@@ -102,6 +109,8 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
     fresh = iter(prepare_targets(loose, G.img_resolution, crop=crop, align=align))
     prepared = [t if t is not None else next(fresh) for t in prepared]
     init_noise = init.noise if init is not None and init.noise else None
+    if tune_cfg is not None and tune_cfg.shared:
+        batch_size = len(prepared)  # one tuned generator for every photo
     done = []
     for start in range(0, len(prepared), batch_size):
         chunk = prepared[start:start + batch_size]
@@ -122,8 +131,13 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
 
             result = project(G, target, cfg, c=c, distance=distance, init_ws=init_ws, init_noise=init_noise,
                              seeds=[cfg.seed + start + i for i in range(len(chunk))], callback=on_step)
+        tuned = None
+        if tune_cfg is not None:
+            tuned = tune(G, target, result.ws, tune_cfg, distance=distance, noise=result.noise, c=c, seed=cfg.seed + start,
+                         callback=(lambda s, paths=paths: tune_callback(paths, s)) if tune_callback else None)
         for i, t in enumerate(chunk):
             report = write_projection(outdir / t.path.stem, result, i, target, G, cfg, t.preprocessing, str(t.path),
-                                      extra_report={"batch_size": len(chunk), "seed": cfg.seed + start + i})
+                                      extra_report={"batch_size": len(chunk), "seed": cfg.seed + start + i},
+                                      tuned=tuned)
             done.append(ProjectedFile(t.path, outdir / t.path.stem, report))
     return done

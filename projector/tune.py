@@ -29,10 +29,12 @@ from .metrics.image_quality import psnr, ssim
 from .project import _downsample
 
 __all__ = ["UPDATES", "TuneConfig", "TuneStep", "TuneResult", "tune", "init_update", "apply_update",
-           "model_sha256", "save_tuned", "read_tuned", "load_tuned", "update_size"]
+           "model_sha256", "save_tuned", "read_tuned", "load_tuned", "update_size", "recorded_tuned_file",
+           "tuned_generator", "TUNED_FILE"]
 
 UPDATES = ("full", "lora")
 TUNED_KIND = "tuned"
+TUNED_FILE = "tuned.safetensors"  # its name next to a projection's outputs
 FORMAT_VERSION = 1
 _SUFFIXES = ("delta", "lora_a", "lora_b")
 
@@ -414,3 +416,42 @@ def load_tuned(G, path, check_sha256: str | None = None):
                          f"not this network ({expected[:12]})")
     _check_update(G, tensors, str(path))
     return apply_update(G, {k: v.float() for k, v in tensors.items()})
+
+
+def recorded_tuned_file(latent_path) -> tuple[Path, str] | None:
+    """The tuned file a latent file records (path resolved next to it, its sha256), or None."""
+    from stylegan2_core.fileio import is_safetensors, read_metadata
+
+    latent_path = Path(latent_path)
+    if not latent_path.is_file():
+        return None
+    with open(latent_path, "rb") as f:
+        if not is_safetensors(f.read(16)):
+            return None
+    entry = (read_metadata(latent_path) or {}).get("tuned")
+    if not entry:
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        raise InputError(f"{latent_path}: unreadable 'tuned' entry in its metadata")
+    return latent_path.parent / entry["file"], entry.get("sha256")
+
+
+def tuned_generator(G, sources) -> tuple[object, str | None]:
+    """The generator to render ``sources`` (latent files or seeds) with, and a one-line note.
+
+    When latent files record a tuned generator (``s2edit project --tune``), ``G`` with that
+    update applied; latents tuned separately cannot share one render and are refused.
+    """
+    found = {}
+    for source in sources:
+        entry = recorded_tuned_file(source)
+        if entry is not None:
+            found.setdefault(entry[1] or str(entry[0]), (entry, source))
+    if not found:
+        return G, None
+    if len(found) > 1:
+        (_, a), (_, b) = list(found.values())[:2]
+        raise InputError(f"{a} and {b} were tuned separately and cannot be rendered by one generator: use them "
+                         "one at a time, tune them together (--tune-shared) or pass --no-tuned")
+    (path, sha256), source = next(iter(found.values()))
+    return load_tuned(G, path, check_sha256=sha256), f"using the tuned generator {path} recorded in {source}"

@@ -14,6 +14,7 @@ from .._options import (
     NoiseOpt,
     TruncOpt,
 )
+from .._tuned import NoTunedOpt
 
 
 def command(
@@ -37,6 +38,7 @@ def command(
     noise_mode: NoiseOpt = NoiseMode.const,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 8,
     device: DeviceOpt = "cpu",
+    no_tuned: NoTunedOpt = False,
     force: ForceOpt = False,
 ) -> None:
     """Apply strength x direction to the chosen layers of LATENT: an image strip, per-strength images or a video."""
@@ -45,11 +47,12 @@ def command(
 
     from .._console import console, out, progress, stage_progress
     from .._options import check_outputs, load_network, resolve_device
+    from .._tuned import with_tuned
 
     if outdir is None and video is None:
         raise InputError("nothing to write: pass --outdir and/or --video")
     strengths = parse_strengths(strength)
-    G = load_network(network, resolve_device(device))
+    G = with_tuned(load_network(network, resolve_device(device)), [latent], no_tuned)
     plan = plan_edit(G, latent, direction, strengths, index, layers, truncation_psi=trunc, class_idx=class_idx)
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}")

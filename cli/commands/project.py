@@ -43,11 +43,16 @@ def command(
     align: Annotated[bool, typer.Option("--align", help="Detect and align the face first (FFHQ recipe).")] = False,
     save_video: Annotated[bool, typer.Option("--save-video", help="Write proj.mp4: target | projection during optimization.")] = False,
     video_every: Annotated[int, typer.Option("--video-every", min=1, help="One video frame per this many steps.")] = 10,
+    tune: Annotated[bool, typer.Option("--tune", help="Then tune the generator around the pivot (PTI).")] = False,
+    tune_steps: Annotated[int, typer.Option("--tune-steps", min=0, help="Tuning steps (PTI: 350).")] = 350,
+    tune_lr: Annotated[float, typer.Option("--tune-lr", min=0, help="Tuning learning rate.")] = 3e-4,
+    locality: Annotated[bool, typer.Option("--locality/--no-locality", help="Locality regularization.")] = True,
+    tune_shared: Annotated[bool, typer.Option("--tune-shared", help="One tuned generator for all photos.")] = False,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
     """Project photos into the generator's latent space; writes <outdir>/<name>/{target,proj}.png, latents, report."""
-    from projector import ProjectorConfig
+    from projector import ProjectorConfig, TuneConfig
     from projector.batch import prepare_targets, project_files, projection_outputs
     from projector.io import collect_images
     from projector.latent_file import load_latent
@@ -59,7 +64,8 @@ def command(
     from .._options import check_outputs, load_network, resolve_device
 
     paths = collect_images(images)
-    check_outputs(projection_outputs(paths, outdir, save_video), force)
+    check_outputs(projection_outputs(paths, outdir, save_video, tune), force)
+    tune_cfg = TuneConfig(steps=tune_steps, lr=tune_lr, locality=locality, shared=tune_shared) if tune else None
     cfg = ProjectorConfig(steps=steps, space=space.value, optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse,
                           initial_lr=lr, seed=seed)
     dev = resolve_device(device)
@@ -73,20 +79,24 @@ def command(
 
     with progress() as bar:
         done = project_files(G, targets, outdir, cfg, c=c, distance=distance, init=init_record, batch_size=batch_size,
-                             save_video=save_video, video_every=video_every, callback=_batch_progress(bar, steps))
+                             save_video=save_video, video_every=video_every, callback=_batch_progress(bar, steps),
+                             tune_cfg=tune_cfg, tune_callback=_batch_progress(bar, tune_steps, "tune "))
     out.print(_table(done, f"projection ({cfg.space}, {steps} steps, {distance.name}, {dev})"))
     out.print(f"outputs in {outdir}/<name>/ ({', '.join(OUTPUT_FILES)})")
 
 
-def _batch_progress(bar, steps: int):
-    """A ``project_files`` callback: one progress task per batch, advanced every step."""
+def _batch_progress(bar, steps: int, prefix: str = ""):
+    """A ``project_files`` callback: one progress task per batch (and photo, when tuning), advanced every step."""
     tasks = {}
 
     def on_step(batch, step) -> None:
-        key = tuple(batch)
+        photo = getattr(step, "photo", None)
+        key = (tuple(batch), photo)
         if key not in tasks:
-            tasks[key] = bar.add_task(", ".join(p.stem for p in batch)[:40], total=steps, status="")
-        bar.update(tasks[key], advance=1, status=f"loss {float(step.loss.mean()):.4f}")
+            names = [batch[photo]] if photo is not None else batch
+            tasks[key] = bar.add_task(prefix + ", ".join(p.stem for p in names)[:40], total=steps, status="")
+        bar.update(tasks[key], advance=1, status=f"loss {float(step.loss.mean()):.4f}" if prefix == "" else
+                   f"loss {float(step.loss):.4f}")
 
     return on_step
 
@@ -95,10 +105,12 @@ def _table(done, title: str):
     from rich.table import Table
 
     table = Table(title=title)
-    for col in ("image", "perceptual", "PSNR (dB)", "SSIM", "seconds"):
-        table.add_column(col, justify="right" if col != "image" else "left")
+    tuned = any("tuned" in item.report for item in done)
+    for col in ("image", "perceptual", "PSNR (dB)", "SSIM", "seconds") + (("stage",) if tuned else ()):
+        table.add_column(col, justify="right" if col not in ("image", "stage") else "left")
     for item in done:
-        r = item.report
-        table.add_row(item.path.stem, f"{r['perceptual_distance']:.4f}", f"{r['psnr_db']:.2f}", f"{r['ssim']:.3f}",
-                      f"{r['seconds']:.1f}")
+        stages = [(item.report, "pivot")] + ([(item.report["tuned"], "tuned")] if "tuned" in item.report else [])
+        for r, stage in stages:
+            table.add_row(item.path.stem, f"{r['perceptual_distance']:.4f}", f"{r['psnr_db']:.2f}", f"{r['ssim']:.3f}",
+                          f"{r['seconds']:.1f}", *((stage,) if tuned else ()))
     return table
