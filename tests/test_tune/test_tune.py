@@ -7,9 +7,18 @@ import pytest
 import torch
 
 from projector import TuneConfig, load_tuned, save_tuned, tune
-from projector.tune import _locality_ws, apply_update, init_update, model_sha256, read_tuned, update_size
+from projector.latent_file import save_latent
+from projector.tune import (
+    _locality_ws,
+    apply_update,
+    init_update,
+    model_sha256,
+    read_tuned,
+    tuned_generator,
+    update_size,
+)
 from stylegan2_core import InputError, S2EditError, load_generator, z_from_seeds
-from stylegan2_core.fileio import write_safetensors
+from stylegan2_core.fileio import sha256_file, write_safetensors
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -167,3 +176,24 @@ def test_cuda_matches_cpu_start(G, case):
     result = tune(Gc, target[:1].cuda(), pivots[:1].cuda(), TuneConfig(steps=3, lr=1e-2, stop_distance=0),
                   distance=DIST)
     assert result.images.is_cuda and result.distance[0] < result.pivot_distance[0]
+
+
+def test_latent_files_lead_to_their_tuned_generator(G, case, tmp_path):
+    target, pivots = case
+    cfg = TuneConfig(steps=1, lr=1e-2, locality=False, stop_distance=0)
+    latents = []
+    for i in range(2):
+        result = tune(G, target[i:i + 1], pivots[i:i + 1], cfg, distance=DIST, seed=i)
+        folder = tmp_path / f"p{i}"
+        tuned = save_tuned(folder / "tuned.safetensors", G, result.updates[0], cfg)
+        latents.append(save_latent(folder / "latent.safetensors", pivots[i:i + 1],
+                                   meta={"tuned": {"file": "tuned.safetensors", "sha256": sha256_file(tuned)}}))
+    same, note = tuned_generator(G, ["3", str(latents[0])])
+    assert note and "p0" in note and torch.equal(_render(same, pivots), _render(load_tuned(G, latents[0].parent /
+                                                                                         "tuned.safetensors"), pivots))
+    assert tuned_generator(G, ["3"]) == (G, None)
+    with pytest.raises(InputError, match="tuned separately"):
+        tuned_generator(G, [str(p) for p in latents])
+    (latents[1].parent / "tuned.safetensors").write_bytes(b"")
+    with pytest.raises(S2EditError):
+        tuned_generator(G, [str(latents[1])])
