@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from projector import ProjectorConfig, TuneConfig, project, tune
-from projector.edits import apply_direction, svm
+from projector.edits import apply_direction, fit_direction
 from projector.losses import make_perceptual
 from projector.metrics.image_quality import psnr, ssim
 from projector.world import ATTRIBUTE_NAMES, sample_labels
@@ -60,7 +60,7 @@ def _directions(G, predictor, samples: int, batch: int = 100):
     labels = torch.cat([predictor.predict_labels(G.synthesis(w, noise_mode="const")) for w in ws.split(batch)])
     out = []
     for a, name in enumerate(ATTRIBUTE_NAMES):
-        d = svm(ws, labels[:, a], name=name).directions[0]
+        d = fit_direction(ws, labels[:, a], name=name).directions[0]
         out.append((d, float((ws[:, 0] @ d).std())))
     return out
 

@@ -56,6 +56,7 @@ class TuneConfig:
     locality_samples: int = 1  # latents per step
     update: str = "lora"  # 'full': every synthesis parameter; 'lora': low-rank conv weights + small vectors
     rank: int = 4  # rank of the 'lora' factors
+    lora_lr_scale: float = 1.0  # the factors' learning rate is lr times this (the small vectors keep lr)
     shared: bool = False  # one update for all photos (PTI's multi-ID mode) instead of one per photo
     max_loss_resolution: int = 256  # images are area-downsampled to this before the perceptual distance
 
@@ -68,7 +69,7 @@ class TuneConfig:
             raise InputError(f"rank must be >= 1, got {self.rank}")
         if self.locality_samples < 1:
             raise InputError(f"locality_samples must be >= 1, got {self.locality_samples}")
-        for name in ("lr", "perceptual_weight", "l2_weight", "stop_distance", "locality_psi", "locality_alpha",
+        for name in ("lr", "lora_lr_scale", "perceptual_weight", "l2_weight", "stop_distance", "locality_psi", "locality_alpha",
                      "locality_l2_weight", "locality_perceptual_weight"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
@@ -256,7 +257,11 @@ def _run(G, target, reference, ws, noise, cfg, perceptual, gen, c, update, photo
     params = list(update.values())
     for p in params:
         p.requires_grad_(True)
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
+    factors = [v for k, v in update.items() if not k.endswith(".delta")]
+    vectors = [v for k, v in update.items() if k.endswith(".delta")]
+    groups = [{"params": vectors, "lr": cfg.lr}] + ([{"params": factors, "lr": cfg.lr * cfg.lora_lr_scale}]
+                                                     if factors else [])
+    optimizer = torch.optim.Adam(groups, betas=(0.9, 0.999))
     fused = target.shape[0] == 1
     steps_run = cfg.steps
     for step in range(cfg.steps):
