@@ -48,7 +48,7 @@ class TuneConfig:
     perceptual_weight: float = 1.0
     l2_weight: float = 1.0  # pixel mean squared error, images in [-1, 1]
     stop_distance: float = 0.06  # stop once the perceptual distance is below this (0: never)
-    locality: bool = True  # PTI section 3.3: renders near the pivot stay as the base generator draws them
+    locality: bool = False  # PTI section 3.3 (renders near the pivot stay); off: no gain measured, twice the time
     locality_psi: float = 0.5  # z -> w with this truncation
     locality_alpha: float = 30.0  # step from the pivot towards the sampled w (norm over the whole ws)
     locality_l2_weight: float = 0.1

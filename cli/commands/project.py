@@ -46,7 +46,7 @@ def command(
     tune: Annotated[bool, typer.Option("--tune", help="Then tune the generator around the pivot (PTI).")] = False,
     tune_steps: Annotated[int, typer.Option("--tune-steps", min=0, help="Tuning steps (PTI: 350).")] = 350,
     tune_lr: Annotated[float, typer.Option("--tune-lr", min=0, help="Tuning learning rate.")] = 3e-4,
-    locality: Annotated[bool, typer.Option("--locality/--no-locality", help="Locality regularization.")] = True,
+    locality: Annotated[bool, typer.Option("--locality/--no-locality", help="Locality regularization.")] = False,
     tune_shared: Annotated[bool, typer.Option("--tune-shared", help="One tuned generator for all photos.")] = False,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,

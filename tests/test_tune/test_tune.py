@@ -152,8 +152,8 @@ def test_conditional_network_with_locality():
         ws = G.mapping(z_from_seeds([3], G.z_dim), c)
         target = G.synthesis(ws, noise_mode="const").flip(-1)
     with pytest.raises(InputError, match="conditional"):
-        tune(G, target, ws, TuneConfig(steps=1), distance=DIST)
-    result = tune(G, target, ws, TuneConfig(steps=3, lr=1e-2, stop_distance=0), distance=DIST, c=c)
+        tune(G, target, ws, TuneConfig(steps=1, locality=True), distance=DIST)
+    result = tune(G, target, ws, TuneConfig(steps=3, lr=1e-2, locality=True, stop_distance=0), distance=DIST, c=c)
     assert result.distance[0] < result.pivot_distance[0]
 
 
