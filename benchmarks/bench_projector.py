@@ -9,21 +9,57 @@ next to the mean.
 speed: seconds per projection step and images/second at batch 1, 4, 16 for the
 256 px configuration of bench_generator.py (random weights), offline perceptual loss.
 
+ttq (time to quality): the official preset (1000 steps) is the baseline, run in the same
+process and interleaved image by image with every candidate, so both see the same machine
+load. Per image the candidate's clean projection (latent noise off) is evaluated every
+``--eval-every`` steps, with the evaluation's time taken off the clock; the time to quality
+is the first evaluation at which the candidate's perceptual distance is at or below the
+baseline's final one and its PSNR at or above the baseline's. Image sets: ``in-world``
+(held-out images the network drew, seeds 100000+, constant noise) and ``off-world`` (the
+README's example image, then held-out world renders, seeds 3000000+, each with one thing the
+generator never drew: an occluding block, text, pixel noise, JPEG artefacts, a blend with a
+scikit-image photograph). Attribute agreement: the world's attribute predictor on target and
+projection; a projection loses (invents) glasses when the target reads >= 0.5 and it reads
+< 0.5 (or the reverse); the continuous attributes report the mean absolute difference as a
+share of their range. ``--timing-256`` adds the 256 px random-weight network for time only.
+
     python benchmarks/bench_projector.py recovery --network demo --images 32 --steps 1000
     python benchmarks/bench_projector.py speed --threads 2
+gpu: the 1024 px config-f generator as the official FFHQ checkpoints are built (num_fp16_res 4,
+conv_clamp 256) with random weights, and LPIPS with a randomly initialised VGG16 (the cost does
+not depend on the weights, so nothing is downloaded); a target drawn by that generator. The
+official preset at batch 1, the fast preset at batch 1, 8, 32: seconds per image, peak memory,
+final distance. ``--resolution 64 --device cpu`` is a quick smoke test of the same code.
+
+    python benchmarks/bench_projector.py recovery --network demo --images 32 --steps 1000
+    python benchmarks/bench_projector.py speed --threads 2
+    python benchmarks/bench_projector.py ttq --network demo --images 3 --threads 1 --timing-256
+    python benchmarks/bench_projector.py gpu --device cuda --out out/gpu_suite/projection.md
 """
 
 import argparse
+import os
 import platform
 import statistics
 import time
+from dataclasses import asdict
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from projector import ProjectorConfig, project
 from projector.losses import make_perceptual
 from projector.metrics.image_quality import psnr, ssim
-from stylegan2_core import Generator, GeneratorConfig, MappingConfig, SynthesisConfig, load_generator, z_from_seeds
+from stylegan2_core import (
+    Generator,
+    GeneratorConfig,
+    MappingConfig,
+    SynthesisConfig,
+    from_uint8,
+    load_generator,
+    z_from_seeds,
+)
 
 RECOVERY_CONFIGS = ("w:optimize", "w:fixed", "w+:optimize", "w+:fixed")  # space:noise
 
@@ -88,6 +124,255 @@ def speed(args) -> None:
         print(f"| {batch} | {per_step:.3f} | {batch / per_step:.2f} |")
 
 
+def _machine() -> str:
+    name = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def offworld_images(count: int, size: int) -> torch.Tensor:
+    """Deterministic off-world targets: the README's example face, then held-out world renders each
+    carrying one thing the generator never drew (block, text, pixel noise, JPEG, photo blend)."""
+    import cv2
+    import skimage.data
+
+    from projector.io import load_target
+    from projector.world import render
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "data" / "world_face.png"
+    images = [load_target(example, size)[0]]
+    photo = cv2.resize(skimage.data.astronaut(), (size, size), interpolation=cv2.INTER_AREA)
+    for i in range(count - 1):
+        rs = np.random.RandomState(i)
+        img = render(3_000_000 + i, size)[0].copy()
+        kind = i % 5
+        if kind == 0:  # an occluding block
+            x, y = rs.randint(0, size // 2, 2)
+            img[y:y + size // 3, x:x + size // 3] = rs.randint(0, 256, 3)
+        elif kind == 1:  # text
+            cv2.putText(img, "s2e", (size // 8, size * 3 // 4), cv2.FONT_HERSHEY_SIMPLEX, size / 64, (255, 255, 40), 2)
+        elif kind == 2:  # pixel noise
+            img = np.clip(img + rs.normal(0, 25, img.shape), 0, 255).astype(np.uint8)
+        elif kind == 3:  # JPEG artefacts
+            img = cv2.imdecode(cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 15])[1], 1)[..., ::-1]
+        else:  # a photograph blended in
+            img = (0.65 * img + 0.35 * photo).astype(np.uint8)
+        images.append(from_uint8(np.ascontiguousarray(img)[None]))
+    return torch.cat(images)
+
+
+def inworld_images(G, count: int) -> torch.Tensor:
+    with torch.no_grad():
+        return G(z_from_seeds(list(range(100_000, 100_000 + count)), G.z_dim), noise_mode="const")
+
+
+def _parse_candidate(spec: str) -> tuple[str, ProjectorConfig]:
+    """``NAME`` (a preset) or ``LABEL=PRESET:field=value,...``."""
+    label, _, rest = spec.partition("=")
+    if not rest:
+        return label, ProjectorConfig.preset(label)
+    preset, _, fields = rest.partition(":")
+    types = {k: type(v) for k, v in asdict(ProjectorConfig()).items()}
+    def cast(k, v):
+        return v.lower() in ("1", "true") if types[k] is bool else types[k](v)
+
+    overrides = {k: cast(k, v) for k, v in (f.split("=") for f in fields.split(",") if f)}
+    return label, ProjectorConfig.preset(preset, **overrides)
+
+
+def _run_timed(G, target, cfg, distance, eval_every: int):
+    """Project one image; returns the result and the curve [(seconds, distance, psnr)] of its clean
+    projection every ``eval_every`` steps (evaluation time excluded from the clock)."""
+    curve = []
+    paused = 0.0
+    t0 = time.perf_counter()
+
+    def on_step(s):
+        nonlocal paused
+        if (s.step + 1) % eval_every and s.step + 1 != s.num_steps:
+            return
+        now = time.perf_counter()
+        with torch.no_grad():
+            img = G.synthesis(s.ws, noise=s.noise, fused_modconv=False)
+            d = float(distance(img, target)[0])
+            p = float(psnr(img.clamp(-1, 1), target)[0])
+        curve.append((now - t0 - paused, d, p))
+        paused += time.perf_counter() - now
+
+    result = project(G, target, cfg, distance=distance, callback=on_step)
+    seconds = time.perf_counter() - t0 - paused
+    return result, seconds, curve
+
+
+def _attributes(predictor, images: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return predictor.predict_labels(images.clamp(-1, 1)).numpy()
+
+
+def ttq(args) -> None:
+    from projector.world import ATTRIBUTES
+    from projector.world.predictor import default_predictor
+
+    G = load_generator(args.network, device="cpu")
+    distance, notice = make_perceptual(args.loss, device="cpu")
+    predictor = default_predictor()
+    binary = [i for i, a in enumerate(ATTRIBUTES) if a.kind == "binary"]
+    ranges = np.array([a.high - a.low for a in ATTRIBUTES])
+    candidates = [_parse_candidate(c) for c in args.candidates]
+    baseline = ProjectorConfig.preset("official")
+    builders = {"in-world": lambda: inworld_images(G, args.images),
+                "off-world": lambda: offworld_images(args.images, G.img_resolution)}
+    sets = {name: builders[name]() for name in args.sets}
+    print(f"Time to quality: network {args.network} ({G.img_resolution}px), loss {distance.name}, "
+          f"{args.images} images per set, machine: {_machine()}, load average at start "
+          f"{os.getloadavg()[0]:.1f}" + (f" ({notice})" if notice else ""))
+    for label, cfg in candidates:
+        changed = {k: v for k, v in asdict(cfg).items() if v != asdict(baseline)[k]}
+        print(f"candidate {label}: official preset with {changed}")
+    for set_name, targets in sets.items():
+        rows = {label: [] for label in ["official"] + [lab for lab, _ in candidates]}
+        for i in range(len(targets)):
+            target = targets[i:i + 1]
+            truth = _attributes(predictor, target)
+            runs = [("official", baseline, args.baseline_eval_every)] + [(lab, c, args.eval_every) for lab, c in candidates]
+            base = None
+            for label, cfg, every in runs:
+                result, seconds, curve = _run_timed(G, target, cfg, distance, every)
+                final_d, final_p = curve[-1][1], curve[-1][2]
+                if base is None:
+                    base = (final_d, final_p, seconds)
+                reached = next((t for t, d, p in curve if d <= base[0] and p >= base[1]), None)
+                attrs = _attributes(predictor, result.images)
+                lost = int(sum((truth[0, j] >= 0.5) and (attrs[0, j] < 0.5) for j in binary))
+                invented = int(sum((truth[0, j] < 0.5) and (attrs[0, j] >= 0.5) for j in binary))
+                cont = [j for j in range(len(ATTRIBUTES)) if j not in binary]
+                drift = float(np.mean(np.abs(attrs[0, cont] - truth[0, cont]) / ranges[cont]))
+                rows[label].append(dict(d=final_d, p=final_p, s=seconds, reached=reached, ratio=None if reached is None
+                                        else reached / base[2], lost=lost, invented=invented, drift=drift,
+                                        glasses=(float(truth[0, binary[0]]), float(attrs[0, binary[0]]))))
+                print(f"  {set_name} image {i} {label}: perceptual {final_d:.4f}, PSNR {final_p:.2f} dB, {seconds:.1f} s, "
+                      f"reached baseline at {'-' if reached is None else f'{reached:.1f} s'}, glasses "
+                      f"{truth[0, binary[0]]:.2f}->{attrs[0, binary[0]]:.2f}, attribute drift {drift:.3f}", flush=True)
+        print(f"\n{set_name} ({len(targets)} images; medians over images; time to quality as a share of the "
+              f"baseline's wall time, per image)\n")
+        print("| run | perceptual | PSNR dB | wall s | reached baseline | time to quality | glasses lost / invented |"
+              " attribute drift |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for label, items in rows.items():
+            ratios = [r["ratio"] for r in items if r["ratio"] is not None]
+            ttq_text = "-" if label == "official" else (
+                f"{statistics.median(ratios):.2f}x (max {max(ratios):.2f}x)" if len(ratios) == len(items)
+                else f"not reached on {len(items) - len(ratios)}")
+            print(f"| {label} | {statistics.median(r['d'] for r in items):.4f} | "
+                  f"{statistics.median(r['p'] for r in items):.2f} | {statistics.median(r['s'] for r in items):.1f} | "
+                  f"{len(ratios)}/{len(items)} | {ttq_text} | {sum(r['lost'] for r in items)} / "
+                  f"{sum(r['invented'] for r in items)} | {statistics.mean(r['drift'] for r in items):.3f} |")
+        print(flush=True)
+    if args.timing_256:
+        timing_256(candidates, baseline, args)
+
+
+def timing_256(candidates, baseline, args) -> None:
+    """Wall time of each run on the 256 px random-weight network: start-up (statistics, sampling)
+    measured, steps extrapolated from the median of ``args.timing_steps`` timed steps."""
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(z_dim=512, w_dim=512, img_resolution=256, mapping=MappingConfig(num_layers=8),
+                          synthesis=SynthesisConfig(channel_base=16384, channel_max=512))
+    G = Generator(cfg).eval().requires_grad_(False)
+    distance, _ = make_perceptual(args.loss, device="cpu")
+    with torch.no_grad():
+        target = G(z_from_seeds([7], G.z_dim), noise_mode="const")
+    print("\n256 px random-weight network (channel_base 16384, channel_max 512): time only\n")
+    print("| run | start-up s | s / step | steps | wall s (extrapolated) | share of official |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    base_total = None
+    for label, run_cfg in [("official", baseline)] + candidates:
+        stamps = []
+        short = ProjectorConfig.preset("official", **{**asdict(run_cfg), "steps": args.timing_steps})
+        t0 = time.perf_counter()
+        project(G, target, short, distance=distance, callback=lambda s: stamps.append(time.perf_counter()))
+        startup = stamps[0] - t0 - (stamps[1] - stamps[0])
+        per_step = statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
+        total = startup + per_step * run_cfg.steps
+        base_total = base_total or total
+        print(f"| {label} | {startup:.1f} | {per_step:.3f} | {run_cfg.steps} | {total:.0f} | {total / base_total:.2f}x |",
+              flush=True)
+
+
+class RandomVggLpips(torch.nn.Module):
+    """LPIPS VGG16 v0.1 with a randomly initialised backbone: the real distance's cost, no download."""
+
+    name = "lpips-random-vgg"
+
+    def __init__(self, device):
+        super().__init__()
+        from projector.losses import _import_lpips  # tolerates a torchvision without compiled ops
+
+        self.model = _import_lpips().LPIPS(net="vgg", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+        self.model.eval().requires_grad_(False).to(device)
+
+    def forward(self, a, b):
+        return self.model(a, b).flatten()
+
+
+def config_f(resolution: int, channel_base: int = 32768) -> GeneratorConfig:
+    """The official config-f generator (FFHQ 1024: channel_base 32768, num_fp16_res 4, conv_clamp 256)."""
+    return GeneratorConfig(z_dim=512, w_dim=512, img_resolution=resolution, mapping=MappingConfig(num_layers=8),
+                           synthesis=SynthesisConfig(channel_base=channel_base, channel_max=512, num_fp16_res=4,
+                                                     conv_clamp=256))
+
+
+def gpu(args) -> None:
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    G = Generator(config_f(args.resolution, args.channel_base)).eval().requires_grad_(False).to(device)
+    distance = RandomVggLpips(device)
+    cuda = device.type == "cuda"
+    machine = torch.cuda.get_device_name(device) if cuda else _machine()
+    lines = [f"Projection at {args.resolution}px, config-f (channel_base {args.channel_base}, num_fp16_res 4, "
+             f"conv_clamp 256), random weights, "
+             f"LPIPS VGG16 (random backbone), device {machine}, torch {torch.__version__}", "",
+             "| preset | batch | steps | s / image | peak GiB | final distance (median) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    print("\n".join(lines), flush=True)
+    runs = [("official", 1)] + [("fast", b) for b in args.batches]
+    for name, batch in runs:
+        cfg = ProjectorConfig.preset(name, **({"steps": args.steps} if args.steps else {}))
+        with torch.no_grad():
+            target = torch.cat([G(z_from_seeds([i], G.z_dim).to(device), noise_mode="const") for i in range(batch)])
+        if cuda:
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+        try:
+            t0 = time.perf_counter()
+            r = project(G, target, cfg, distance=distance)
+            if cuda:
+                torch.cuda.synchronize(device)
+            seconds = time.perf_counter() - t0
+        except torch.OutOfMemoryError:
+            line = f"| {name} | {batch} | {cfg.steps} | out of memory | - | - |"
+        else:
+            peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else float("nan")
+            if not torch.isfinite(r.distance).all():
+                raise SystemExit(f"{name} at batch {batch}: non-finite distance")
+            line = (f"| {name} | {batch} | {cfg.steps} | {seconds / batch:.2f} | {peak:.1f} | "
+                    f"{float(r.distance.median()):.4f} |")
+        finally:
+            if cuda:
+                torch.cuda.empty_cache()
+        lines.append(line)
+        print(line, flush=True)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -103,13 +388,29 @@ def main() -> None:
     spd.add_argument("--resolution", type=int, default=256)
     spd.add_argument("--steps", type=int, default=6)
     spd.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16])
-    for p in (rec, spd):
+    tq = sub.add_parser("ttq")
+    tq.add_argument("--network", default="demo")
+    tq.add_argument("--images", type=int, default=3, help="images per set")
+    tq.add_argument("--candidates", nargs="+", default=["fast"],
+                    help="preset names, or LABEL=PRESET:field=value,... (e.g. k32=fast:init_samples=32)")
+    tq.add_argument("--sets", nargs="+", default=["in-world", "off-world"], choices=["in-world", "off-world"])
+    tq.add_argument("--eval-every", type=int, default=10)
+    tq.add_argument("--baseline-eval-every", type=int, default=100)
+    tq.add_argument("--timing-256", action="store_true", help="also time every run on the 256 px random network")
+    tq.add_argument("--timing-steps", type=int, default=4)
+    gp = sub.add_parser("gpu")
+    gp.add_argument("--resolution", type=int, default=1024)
+    gp.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
+    gp.add_argument("--channel-base", type=int, default=32768, help="smaller for smoke tests")
+    gp.add_argument("--steps", type=int, default=0, help="override every preset's steps (smoke tests)")
+    gp.add_argument("--out", default="")
+    for p in (rec, spd, tq, gp):
         p.add_argument("--loss", default="effnet")
         p.add_argument("--device", default="cpu")
         p.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    (recovery if args.what == "recovery" else speed)(args)
+    {"recovery": recovery, "speed": speed, "ttq": ttq, "gpu": gpu}[args.what](args)
 
 
 if __name__ == "__main__":

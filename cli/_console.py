@@ -1,4 +1,8 @@
-"""The CLI's only console and progress factory (messages go to stderr)."""
+"""The CLI's only console and progress factory (messages go to stderr), and its graceful-stop signal handling."""
+
+import contextlib
+import signal
+import threading
 
 from rich.console import Console
 from rich.progress import (
@@ -38,3 +42,25 @@ def stage_progress(bar: Progress, status: dict[str, str] | None = None):
         bar.update(tasks[stage], completed=done)
 
     return update
+
+
+@contextlib.contextmanager
+def graceful_stop():
+    """While active, the first Ctrl-C or SIGTERM asks the running job to stop after its current step (the
+    yielded ``requested()`` turns True); a second one stops at once."""
+    requested = threading.Event()
+
+    def handler(signum, frame) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield requested.is_set
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested.is_set
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,16 +1,36 @@
 """Option types shared by several commands."""
 
+import math
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+
+def finite(low: float | None = None, high: float | None = None):
+    """A float option parser that refuses NaN, infinity and values outside [low, high] (inclusive)."""
+
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise typer.BadParameter(f"{text!r} is not a finite number")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f">= {low}" if high is None else f"<= {high}" if low is None else f"in [{low}, {high}]"
+            raise typer.BadParameter(f"{value:g} is out of range: must be {bounds}")
+        return value
+
+    return number
+
+
 NetworkOpt = Annotated[str, typer.Option("--network", "-n", help="Checkpoint path, URL, known name (ffhq, ...) or 'demo'.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, mps, or auto (cuda when available).")]
 OutDirOpt = Annotated[Path, typer.Option("--outdir", "-o", help="Output directory.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing outputs.")]
-TruncOpt = Annotated[float, typer.Option("--trunc", help="Truncation psi (1 = none).")]
+TruncOpt = Annotated[float, typer.Option("--trunc", parser=finite(), help="Truncation psi (1 = none).")]
 ClassOpt = Annotated[int | None, typer.Option("--class", help="Class index for conditional networks.")]
 
 

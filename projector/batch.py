@@ -15,23 +15,26 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
+from stylegan2_core.errors import Interrupted
 from stylegan2_core.image import to_uint8
 
 from .io import Preprocessing, load_target, prepare_target
-from .latent_file import LatentRecord
+from .latent_file import LatentRecord, load_projection_state, save_projection_state
 from .outputs import OUTPUT_FILES, write_projection
-from .project import ProjectionStep, ProjectorConfig, project
+from .project import ProjectionInterrupted, ProjectionState, ProjectionStep, ProjectorConfig, project
 from .tune import TUNED_FILE, TuneConfig, TuneStep, tune
 from .video import VideoWriter
 
-__all__ = ["PreparedTarget", "ProjectedFile", "prepare_targets", "projection_outputs", "project_files"]
+__all__ = ["PreparedTarget", "ProjectedFile", "STATE_NAME", "prepare_targets", "projection_outputs", "project_files",
+           "state_path"]
 
 VIDEO_NAME = "proj.mp4"
+STATE_NAME = "resume.safetensors"
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
                   batch_size: int = 4, crop: bool = True, align: bool = False, save_video: bool = False,
                   video_every: int = 10, video_fps: float = 10,
                   callback: Callable[[list[Path], ProjectionStep], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None, resume: bool = False,
                   tune_cfg: TuneConfig | None = None,
                   tune_callback: Callable[[list[Path], TuneStep], None] | None = None) -> list[ProjectedFile]:
     """Project photos ``batch_size`` at a time and write ``<outdir>/<stem>/`` for each (``OUTPUT_FILES``).
@@ -96,6 +100,10 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
         init: a latent file's record to start from (its ws for every image, its noise maps if saved).
         save_video: also write ``proj.mp4`` per photo, target | projection, every ``video_every`` steps.
         callback: ``callback(batch_paths, step)`` after every optimization step (progress bars).
+        should_stop: checked after every step; when it turns True (Ctrl-C, SIGTERM), the batch's
+            images get a resumable ``<stem>/resume.safetensors`` and ``Interrupted`` is raised.
+        resume: continue the images that have such a state from where they stopped (exactly: the
+            result equals an uninterrupted run's); the others are projected from the start.
         tune_cfg: also tune the generator around each W/W+ pivot (``projector.tune``); writes
             ``tuned.safetensors`` per photo, and ``proj.png`` is the tuned render.
         tune_callback: ``tune_callback(batch_paths, step)`` after every tuning step.
@@ -111,12 +119,16 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
     init_noise = init.noise if init is not None and init.noise else None
     if tune_cfg is not None and tune_cfg.shared:
         batch_size = len(prepared)  # one tuned generator for every photo
-    done = []
-    for start in range(0, len(prepared), batch_size):
-        chunk = prepared[start:start + batch_size]
+    states = {i: load_projection_state(state_path(outdir, t.path))[0] for i, t in enumerate(prepared)
+              if resume and state_path(outdir, t.path).is_file()}
+    done: dict[int, ProjectedFile] = {}
+    for batch in _batches(len(prepared), batch_size, states):
+        chunk = [prepared[i] for i in batch]
         paths = [t.path for t in chunk]
         target = torch.cat([t.image for t in chunk])
-        init_ws = init.ws.expand(len(chunk), -1, -1) if init is not None else None
+        seeds = [cfg.seed + i for i in batch]
+        state = ProjectionState.stack([states[i] for i in batch]) if batch[0] in states else None
+        init_ws = init.ws.expand(len(chunk), -1, -1) if init is not None and state is None else None
         with contextlib.ExitStack() as stack:
             writers = [stack.enter_context(VideoWriter(outdir / p.stem / VIDEO_NAME, fps=video_fps)) for p in paths] \
                 if save_video else []
@@ -129,15 +141,47 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
                     for writer, frame in zip(writers, frames):
                         writer.append(frame)
 
-            result = project(G, target, cfg, c=c, distance=distance, init_ws=init_ws, init_noise=init_noise,
-                             seeds=[cfg.seed + start + i for i in range(len(chunk))], callback=on_step)
+            try:
+                result = project(G, target, cfg, c=c, distance=distance, init_ws=init_ws, init_noise=init_noise,
+                                 seeds=seeds, callback=on_step, should_stop=should_stop, state=state)
+            except ProjectionInterrupted as stop:
+                _save_states(stop.state, chunk, seeds, outdir, cfg, G)
+                raise Interrupted(f"stopped before step {stop.state.step} of {cfg.steps}; the state of "
+                                  f"{', '.join(p.stem for p in paths)} is saved in <outdir>/<name>/{STATE_NAME}: "
+                                  "rerun the same command with --resume to continue") from None
         tuned = None
         if tune_cfg is not None:
-            tuned = tune(G, target, result.ws, tune_cfg, distance=distance, noise=result.noise, c=c, seed=cfg.seed + start,
+            tuned = tune(G, target, result.ws, tune_cfg, distance=distance, noise=result.noise, c=c, seed=seeds[0],
                          callback=(lambda s, paths=paths: tune_callback(paths, s)) if tune_callback else None)
-        for i, t in enumerate(chunk):
+        for i, (index, t) in enumerate(zip(batch, chunk)):
+            extra = {"batch_size": len(chunk), "seed": seeds[i]}
+            if state is not None:
+                extra["resumed_from_step"] = state.step
             report = write_projection(outdir / t.path.stem, result, i, target, G, cfg, t.preprocessing, str(t.path),
-                                      extra_report={"batch_size": len(chunk), "seed": cfg.seed + start + i},
-                                      tuned=tuned)
-            done.append(ProjectedFile(t.path, outdir / t.path.stem, report))
-    return done
+                                      extra_report=extra, tuned=tuned)
+            state_path(outdir, t.path).unlink(missing_ok=True)
+            done[index] = ProjectedFile(t.path, outdir / t.path.stem, report)
+    return [done[i] for i in range(len(prepared))]
+
+
+def state_path(outdir, path) -> Path:
+    """Where an interrupted projection of ``path`` keeps its resumable state."""
+    return Path(outdir) / Path(path).stem / STATE_NAME
+
+
+def _batches(count: int, batch_size: int, states: dict) -> list[list[int]]:
+    """Image indices in batches: images with a saved state first (grouped by the step they stopped at), then the rest
+    in order."""
+    by_step: dict[int, list[int]] = {}
+    for i, state in states.items():
+        by_step.setdefault(state.step, []).append(i)
+    groups = list(by_step.values()) + [[i for i in range(count) if i not in states]]
+    return [group[k:k + batch_size] for group in groups for k in range(0, len(group), batch_size)]
+
+
+def _save_states(state: ProjectionState, chunk, seeds, outdir, cfg: ProjectorConfig, G) -> None:
+    checkpoint = getattr(G, "checkpoint", None)
+    for i, t in enumerate(chunk):
+        save_projection_state(state_path(outdir, t.path), state.image(i), meta={
+            "source": str(t.path), "seed": seeds[i], "projector": asdict(cfg),
+            "model_id": getattr(checkpoint, "model_id", None)})

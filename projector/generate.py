@@ -9,14 +9,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stylegan2_core.errors import InputError
 from stylegan2_core.image import to_uint8
 from stylegan2_core.latent import sample_ws
 
 from .io import save_grid, save_pixels
 
-__all__ = ["GRID_NAME", "seed_image_paths", "generate_seed_images"]
+__all__ = ["GRID_NAME", "MAX_GRID_IMAGES", "seed_image_paths", "generate_seed_images"]
 
 GRID_NAME = "grid.png"
+MAX_GRID_IMAGES = 4096
 
 
 def seed_image_paths(seeds, outdir, grid: bool = False) -> list[Path]:
@@ -31,10 +33,13 @@ def generate_seed_images(G, seeds, outdir, *, truncation_psi: float = 1.0, c: to
                          progress: Callable[[int], None] | None = None) -> list[Path]:
     """Write one image per seed (uint8-identical to the official script), and optionally all as one grid.
 
-    ``c``: class label [1, c_dim] for conditional networks; the grid is ceil(sqrt(N)) columns wide.
+    ``c``: class label [1, c_dim] for conditional networks; the grid is ceil(sqrt(N)) columns wide and
+    limited to ``MAX_GRID_IMAGES`` (images are streamed to disk batch by batch; only a grid keeps them).
     ``progress(n)`` is called after every batch of n images. Returns the files written.
     """
     seeds = list(seeds)
+    if grid and len(seeds) > MAX_GRID_IMAGES:
+        raise InputError(f"a grid of {len(seeds):,} images is too large (at most {MAX_GRID_IMAGES:,}); drop --grid")
     paths = seed_image_paths(seeds, outdir)
     images = []
     for start in range(0, len(seeds), batch_size):
@@ -42,7 +47,8 @@ def generate_seed_images(G, seeds, outdir, *, truncation_psi: float = 1.0, c: to
         pixels = to_uint8(G.synthesis(ws, noise_mode=noise_mode))
         for px, path in zip(pixels, paths[start:start + batch_size]):
             save_pixels(path, px)
-            images.append(px)
+            if grid:
+                images.append(px)
         if progress is not None:
             progress(len(pixels))
     if grid:

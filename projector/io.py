@@ -4,6 +4,8 @@ Images come in as any common file (PNG, JPEG with EXIF orientation, WebP, 16-bit
 greyscale, RGBA) and leave the library as NCHW float32 in [-1, 1].
 """
 
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +17,38 @@ import torch
 from stylegan2_core import InputError, to_uint8
 from stylegan2_core.fileio import atomic_write
 
-__all__ = ["Preprocessing", "read_image", "read_pixels", "prepare_target", "load_target", "save_image", "save_pixels",
-           "image_grid", "save_grid", "collect_images", "IMAGE_SUFFIXES"]
+__all__ = ["MAX_PIXELS", "Preprocessing", "image_size", "read_image", "read_pixels", "prepare_target", "load_target",
+           "save_image", "save_pixels", "image_grid", "save_grid", "collect_images", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")  # the one list of readable images
+# Images over this many pixels are refused before decoding (a 1 MB PNG can declare 20000 x 20000 pixels,
+# 12 GB once decoded). ``S2EDIT_MAX_PIXELS`` raises or lowers it; ``max_pixels=`` does per call.
+MAX_PIXELS = 100_000_000
+
+
+def _max_pixels() -> int:
+    text = os.environ.get("S2EDIT_MAX_PIXELS")
+    if not text:
+        return MAX_PIXELS
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"S2EDIT_MAX_PIXELS={text!r} is not an integer") from None
+
+
+def image_size(path) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding the pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return img.size
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: declares too many pixels to decode safely") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise InputError(f"{path}: unreadable or unsupported image ({err})") from None
 
 
 @dataclass(frozen=True)
@@ -31,13 +61,22 @@ class Preprocessing:
     resample: str = "lanczos"
 
 
-def read_image(path) -> np.ndarray:
-    """Decode ``path`` into HWC float32 RGB in [0, 1] (EXIF orientation applied, alpha over white)."""
+def read_image(path, max_pixels: int | None = None) -> np.ndarray:
+    """Decode ``path`` into HWC float32 RGB in [0, 1] (EXIF orientation applied, alpha over white).
+
+    The header is read first: an image of more than ``max_pixels`` (default ``MAX_PIXELS`` or
+    ``$S2EDIT_MAX_PIXELS``) is refused before any pixel is decoded.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such image file")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
+    limit = _max_pixels() if max_pixels is None else max_pixels
+    width, height = image_size(path)
+    if width * height > limit:
+        raise InputError(f"{path}: {width} x {height} = {width * height:,} pixels, over the limit of {limit:,} "
+                         "(set S2EDIT_MAX_PIXELS to allow more)")
     # ANYDEPTH|ANYCOLOR keeps 16-bit and greyscale data; unlike IMREAD_UNCHANGED it applies EXIF orientation.
     data = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     alpha = None

@@ -25,10 +25,13 @@ from stylegan2_core.fileio import (
     atomic_write,
     is_safetensors,
     read_safetensors,
+    write_safetensors,
 )
 from stylegan2_core.latent import class_labels, parse_seeds, sample_ws
 
 __all__ = [
+    "save_projection_state",
+    "load_projection_state",
     "LatentRecord",
     "FORMAT_VERSION",
     "save_latent",
@@ -39,6 +42,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
+ABSURD_MAGNITUDE = 1e4  # |w| from a mapping network stays within tens; far beyond, images are noise
 _SEEDS_RE = re.compile(r"\d+(-\d+)?")
 
 
@@ -190,6 +194,10 @@ def load_latent(path, G=None) -> LatentRecord:
     ws = _as_ws(arr.float(), path, G)
     if not torch.isfinite(ws).all():
         raise InputError(f"{path}: latent contains NaN or inf")
+    largest = float(ws.abs().max()) if ws.numel() else 0.0
+    if largest > ABSURD_MAGNITUDE:
+        log.warning("%s: latent values up to %.3g, far outside what the mapping network produces; expect "
+                    "meaningless images", path, largest)
     if noise is not None and G is not None:
         _check_noise(noise, ws.shape[0], path, G)
     recorded = meta.get("model_sha256")
@@ -216,27 +224,92 @@ def resolve_latents(items: list[str], G, truncation_psi: float = 1.0,
 
     Each item is a seed spec (``"3"``, ``"0-3,7"``), a latent file, or a comma-separated mix of
     both. Seeds are mapped with ``truncation_psi`` (and ``class_idx`` for conditional networks)
-    and labelled by the seed; files are used as stored and labelled by their stem
-    (``stem_i`` for the i-th latent of a file holding several).
+    and labelled by the seed; files are used as stored and labelled by their stem, or by their folder
+    for a projection's ``latent.safetensors`` / ``projected_w.npz`` (``label_i`` for the i-th latent of
+    a file holding several). Labels name output files, so they are made unique: two files with one
+    name get their folder in front (``a-face``, ``b-face``), and any remaining repeat a ``-2``, ``-3``.
     """
-    chunks, labels = [], []
+    chunks, labels, sources = [], [], []
     for item in items:
         item = str(item).strip()
         parts = [item] if Path(item).is_file() else [p.strip() for p in item.split(",")]
         for part in parts:
             if Path(part).is_file():
                 record = load_latent(part, G)
-                stem = Path(part).stem
+                path = Path(part)
+                stem = path.parent.resolve().name if path.stem in _GENERIC_STEMS else path.stem
                 chunks.append(record.ws)
                 n = record.ws.shape[0]
                 labels += [stem] if n == 1 else [f"{stem}_{i}" for i in range(n)]
+                sources += [path] * n
             elif _is_seed_spec(part):
                 seeds = parse_seeds(part)
                 c = class_labels(class_idx, G.c_dim)
                 chunks.append(sample_ws(G, seeds, truncation_psi=truncation_psi, c=c))
                 labels += [str(s) for s in seeds]
+                sources += [None] * len(seeds)
             else:
                 raise InputError(f"{part!r} is neither a seed, a seed range (0-3) nor an existing latent file")
     if not chunks:
         raise InputError("no latents given: pass seeds or latent files")
-    return torch.cat(chunks), labels
+    return torch.cat(chunks), _unique_labels(labels, sources)
+
+
+_GENERIC_STEMS = ("latent", "projected_w")  # the names every projection writes: its folder names it instead
+
+
+def _unique_labels(labels: list[str], sources: list[Path | None]) -> list[str]:
+    """Qualify repeated labels of files by their folder, then number whatever still repeats."""
+    repeated = {label for label in labels if labels.count(label) > 1}
+    labels = [f"{src.resolve().parent.name}-{label}" if label in repeated and src is not None
+              and src.stem not in _GENERIC_STEMS else label for label, src in zip(labels, sources)]
+    seen: dict[str, int] = {}
+    unique = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if seen[label] == 1 else f"{label}-{seen[label]}")
+    return unique
+
+
+STATE_KIND = "projection-state"
+
+
+def save_projection_state(path, state, meta: dict | None = None) -> Path:
+    """Write one image's ``ProjectionState`` (see ``projector.project``) as a safetensors file, atomically.
+
+    ``meta`` (JSON) is stored beside the state's own fields under ``kind: "projection-state"``.
+    """
+    tensors = {"w_opt": state.w_opt, "loss": state.loss.reshape(-1)}
+    tensors.update({f"noise.{i}": m for i, m in enumerate(state.noise)})
+    for i, (exp_avg, exp_avg_sq) in enumerate(state.moments):
+        tensors[f"adam.{i}.exp_avg"], tensors[f"adam.{i}.exp_avg_sq"] = exp_avg, exp_avg_sq
+    tensors.update({f"rng.{i}": r for i, r in enumerate(state.rng)})
+    info = {"kind": STATE_KIND, "format_version": FORMAT_VERSION, "step": state.step, "num_steps": state.num_steps,
+            "space": state.space, "starts": state.starts, "adam_step": state.adam_step,
+            "noise_maps": len(state.noise), "moments": len(state.moments), **(meta or {})}
+    return write_safetensors(path, tensors, info)
+
+
+def load_projection_state(path):
+    """(``ProjectionState``, metadata) from ``save_projection_state``'s file; ``InputError`` if unusable."""
+    from .project import ProjectionState
+
+    path = Path(path)
+    try:
+        tensors, meta = read_safetensors(path)
+    except CheckpointError as err:
+        raise InputError(str(err).replace("corrupt safetensors file", "unreadable projection state")) from None
+    if not meta or meta.get("kind") != STATE_KIND:
+        raise InputError(f"{path}: not a projection state written by s2edit project")
+    try:
+        state = ProjectionState(
+            step=int(meta["step"]), num_steps=int(meta["num_steps"]), space=meta["space"], starts=int(meta["starts"]),
+            w_opt=tensors["w_opt"], noise=[tensors[f"noise.{i}"] for i in range(meta["noise_maps"])],
+            moments=[(tensors[f"adam.{i}.exp_avg"], tensors[f"adam.{i}.exp_avg_sq"]) for i in range(meta["moments"])],
+            adam_step=float(meta["adam_step"]), rng=[tensors[f"rng.{i}"] for i in range(meta["starts"])],
+            loss=tensors["loss"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"{path}: incomplete projection state ({err})") from None
+    if not all(torch.isfinite(t).all() for t in (state.w_opt, *state.noise)):
+        raise InputError(f"{path}: projection state contains NaN or inf")
+    return state, meta

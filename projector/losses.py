@@ -259,10 +259,11 @@ def make_perceptual(
 ) -> tuple[PerceptualDistance, str | None]:
     """Build a perceptual distance; returns it and a one-line notice (or ``None``).
 
-    ``'lpips'``: LPIPS VGG16, an ``S2EditError`` saying where to put the weights if they
-    are neither cached nor downloadable. ``'effnet'``: the offline EfficientNet-Lite0
-    distance. ``'auto'``: LPIPS when its weights are cached (or, with ``allow_download``,
-    can be downloaded now), else EfficientNet-Lite0 plus a notice saying why.
+    ``'lpips'``: LPIPS VGG16, downloading its backbone weights when they are not cached and
+    ``allow_download`` is set, else an ``S2EditError`` saying where to put them. ``'effnet'``:
+    the offline EfficientNet-Lite0 distance. ``'auto'``: LPIPS when its weights are cached,
+    else EfficientNet-Lite0 and a one-line notice; ``auto`` never touches the network, so
+    it never waits on one.
     """
     if kind == "lpips":
         return LpipsVGG(device, allow_download=allow_download), None
@@ -270,15 +271,10 @@ def make_perceptual(
         return EffNetPerceptual(device), None
     if kind != "auto":
         raise InputError(f"unknown perceptual distance {kind!r}: choose 'auto', 'lpips' or 'effnet'")
-    if lpips_weights_available() or allow_download:
-        try:
-            return LpipsVGG(device, allow_download=allow_download), None
-        except S2EditError as exc:
-            reason = str(exc)
-    else:
-        reason = f"VGG16 weights for LPIPS not cached at {vgg16_weights_path()} and downloads are off"
-    logger.info("falling back to EfficientNet-Lite0: %s", reason)
-    notice = f"LPIPS unavailable ({reason}); using the offline EfficientNet-Lite0 perceptual distance"
+    if lpips_weights_available():
+        return LpipsVGG(device, allow_download=False), None
+    logger.info("LPIPS VGG16 weights not at %s; using EfficientNet-Lite0", vgg16_weights_path())
+    notice = "LPIPS weights not cached: using the offline EfficientNet-Lite0 distance (--loss lpips downloads them)"
     return EffNetPerceptual(device), notice
 
 

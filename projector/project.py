@@ -1,33 +1,41 @@
 """Optimization-based projection (StyleGAN2 paper, appendix D), batched, with the official defaults.
 
-Each image gets its own latent and noise maps and its own random stream, and the
-loss is a sum of independent per-image terms, so projecting a batch gives the same
-result as projecting the images one by one. Differences from the official script:
-the optimized noise maps are returned (and used for the final image) instead of
-being written into the generator's buffers; conditional networks work; any device.
+Each image gets its own latent and noise maps and its own random stream, and the loss is a
+sum of independent per-image terms, so in a batch every image solves its own problem, with
+the same gradients as alone up to float rounding (~1e-6). The optimization amplifies rounding
+(Adam's first steps move every coordinate by the full learning rate whatever the gradient's
+size, so a 1e-6 change in the start becomes a different image within a few steps): a batch
+therefore reaches results of the same quality as one-by-one projection, not the same bits.
+A seed reproduces a run exactly for the same batch, thread count, device and torch build.
+
+Differences from the official script: the optimized noise maps are returned (and used for
+the final image) instead of being written into the generator's buffers; conditional
+networks work; any device. ``ProjectorConfig.preset('fast')`` adds a better start and a
+shorter schedule (see ``docs/projection.md``).
 """
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylegan2_core import InputError, check_ws, w_statistics
+from stylegan2_core import InputError, check_ws, w_statistics, z_samples
 
 from .losses import make_perceptual, noise_regularizer
 
-__all__ = ["ProjectorConfig", "ProjectionStep", "ProjectionResult", "learning_rate", "w_noise_scale", "project"]
+__all__ = ["PRESETS", "ProjectorConfig", "ProjectionStep", "ProjectionResult", "ProjectionState",
+           "ProjectionInterrupted", "learning_rate", "w_noise_scale", "project"]
 
 SPACES = ("w", "w+")
 
 
 @dataclass(frozen=True)
 class ProjectorConfig:
-    """Projection settings; the defaults are the official projector's."""
+    """Projection settings; the defaults are the official projector's (``preset('official')``)."""
 
     steps: int = 1000
     space: str = "w"  # 'w': one latent broadcast to all layers (the paper); 'w+': one per layer
@@ -43,12 +51,43 @@ class ProjectorConfig:
     w_avg_seed: int = 123
     max_loss_resolution: int = 256  # images are area-downsampled to this before the perceptual loss
     seed: int = 0
+    init_samples: int = 0  # > 0: start from the best of the first this-many W samples by distance, not the mean w
+    starts: int = 1  # optimize this many starting points per image side by side and keep the best result
+    keep_best_at: float = 1.0  # after this fraction of the steps only each image's best start goes on
+    w_first: float = 0.0  # space 'w+': optimize one latent for all layers during this fraction of the steps first
 
     def __post_init__(self):
         if self.space not in SPACES:
             raise InputError(f"unknown latent space {self.space!r}; use one of {SPACES}")
         if self.steps < 1:
             raise InputError(f"steps must be >= 1, got {self.steps}")
+        if self.starts < 1 or self.init_samples < 0:
+            raise InputError(f"starts must be >= 1 and init_samples >= 0, got {self.starts} and {self.init_samples}")
+        if not (0 < self.keep_best_at <= 1 and 0 <= self.w_first < 1):
+            raise InputError(f"keep_best_at must be in (0, 1] and w_first in [0, 1), got {self.keep_best_at}, "
+                             f"{self.w_first}")
+        if self.starts > max(1, self.init_samples):
+            raise InputError(f"{self.starts} starts need init_samples >= {self.starts}, got {self.init_samples}")
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "ProjectorConfig":
+        """A named configuration: ``'official'`` (the paper's schedule, 1000 steps) or ``'fast'``
+        (the official quality in a fraction of the time, see ``docs/projection.md``); keyword
+        arguments override single fields."""
+        if name not in PRESETS:
+            raise InputError(f"unknown projector preset {name!r}; use one of {tuple(PRESETS)}")
+        return replace(cls(**PRESETS[name]), **overrides)
+
+
+# Field values that differ from the official defaults, per preset.
+PRESETS: dict[str, dict] = {
+    "official": {},
+    # The best 3 of 64 W samples optimized side by side for 24 steps, then the best one alone; W for
+    # the first half, W+ for the second; half the official learning rate and no latent noise
+    # (the start is already in a good basin). See docs/projection.md for the measurements.
+    "fast": {"steps": 120, "space": "w+", "w_first": 0.5, "initial_lr": 0.05, "initial_noise_factor": 0.0,
+             "init_samples": 64, "starts": 3, "keep_best_at": 0.2},
+}
 
 
 @dataclass
@@ -61,6 +100,8 @@ class ProjectionStep:
     distance: torch.Tensor
     lr: float
     images: torch.Tensor  # the step's synthesized images (with latent noise), detached
+    ws: torch.Tensor  # the current latents [N, num_ws, w_dim] (without latent noise), detached
+    noise: list[torch.Tensor]  # the current noise maps, per layer [N, 1, H, W], detached
 
 
 @dataclass
@@ -76,6 +117,55 @@ class ProjectionResult:
     history: list[float] = field(default_factory=list)  # mean loss per step
 
 
+@dataclass
+class ProjectionState:
+    """Where a projection stopped, complete enough to continue it exactly (``project(..., state=)``).
+
+    Rows are the optimized latents, ``starts`` consecutive rows per image. ``moments`` are Adam's
+    (exp_avg, exp_avg_sq) per optimized tensor in the order [latents, *noise maps] (noise maps only
+    when optimized); ``rng`` the row's random-stream states.
+    """
+
+    step: int  # the next step to run
+    num_steps: int
+    space: str  # space of the current latents: 'w' ([rows, 1, w_dim]) or 'w+' ([rows, num_ws, w_dim])
+    starts: int
+    w_opt: torch.Tensor
+    noise: list[torch.Tensor]
+    moments: list[tuple[torch.Tensor, torch.Tensor]]
+    adam_step: float
+    rng: list[torch.Tensor]
+    loss: torch.Tensor  # [rows] the last step's loss (it picks each image's best start)
+
+    def image(self, i: int) -> "ProjectionState":
+        """The state of image ``i`` alone."""
+        rows = slice(i * self.starts, (i + 1) * self.starts)
+        return replace(self, w_opt=self.w_opt[rows], noise=[m[rows] for m in self.noise],
+                       moments=[(a[rows], b[rows]) for a, b in self.moments], rng=self.rng[rows], loss=self.loss[rows])
+
+    @staticmethod
+    def stack(states: list["ProjectionState"]) -> "ProjectionState":
+        """Images' states side by side (they must have stopped at the same step of the same schedule)."""
+        first = states[0]
+        if any((s.step, s.num_steps, s.space, s.starts) != (first.step, first.num_steps, first.space, first.starts)
+               for s in states):
+            raise InputError("these projections stopped at different points; resume them one at a time")
+        return replace(first, w_opt=torch.cat([s.w_opt for s in states]),
+                       noise=[torch.cat(maps) for maps in zip(*(s.noise for s in states))],
+                       moments=[(torch.cat([m[k][0] for m in (s.moments for s in states)]),
+                                 torch.cat([m[k][1] for m in (s.moments for s in states)]))
+                                for k in range(len(first.moments))],
+                       rng=[r for s in states for r in s.rng], loss=torch.cat([s.loss for s in states]))
+
+
+class ProjectionInterrupted(Exception):
+    """Raised by ``project`` between two steps when ``should_stop()`` turned true; carries the state."""
+
+    def __init__(self, state: ProjectionState):
+        super().__init__(f"projection stopped before step {state.step} of {state.num_steps}")
+        self.state = state
+
+
 def learning_rate(t: float, cfg: ProjectorConfig) -> float:
     """Learning rate at progress ``t`` in [0, 1): linear ramp-up, cosine ramp-down."""
     ramp = min(1.0, (1.0 - t) / cfg.lr_rampdown)
@@ -89,27 +179,78 @@ def w_noise_scale(t: float, w_std: float, cfg: ProjectorConfig) -> float:
     return w_std * cfg.initial_noise_factor * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
 
 
-def _downsample(images: torch.Tensor, size: int) -> torch.Tensor:
+def _loss_input(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Images for the perceptual distance: area-downsampled to ``size``, channels-last (the same
+    distance; its convolutions run faster on CPU, benchmarks/profile_projector.py)."""
     if images.shape[-1] > size:
-        return F.interpolate(images, size=(size, size), mode="area")
-    return images
+        images = F.interpolate(images, size=(size, size), mode="area")
+    return images.contiguous(memory_format=torch.channels_last)
 
 
-def _initial_latents(G, cfg, n, w_avg, init_ws):
+def _initial_latents(G, space, n, w_avg, init_ws):
     if init_ws is None:
-        w = w_avg.expand(n, 1, -1) if cfg.space == "w" else w_avg.expand(n, G.num_ws, -1)
+        w = w_avg.expand(n, 1, -1) if space == "w" else w_avg.expand(n, G.num_ws, -1)
         return w.clone()
     init_ws = check_ws(init_ws, G, "initial latent").to(w_avg.device)
     if init_ws.shape[0] != n:
         raise InputError(f"initial latent holds {init_ws.shape[0]} latents for {n} images")
-    if cfg.space == "w":
+    if space == "w":
         return init_ws.mean(dim=1, keepdim=True).clone()
     return init_ws.clone()
 
 
+def _best_samples(G, cfg, c, distances, n: int) -> torch.Tensor:
+    """The ``cfg.starts`` best of the first ``cfg.init_samples`` W samples per image, [N * starts, 1, w_dim].
+
+    The samples are the first z of the W-statistics stream (``RandomState(w_avg_seed)``), rendered
+    once (per class label) with the network's constant noise; ``distances(images, image_indices)``
+    ranks them against each image's target.
+    """
+    device = G.mapping.w_avg.device
+    z = z_samples(cfg.init_samples, G.z_dim, cfg.w_avg_seed).to(device)
+    groups: dict = {}  # class label -> image indices
+    for i in range(n):
+        groups.setdefault(None if c is None else tuple(c[i].tolist()), []).append(i)
+    chosen = [None] * n
+    with torch.no_grad():
+        for label, indices in groups.items():
+            ci = None if c is None else c[indices[0]:indices[0] + 1].expand(len(z), -1)
+            w = G.mapping(z, ci)[:, :1]
+            images = torch.cat([G.synthesis(chunk.expand(-1, G.num_ws, -1), noise_mode="const", fused_modconv=False)
+                                for chunk in w.split(16)])
+            for i, dist in zip(indices, distances(images, indices)):
+                chosen[i] = w[dist.argsort()[:cfg.starts]]
+    return torch.cat(chosen)
+
+
+def _rebuild(optimizer: torch.optim.Adam, change: Callable[[torch.Tensor, int], torch.Tensor]
+             ) -> tuple[list[torch.Tensor], torch.optim.Adam]:
+    """New leaves ``change(p, i)`` for every optimized tensor ``p`` (i: its position), and an Adam
+    whose moments went through the same change (rows kept, latents widened to W+)."""
+    group = optimizer.param_groups[0]
+    params = [change(p.detach(), i).clone().requires_grad_(True) for i, p in enumerate(group["params"])]
+    new = torch.optim.Adam(params, betas=group["betas"], lr=group["lr"])
+    for i, (old, param) in enumerate(zip(group["params"], params)):
+        state = optimizer.state.get(old)
+        if state:
+            new.state[param] = {k: change(v, i).clone() if torch.is_tensor(v) and v.ndim else v for k, v in state.items()}
+    return params, new
+
+
+def _state(step, num_steps, space, starts, w_opt, noise, optimizer, gens, loss) -> ProjectionState:
+    params = optimizer.param_groups[0]["params"]
+    moments = [(optimizer.state[p]["exp_avg"].detach().clone(), optimizer.state[p]["exp_avg_sq"].detach().clone())
+               for p in params]
+    adam_step = float(optimizer.state[params[0]]["step"])
+    return ProjectionState(step=step, num_steps=num_steps, space=space, starts=starts, w_opt=w_opt.detach().clone(),
+                           noise=[m.detach().clone() for m in noise], moments=moments, adam_step=adam_step,
+                           rng=[g.get_state() for g in gens], loss=loss.detach().cpu())
+
+
 def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *, c: torch.Tensor | None = None,
             distance=None, init_ws: torch.Tensor | None = None, init_noise: list[torch.Tensor] | None = None,
-            seeds: list[int] | None = None, callback: Callable[[ProjectionStep], None] | None = None
+            seeds: list[int] | None = None, callback: Callable[[ProjectionStep], None] | None = None,
+            should_stop: Callable[[], bool] | None = None, state: ProjectionState | None = None
             ) -> ProjectionResult:
     """Find ws (and noise maps) that make ``G`` draw ``target``.
 
@@ -119,18 +260,32 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
         cfg: projection settings.
         c: class labels [N, c_dim] or [1, c_dim] for conditional networks.
         distance: perceptual distance (``projector.losses``); default ``make_perceptual('auto')``.
-        init_ws: optional starting latents [N, num_ws, w_dim] (e.g. to refine a projection).
+        init_ws: optional starting latents [N, num_ws, w_dim] (e.g. to refine a projection);
+            overrides ``cfg.init_samples``.
         init_noise: optional starting noise maps (per layer [N, 1, H, W]).
         seeds: per-image random seeds; default ``cfg.seed + i`` for image i.
-        callback: called after every step with a ``ProjectionStep``.
+        callback: called after every step with a ``ProjectionStep`` (with ``cfg.starts > 1``,
+            each image's currently best start).
+        should_stop: checked after every step; when it returns True, ``ProjectionInterrupted`` is
+            raised carrying a ``ProjectionState`` (the step is finished first, so the state is whole).
+        state: continue a projection from its ``ProjectionState`` (same ``G``, targets, ``cfg`` and
+            seeds): the result equals the uninterrupted run's.
     """
+    start = time.perf_counter()
     device = G.mapping.w_avg.device
     R = G.img_resolution
     if target.ndim != 4 or target.shape[1:] != (G.img_channels, R, R):
         raise InputError(f"target must be [N, {G.img_channels}, {R}, {R}], got {list(target.shape)}")
     n = target.shape[0]
     seeds = [cfg.seed + i for i in range(n)] if seeds is None else list(seeds)
-    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    starts = cfg.starts if init_ws is None else 1
+    if state is not None:
+        if state.num_steps != cfg.steps or state.w_opt.shape[0] != n * state.starts:
+            raise InputError(f"the saved state is for {state.w_opt.shape[0] // state.starts} image(s) and "
+                             f"{state.num_steps} steps, not {n} and {cfg.steps}")
+        starts = state.starts
+    # One random stream per optimized row (image i, start j); start 0 keeps the image's own seed.
+    gens = [torch.Generator().manual_seed(int(s) + j * (1 << 32)) for s in seeds for j in range(starts)]
     if distance is None:
         distance, _ = make_perceptual("auto", device=device)
     target = target.to(device, torch.float32)
@@ -150,53 +305,105 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
         w_avg, w_std = w_statistics(G, cfg.w_avg_samples, cfg.w_avg_seed)
         w_avg = w_avg.to(device).expand(n, -1, -1)
 
-    w_opt = _initial_latents(G, cfg, n, w_avg, init_ws).requires_grad_(True)
+    loss_res = cfg.max_loss_resolution
+    target_small = _loss_input(target, loss_res)
+    cached = hasattr(distance, "embed") and hasattr(distance, "distance")
+    with torch.no_grad():
+        target_features = distance.embed(target_small) if cached else None
+
+    def perceptual(images):
+        """Distance of each image to its target (``starts`` consecutive rows per target)."""
+        images = _loss_input(images, loss_res)
+        rows = torch.arange(n, device=device).repeat_interleave(images.shape[0] // n)
+        if cached:
+            return distance.distance(distance.embed(images), [f[rows] for f in target_features])
+        return distance(images, target_small[rows])
+
+    def candidate_distances(images, indices):
+        """[len(indices), K]: every candidate image against every listed target (features computed once)."""
+        images = _loss_input(images, loss_res)
+        if cached:
+            feats = [torch.cat(parts) for parts in zip(*(distance.embed(x) for x in images.split(16)))]
+            return torch.stack([distance.distance(feats, [f[i:i + 1].expand_as(g) for f, g in zip(target_features, feats)])
+                                for i in indices])
+        return torch.stack([torch.cat([distance(x, target_small[i:i + 1].expand_as(x)) for x in images.split(16)])
+                            for i in indices])
+
+    space = "w" if cfg.space == "w" or (cfg.w_first > 0 and init_ws is None) else "w+"  # of the first steps
+    if state is not None:
+        space, w_opt = state.space, state.w_opt.to(device, torch.float32).clone()
+    elif init_ws is None and cfg.init_samples:
+        w_start = _best_samples(G, cfg, c, candidate_distances, n)
+        w_opt = (w_start if space == "w" else w_start.expand(-1, G.num_ws, -1)).clone()
+    else:
+        w_opt = _initial_latents(G, space, n, w_avg, init_ws)
+    w_opt.requires_grad_(True)
+    rows = n * starts
     shapes = G.synthesis.noise_shapes()
-    if init_noise is not None:
-        noise = [m.detach().to(device, torch.float32).expand(n, -1, -1, -1).clone() for m in init_noise]
+    if state is not None:
+        noise = [m.to(device, torch.float32).clone() for m in state.noise]
+        for g, rng_state in zip(gens, state.rng):
+            g.set_state(rng_state)
+    elif init_noise is not None:
+        noise = [m.detach().to(device, torch.float32).expand(n, -1, -1, -1).repeat_interleave(starts, dim=0)
+                 for m in init_noise]
     elif cfg.optimize_noise:
         noise = [torch.cat([torch.randn([1, 1, h, w], generator=g) for g in gens]).to(device) for h, w in shapes]
     else:
-        noise = [m.to(device).expand(n, -1, -1, -1).clone() for m in G.synthesis.const_noise()]
+        noise = [m.to(device).expand(rows, -1, -1, -1).clone() for m in G.synthesis.const_noise()]
     params = [w_opt]
     if cfg.optimize_noise:
         for m in noise:
             m.requires_grad_(True)
         params += noise
     optimizer = torch.optim.Adam(params, betas=(0.9, 0.999), lr=cfg.initial_lr)
+    if state is not None and state.adam_step:
+        for param, (exp_avg, exp_avg_sq) in zip(params, state.moments):
+            optimizer.state[param] = {"step": torch.tensor(float(state.adam_step)),
+                                      "exp_avg": exp_avg.to(device, torch.float32).clone(),
+                                      "exp_avg_sq": exp_avg_sq.to(device, torch.float32).clone()}
+    target_rows = target.repeat_interleave(starts, dim=0) if starts > 1 else target
 
-    loss_res = cfg.max_loss_resolution
-    target_small = _downsample(target, loss_res)
-    cached = hasattr(distance, "embed") and hasattr(distance, "distance")
-    with torch.no_grad():
-        target_features = distance.embed(target_small) if cached else None
+    def best_rows(values):
+        """Index of each image's best start (lowest ``values``), as rows of the optimized batch."""
+        if starts == 1:
+            return None
+        return values.reshape(n, starts).argmin(dim=1) + torch.arange(n, device=values.device) * starts
 
-    def perceptual(images):
-        images = _downsample(images, loss_res)
-        if cached:
-            return distance.distance(distance.embed(images), target_features)
-        return distance(images, target_small)
+    def pick(x, index):
+        return x if index is None else x[index]
 
-    # One grouped convolution per layer is fastest for a single image; for a batch, scaling the
-    # activations beats a convolution with one group per image (same function either way).
-    fused = n == 1
+    # The non-fused modulated convolution for every batch size: one arithmetic path whatever the
+    # batch, and faster than the grouped convolution on CPU (benchmarks/profile_projector.py).
     history = []
-    start = time.perf_counter()
-    for step in range(cfg.steps):
+    keep_step = round(cfg.keep_best_at * cfg.steps) if starts > 1 else None
+    wplus_step = round(cfg.w_first * cfg.steps) if space != cfg.space else None
+    loss = state.loss.to(device) if state is not None else None
+    for step in range(state.step if state is not None else 0, cfg.steps):
+        if step == keep_step:  # only each image's best start goes on, with its optimizer state
+            index = best_rows(loss)
+            kept, optimizer = _rebuild(optimizer, lambda x, i: x[index])
+            w_opt, noise = kept[0], (kept[1:] if cfg.optimize_noise else [m[index] for m in noise])
+            gens = [gens[i] for i in index.tolist()]
+            starts, target_rows = 1, target
+        if step == wplus_step:  # the W latent becomes one latent per layer, moments included
+            kept, optimizer = _rebuild(optimizer, lambda x, i: x.expand(-1, G.num_ws, -1) if i == 0 else x)
+            w_opt, noise = kept[0], (kept[1:] if cfg.optimize_noise else noise)
+            space = "w+"
         t = step / cfg.steps
         lr = learning_rate(t, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
         scale = w_noise_scale(t, w_std, cfg)
         w_noise = torch.cat([torch.randn([1, *w_opt.shape[1:]], generator=g) for g in gens]).to(device) * scale
-        ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if cfg.space == "w" else w_opt + w_noise
-        synth = G.synthesis(ws, noise=noise, fused_modconv=fused)
+        ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if space == "w" else w_opt + w_noise
+        synth = G.synthesis(ws, noise=noise, fused_modconv=False)
         dist = perceptual(synth)
         loss = dist
         if cfg.optimize_noise:
             loss = loss + cfg.noise_reg_weight * noise_regularizer(noise)
         if cfg.mse_weight:
-            loss = loss + cfg.mse_weight * (synth - target).square().mean(dim=(1, 2, 3))
+            loss = loss + cfg.mse_weight * (synth - target_rows).square().mean(dim=(1, 2, 3))
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()
         optimizer.step()
@@ -205,16 +412,25 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig = ProjectorConfig(), *
                 for m in noise:
                     m -= m.mean(dim=(1, 2, 3), keepdim=True)
                     m *= m.square().mean(dim=(1, 2, 3), keepdim=True).rsqrt()
-        history.append(float(loss.detach().mean()))
+        loss = loss.detach()
+        history.append(float(loss.mean()))
         if callback is not None:
-            callback(ProjectionStep(step=step, num_steps=cfg.steps, loss=loss.detach(), distance=dist.detach(),
-                                    lr=lr, images=synth.detach()))
+            index = best_rows(loss)
+            current = w_opt.detach().expand(-1, G.num_ws, -1)
+            callback(ProjectionStep(step=step, num_steps=cfg.steps, loss=pick(loss, index),
+                                    distance=pick(dist.detach(), index), lr=lr, images=pick(synth.detach(), index),
+                                    ws=pick(current, index), noise=[pick(m.detach(), index) for m in noise]))
+        if should_stop is not None and step + 1 < cfg.steps and should_stop():
+            raise ProjectionInterrupted(_state(step + 1, cfg.steps, space, starts, w_opt, noise, optimizer, gens,
+                                                   loss))
 
     with torch.no_grad():
-        ws = w_opt.detach().expand(-1, G.num_ws, -1).clone() if cfg.space == "w" else w_opt.detach().clone()
+        ws = w_opt.detach().expand(-1, G.num_ws, -1).clone()
         noise = [m.detach().clone() for m in noise]
-        images = G.synthesis(ws, noise=noise)
+        images = G.synthesis(ws, noise=noise, fused_modconv=False)
         final = perceptual(images)
+        index = best_rows(final)
+        ws, images, final = pick(ws, index), pick(images, index), pick(final, index)
+        noise = [pick(m, index) for m in noise]
     return ProjectionResult(ws=ws, noise=noise, images=images, distance=final, loss_name=getattr(distance, "name", "custom"),
                             steps=cfg.steps, seconds=time.perf_counter() - start, device=str(device), history=history)
-

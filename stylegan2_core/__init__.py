@@ -8,12 +8,14 @@ from .checkpoints import (
     CheckpointInfo,
     estimate_w_avg,
     load_generator,
+    model_id,
     save_generator,
 )
 from .config import GeneratorConfig, MappingConfig, SynthesisConfig
 from .errors import (
     CheckpointError,
     InputError,
+    Interrupted,
     OpUnavailableError,
     S2EditError,
     ShapeError,
@@ -50,6 +52,7 @@ __all__ = [
     "load_generator",
     "save_generator",
     "estimate_w_avg",
+    "model_id",
     "CheckpointInfo",
     "KNOWN_NETWORKS",
     "to_uint8",
@@ -64,6 +67,7 @@ __all__ = [
     "check_ws",
     "S2EditError",
     "InputError",
+    "Interrupted",
     "CheckpointError",
     "UnknownFormatError",
     "UnsafeCheckpointError",

@@ -12,6 +12,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "OpUnavailableError",
     "ShapeError",
+    "Interrupted",
 ]
 
 
@@ -49,3 +50,9 @@ class ShapeError(S2EditError, ValueError):
     """A tensor does not have the shape an API expects."""
 
     exit_code = 2
+
+
+class Interrupted(S2EditError):
+    """The user stopped a command (Ctrl-C, SIGTERM) and it stopped cleanly; the message says what was kept."""
+
+    exit_code = 130

@@ -22,8 +22,11 @@ W_AVG_SEED = 123
 _MAPPING_CHUNK = 2500
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"0-3,7"`` -> ``[0, 1, 2, 3, 7]``."""
+MAX_SEEDS = 100_000  # per command: a typo such as 0-99999999 must not allocate gigabytes before it fails
+
+
+def parse_seeds(text: str, max_count: int | None = MAX_SEEDS) -> list[int]:
+    """``"0-3,7"`` -> ``[0, 1, 2, 3, 7]``; more than ``max_count`` seeds (None: no limit) is refused up front."""
     seeds = []
     for part in str(text).split(","):
         part = part.strip()
@@ -35,6 +38,9 @@ def parse_seeds(text: str) -> list[int]:
             raise InputError(f"bad seed range {part!r}: end before start")
         if hi >= 2**32:
             raise InputError(f"seed {hi} out of range (seeds are 0 .. 2**32-1)")
+        if max_count is not None and len(seeds) + hi - lo + 1 > max_count:
+            raise InputError(f"seeds {text!r} name {len(seeds) + hi - lo + 1:,}+ seeds, over the limit of "
+                             f"{max_count:,} per command; split the range into several runs")
         seeds.extend(range(lo, hi + 1))
     return seeds
 

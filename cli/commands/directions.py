@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, TruncOpt
+from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, TruncOpt, finite
 
 app = typer.Typer(help="Find attribute directions in W: sefa (closed form), pca (GANSpace), svm (InterFaceGAN).",
                   no_args_is_help=True)
@@ -56,7 +56,7 @@ def sefa_command(
                                                          "coarse, middle, fine or all.")] = "all",
     k: Annotated[int, typer.Option("-k", min=1, help="Number of directions.")] = 5,
     network: NetworkOpt = "demo",
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
     """Closed-form factorization (SeFa): top eigenvectors of the style-affine weights; no sampling."""
@@ -76,7 +76,7 @@ def pca_command(
     trunc: TruncOpt = 1.0,
     class_idx: ClassOpt = None,
     network: NetworkOpt = "demo",
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
     """GANSpace in W: principal components of mapped random z (values: std along each)."""
@@ -99,9 +99,9 @@ def svm_command(
                                                                    "--attribute.")] = 2000,
     sample_seed: Annotated[int, typer.Option("--sample-seed", help="Seed of their z (RandomState).")] = 0,
     method: Annotated[Method, typer.Option("--method", help="Linear classifier.")] = Method.linear_svm,
-    threshold: Annotated[float | None, typer.Option("--threshold", help="Score above which a latent is positive "
+    threshold: Annotated[float | None, typer.Option("--threshold", parser=finite(), help="Score above which a latent is positive "
                                                                        "(default: the median).")] = None,
-    val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.95,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", parser=finite(0.0, 0.95),
                                                 help="Share held out to measure accuracy.")] = 0.2,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/validation split.")] = 0,
     condition_on: Annotated[list[str] | None, typer.Option("--condition-on", help="Directions to keep fixed: "
@@ -112,7 +112,7 @@ def svm_command(
     trunc: TruncOpt = 1.0,
     class_idx: ClassOpt = None,
     network: NetworkOpt = "demo",
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
     """InterFaceGAN: the normal of a linear boundary between high- and low-scoring latents."""

@@ -5,22 +5,14 @@ from typing import Annotated
 
 import typer
 
-from .._options import (
-    ClassOpt,
-    DeviceOpt,
-    ForceOpt,
-    NetworkOpt,
-    NoiseMode,
-    NoiseOpt,
-    TruncOpt,
-)
+from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, NoiseOpt, TruncOpt, finite
 from .._tuned import NoTunedOpt
 
 
 def command(
     latent: Annotated[str, typer.Argument(help="Latent file, or seed(s) mapped with --trunc.")],
-    direction: Annotated[Path, typer.Option("--direction", "-d", help="Directions file (.npz, .safetensors, or a "
-                                                                       "bare .npy boundary).")],
+    directions: Annotated[list[Path], typer.Option("--direction", "-d", help="Directions file (.npz, .safetensors, "
+                                                                             "or a bare .npy boundary); once.")],
     index: Annotated[int, typer.Option("--index", "-i", min=0, help="Which direction of the file.")] = 0,
     strength: Annotated[str, typer.Option("--strength", help="START:STOP:COUNT or a comma list of "
                                                              "strengths.")] = "-3:3:7",
@@ -31,13 +23,13 @@ def command(
                                                                        "strength.")] = None,
     video: Annotated[Path | None, typer.Option("--video", help="Video (.mp4/.gif) with one frame per "
                                                                "strength.")] = None,
-    fps: Annotated[float, typer.Option("--fps", min=0.1, help="Frame rate of --video.")] = 15.0,
+    fps: Annotated[float, typer.Option("--fps", parser=finite(0.1, 240), help="Frame rate of --video.")] = 15.0,
     network: NetworkOpt = "demo",
     trunc: TruncOpt = 1.0,
     class_idx: ClassOpt = None,
     noise_mode: NoiseOpt = NoiseMode.const,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 8,
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = "auto",
     no_tuned: NoTunedOpt = False,
     force: ForceOpt = False,
 ) -> None:
@@ -51,6 +43,10 @@ def command(
 
     if outdir is None and video is None:
         raise InputError("nothing to write: pass --outdir and/or --video")
+    if len(directions) > 1:
+        raise InputError(f"--direction given {len(directions)} times: one edit moves along one direction (pick one "
+                         "with --direction FILE --index I); run edit again on its output latent to combine edits")
+    direction = directions[0]
     strengths = parse_strengths(strength)
     G = with_tuned(load_network(network, resolve_device(device)), [latent], no_tuned)
     plan = plan_edit(G, latent, direction, strengths, index, layers, truncation_psi=trunc, class_idx=class_idx)

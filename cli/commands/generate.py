@@ -26,7 +26,7 @@ def command(
     outdir: OutDirOpt = Path("out"),
     grid: Annotated[bool, typer.Option("--grid", help="Also write all images as one grid.png.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 8,
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
     """Generate images from seeds: writes seed0000.png ... (identical to the official uint8 images)."""

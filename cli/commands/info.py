@@ -10,7 +10,7 @@ from .._options import DeviceOpt
 def command(
     network: Annotated[str | None, typer.Argument(help="Checkpoint path, URL, known name or 'demo'.")] = None,
     ops: Annotated[bool, typer.Option("--ops", help="Report the op implementations and why.")] = False,
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = "auto",
 ) -> None:
     """Describe a checkpoint (format, sizes, parameters) and/or the op implementations (--ops)."""
     from rich.table import Table

@@ -28,7 +28,7 @@ def command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated samples.")] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 32,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON.")] = None,
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
     """Measure a generator: FD-EffNetLite0 (Fréchet distance on EfficientNet-Lite0 features; not FID) and PPL-W."""

@@ -5,16 +5,7 @@ from typing import Annotated
 
 import typer
 
-from .._options import (
-    ClassOpt,
-    DeviceOpt,
-    ForceOpt,
-    NetworkOpt,
-    NoiseMode,
-    NoiseOpt,
-    OutDirOpt,
-    TruncOpt,
-)
+from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, NoiseOpt, OutDirOpt, TruncOpt, finite
 from .._tuned import NoTunedOpt
 
 
@@ -33,9 +24,9 @@ def command(
     video: Annotated[Path | None, typer.Option("--video", help="Also write a video (.mp4/.gif) of the grid as the "
                                                                "crossover sweeps: frame k takes layers 0..k-1 from "
                                                                "the column.")] = None,
-    fps: Annotated[float, typer.Option("--fps", min=0.1, help="Frame rate of --video.")] = 2.0,
+    fps: Annotated[float, typer.Option("--fps", parser=finite(0.1, 240), help="Frame rate of --video.")] = 2.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 16,
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = "auto",
     no_tuned: NoTunedOpt = False,
     force: ForceOpt = False,
 ) -> None:

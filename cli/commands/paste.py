@@ -5,6 +5,8 @@ from typing import Annotated
 
 import typer
 
+from .._options import finite
+
 
 def command(
     original: Annotated[Path, typer.Argument(help="The photo the face was aligned from.", show_default=False)],
@@ -13,7 +15,7 @@ def command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the composited photo.")],
     feather: Annotated[
         float,
-        typer.Option("--feather", min=0.0, max=0.5, help="Width of the blended edge, as a fraction of the face square."),
+        typer.Option("--feather", parser=finite(0.0, 0.5), help="Width of the blended edge, as a fraction of the face square."),
     ] = 0.08,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists.")] = False,
 ) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, OutDirOpt
+from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, OutDirOpt, finite
 
 
 class Space(str, Enum):
@@ -33,8 +33,8 @@ def command(
     space: Annotated[Space, typer.Option("--space", help="w (one latent, as the paper) or w+ (one per layer).")] = Space.w,
     noise: Annotated[NoiseChoice, typer.Option("--noise", help="Optimize the noise maps, or keep the network's.")] = NoiseChoice.optimize,
     loss: Annotated[LossChoice, typer.Option("--loss", help="lpips (VGG16, needs its weights), effnet (offline), auto.")] = LossChoice.auto,
-    mse: Annotated[float, typer.Option("--mse", min=0, help="Weight of an extra pixel MSE term.")] = 0.0,
-    lr: Annotated[float, typer.Option("--lr", min=0, help="Initial learning rate.")] = 0.1,
+    mse: Annotated[float, typer.Option("--mse", parser=finite(0), help="Weight of an extra pixel MSE term.")] = 0.0,
+    lr: Annotated[float, typer.Option("--lr", parser=finite(0), help="Initial learning rate.")] = 0.1,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (image i uses seed + i).")] = 0,
     init: Annotated[Path | None, typer.Option("--init", help="Start from this latent file (e.g. to refine).")] = None,
     class_idx: ClassOpt = None,
@@ -48,23 +48,28 @@ def command(
     tune_lr: Annotated[float, typer.Option("--tune-lr", min=0, help="Tuning learning rate.")] = 3e-4,
     locality: Annotated[bool, typer.Option("--locality/--no-locality", help="Locality regularization.")] = False,
     tune_shared: Annotated[bool, typer.Option("--tune-shared", help="One tuned generator for all photos.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: skip finished images, "
+                                                          "continue stopped ones from their saved state.")] = False,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
     """Project photos into the generator's latent space; writes <outdir>/<name>/{target,proj}.png, latents, report."""
     from projector import ProjectorConfig, TuneConfig
     from projector.batch import prepare_targets, project_files, projection_outputs
+    from projector.distributed import complete
     from projector.io import collect_images
     from projector.latent_file import load_latent
     from projector.losses import make_perceptual
     from projector.outputs import OUTPUT_FILES
     from stylegan2_core import class_labels
 
-    from .._console import console, out, progress
+    from .._console import console, graceful_stop, out, progress
     from .._options import check_outputs, load_network, resolve_device
 
     paths = collect_images(images)
-    check_outputs(projection_outputs(paths, outdir, save_video, tune), force)
+    if resume:
+        paths = [p for p in paths if not complete(p, outdir)]
+    check_outputs(projection_outputs(paths, outdir, save_video, tune), force or resume)
     tune_cfg = TuneConfig(steps=tune_steps, lr=tune_lr, locality=locality, shared=tune_shared) if tune else None
     cfg = ProjectorConfig(steps=steps, space=space.value, optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse,
                           initial_lr=lr, seed=seed)
@@ -77,10 +82,11 @@ def command(
     if notice:
         console.print(f"[yellow]note:[/] {notice}")
 
-    with progress() as bar:
+    with progress() as bar, graceful_stop() as stop_requested:
         done = project_files(G, targets, outdir, cfg, c=c, distance=distance, init=init_record, batch_size=batch_size,
                              save_video=save_video, video_every=video_every, callback=_batch_progress(bar, steps),
-                             tune_cfg=tune_cfg, tune_callback=_batch_progress(bar, tune_steps, "tune "))
+                             should_stop=stop_requested, resume=resume, tune_cfg=tune_cfg,
+                             tune_callback=_batch_progress(bar, tune_steps, "tune "))
     out.print(_table(done, f"projection ({cfg.space}, {steps} steps, {distance.name}, {dev})"))
     out.print(f"outputs in {outdir}/<name>/ ({', '.join(OUTPUT_FILES)})")
 

@@ -10,11 +10,13 @@ from typing import Annotated
 
 import typer
 
+from .._options import finite
+
 
 def command(
     data: Annotated[str | None, typer.Option("--data", help="Image folder, zip of images, or 'world' (the procedural world, streamed).")] = None,
     resolution: Annotated[int | None, typer.Option("--resolution", help="Training resolution (power of two).")] = None,
-    kimg: Annotated[float | None, typer.Option("--kimg", help="Train until this many thousand real images have been shown (total, counting resumed progress).")] = None,
+    kimg: Annotated[float | None, typer.Option("--kimg", parser=finite(0), help="Train until this many thousand real images have been shown (total, counting resumed progress).")] = None,
     outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Parent folder of the run folder (default: runs, or the resumed run's folder).")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Run folder name (default: NNNNN-DATA-RESpx).")] = None,
     resume: Annotated[str | None, typer.Option("--resume", help="Training checkpoint, or a run folder (its latest checkpoint.safetensors).")] = None,
@@ -23,19 +25,19 @@ def command(
     mapping_layers: Annotated[int | None, typer.Option("--map", help="Mapping network depth (default 8).")] = None,
     cbase: Annotated[int | None, typer.Option("--cbase", help="Channel base: channels at r = min(cbase // r, cmax) (default 32768).")] = None,
     cmax: Annotated[int | None, typer.Option("--cmax", help="Maximum channels per layer (default 512).")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate (default 0.002).")] = None,
-    gamma: Annotated[float | None, typer.Option("--gamma", help="R1 weight (default 10).")] = None,
-    pl_weight: Annotated[float | None, typer.Option("--pl-weight", help="Path-length regularization weight (default 2).")] = None,
-    mixing: Annotated[float | None, typer.Option("--mixing", help="Style-mixing probability (default 0.9).")] = None,
-    ema_kimg: Annotated[float | None, typer.Option("--ema-kimg", help="G_ema half-life in kimg (default 10).")] = None,
-    ema_rampup: Annotated[float | None, typer.Option("--ema-rampup", help="Cap the G_ema half-life at this fraction of the images seen (default off).")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", parser=finite(0), help="Adam learning rate (default 0.002).")] = None,
+    gamma: Annotated[float | None, typer.Option("--gamma", parser=finite(0), help="R1 weight (default 10).")] = None,
+    pl_weight: Annotated[float | None, typer.Option("--pl-weight", parser=finite(0), help="Path-length regularization weight (default 2).")] = None,
+    mixing: Annotated[float | None, typer.Option("--mixing", parser=finite(0), help="Style-mixing probability (default 0.9).")] = None,
+    ema_kimg: Annotated[float | None, typer.Option("--ema-kimg", parser=finite(0), help="G_ema half-life in kimg (default 10).")] = None,
+    ema_rampup: Annotated[float | None, typer.Option("--ema-rampup", parser=finite(0), help="Cap the G_ema half-life at this fraction of the images seen (default off).")] = None,
     xflip: Annotated[bool | None, typer.Option("--xflip/--no-xflip", help="Random horizontal flips of the real images (default off).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")] = None,
-    tick: Annotated[float | None, typer.Option("--tick", help="Log interval in kimg (default 1).")] = None,
-    snap: Annotated[float | None, typer.Option("--snap", help="Checkpoint interval in kimg (default 50).")] = None,
-    sample_every: Annotated[float | None, typer.Option("--sample-every", help="Sample-grid interval in kimg (default 10).")] = None,
-    metric_every: Annotated[float | None, typer.Option("--metric-every", help="FD-EffNetLite0 and PPL interval in kimg, 0 = off (default 0).")] = None,
-    max_minutes: Annotated[float | None, typer.Option("--max-minutes", min=0.0, help="Stop after this much wall-clock time with a checkpoint (continue with --resume).")] = None,
+    tick: Annotated[float | None, typer.Option("--tick", parser=finite(0), help="Log interval in kimg (default 1).")] = None,
+    snap: Annotated[float | None, typer.Option("--snap", parser=finite(0), help="Checkpoint interval in kimg (default 50).")] = None,
+    sample_every: Annotated[float | None, typer.Option("--sample-every", parser=finite(0), help="Sample-grid interval in kimg (default 10).")] = None,
+    metric_every: Annotated[float | None, typer.Option("--metric-every", parser=finite(0), help="FD-EffNetLite0 and PPL interval in kimg, 0 = off (default 0).")] = None,
+    max_minutes: Annotated[float | None, typer.Option("--max-minutes", parser=finite(0), help="Stop after this much wall-clock time with a checkpoint (continue with --resume).")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads per process.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=0, help="Background processes per training process that render or decode the real images (default: 0 on the CPU, 4 on a GPU).")] = None,
     device: Annotated[str, typer.Option("--device", help="auto (cuda:LOCAL_RANK when available), cpu, cuda.")] = "auto",

@@ -6,15 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .._options import (
-    ClassOpt,
-    DeviceOpt,
-    ForceOpt,
-    NetworkOpt,
-    NoiseMode,
-    NoiseOpt,
-    TruncOpt,
-)
+from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, NoiseOpt, TruncOpt, finite
 from .._tuned import NoTunedOpt
 
 
@@ -42,7 +34,7 @@ def command(
                                                       "(in W).")] = Kind.linear,
     loop: Annotated[bool, typer.Option("--loop", help="Return to the first keyframe seamlessly.")] = False,
     easing: Annotated[Easing, typer.Option("--easing", help="Timing within each transition.")] = Easing.linear,
-    fps: Annotated[float, typer.Option("--fps", min=0.1, help="Frames per second.")] = 30.0,
+    fps: Annotated[float, typer.Option("--fps", parser=finite(0.1, 240), help="Frames per second.")] = 30.0,
     grid: Annotated[str, typer.Option("--grid", help="COLUMNSxROWS independent walks side by side; cell i walks "
                                                      "the seeds shifted by i times the seed span (latent files: "
                                                      "the keyframes rotated by i).")] = "1x1",
@@ -52,7 +44,7 @@ def command(
     class_idx: ClassOpt = None,
     noise_mode: NoiseOpt = NoiseMode.const,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 8,
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = "auto",
     no_tuned: NoTunedOpt = False,
     force: ForceOpt = False,
 ) -> None:

@@ -7,7 +7,7 @@ import typer
 
 
 def command(
-    count: Annotated[int, typer.Option("--count", "-n", min=1, help="Number of images (consecutive seeds).")] = 16,
+    count: Annotated[int, typer.Option("--count", "-c", min=1, help="Number of images (consecutive seeds).")] = 16,
     outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Output folder for PNGs and labels.csv.")] = Path(
         "data/world"
     ),

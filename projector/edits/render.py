@@ -8,6 +8,7 @@ This is ``s2edit edit`` as functions::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,18 +29,25 @@ __all__ = ["EditPlan", "parse_strengths", "plan_edit", "render_edit"]
 STRIP_NAME = "strip.png"
 
 
+MAX_STRENGTHS = 1000
+
+
 def parse_strengths(text: str) -> list[float]:
-    """``"-3:3:7"`` (start:stop:count, inclusive) or ``"-2,0,2"`` -> strengths."""
+    """``"-3:3:7"`` (start:stop:count, inclusive) or ``"-2,0,2"`` -> strengths (finite, at most MAX_STRENGTHS)."""
     try:
         if ":" in text:
             start, stop, count = text.split(":")
-            if int(count) < 1:
+            if not 1 <= int(count) <= MAX_STRENGTHS:
                 raise ValueError
-            return np.linspace(float(start), float(stop), int(count)).tolist()
-        return [float(x) for x in text.split(",")]
+            values = np.linspace(float(start), float(stop), int(count)).tolist()
+        else:
+            values = [float(x) for x in text.split(",")]
     except ValueError:
-        raise InputError(f"bad --strength {text!r}: expected START:STOP:COUNT (e.g. -3:3:7) "
-                         "or a list (-2,0,2)") from None
+        raise InputError(f"bad --strength {text!r}: expected START:STOP:COUNT (e.g. -3:3:7, COUNT 1 .. "
+                         f"{MAX_STRENGTHS}) or a list (-2,0,2)") from None
+    if not all(math.isfinite(v) for v in values):
+        raise InputError(f"bad --strength {text!r}: strengths must be finite numbers")
+    return values
 
 
 @dataclass

@@ -5,6 +5,8 @@ NVlabs StyleGAN2-ADA / StyleGAN3-repo ``.pkl``, original TensorFlow StyleGAN2 ``
 rosinality ``.pt``. Pickles never execute code: see ``_safe_pickle``.
 """
 
+import hashlib
+import json
 import logging
 import pickle
 import zipfile
@@ -28,6 +30,7 @@ __all__ = [
     "load_generator",
     "save_generator",
     "estimate_w_avg",
+    "model_id",
     "cache_root",
     "download",
 ]
@@ -42,9 +45,25 @@ class CheckpointInfo:
 
     format: str
     path: str
-    sha256: str
+    sha256: str  # of the file: changes when the same network is converted to another format
     network: str
     notes: list[str] = field(default_factory=list)
+    model_id: str = ""  # of the weights and config (``model_id``): the same in every format
+
+
+def model_id(G: Generator) -> str:
+    """A generator's identity by content: sha256 of its config and float32 weights, whatever the file format.
+
+    The same network loaded from an NVlabs pickle, a rosinality ``.pt`` or a converted native file has one
+    ``model_id``; tuned or retrained weights get another. Latents, directions and tuned files record it.
+    """
+    h = hashlib.sha256(json.dumps(G.cfg.to_dict(), sort_keys=True).encode())
+    for key, tensor in sorted(G.state_dict().items()):
+        if key.endswith("resample_filter"):  # rebuilt from the config, not part of the weights
+            continue
+        h.update(key.encode())
+        h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def _demo_path() -> Path:
@@ -161,10 +180,22 @@ def load_generator(source="demo", device="cpu", network: str | None = None, sha2
         path = _demo_path()
         if not path.is_file():
             raise InputError("the demo model is not installed in this package (stylegan2_core/assets/demo.safetensors)")
+        loaded = None
     else:
-        path = resolve_source(source, sha256=sha256, progress=progress)
+        loaded = []
+
+        def validate(tmp: Path) -> None:
+            """A download enters the cache only if it loads (an HTML error page served with 200 does not)."""
+            try:
+                loaded.append(_sniff_and_load(Path(tmp), network))
+            except (CheckpointError, InputError) as err:
+                detail = str(err).replace(f"{tmp}: ", "")
+                raise CheckpointError(f"{source}: the download is not a loadable checkpoint ({detail}); "
+                                      "nothing was cached") from None
+
+        path = resolve_source(source, sha256=sha256, progress=progress, validate=validate)
     try:
-        fmt, name, cfg, state, notes = _sniff_and_load(path, network)
+        fmt, name, cfg, state, notes = loaded[0] if loaded else _sniff_and_load(path, network)
     except (CheckpointError, InputError) as err:
         msg = str(err)
         raise type(err)(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
@@ -176,7 +207,8 @@ def load_generator(source="demo", device="cpu", network: str | None = None, sha2
         G.mapping.w_avg.copy_(estimate_w_avg(G))
     for note in notes:
         log.warning("%s: %s", path, note)
-    G.checkpoint = CheckpointInfo(format=fmt, path=str(path), sha256=sha256_file(path), network=name, notes=notes)
+    G.checkpoint = CheckpointInfo(format=fmt, path=str(path), sha256=sha256_file(path), network=name, notes=notes,
+                                  model_id=model_id(G))
     return G.eval().requires_grad_(False).to(device)
 
 

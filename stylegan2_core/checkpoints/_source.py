@@ -1,5 +1,6 @@
 """Where a checkpoint comes from: a path, an http(s) URL (cached download) or a well-known short name."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import InputError
@@ -28,17 +29,21 @@ KNOWN_NETWORKS: dict[str, str] = {
     "lsundog-256": f"{_SG3}/stylegan2-lsundog-256x256.pkl",
 }
 
-def resolve_source(source, sha256: str | None = None, progress: Progress | None = None) -> Path:
-    """A local path for ``source`` (path, URL or short name), downloading when needed."""
+def resolve_source(source, sha256: str | None = None, progress: Progress | None = None,
+                   validate: Callable[[Path], None] | None = None) -> Path:
+    """A local path for ``source`` (path, URL or short name), downloading when needed.
+
+    ``validate(tmp_path)`` checks a download before it is cached (see ``fileio.download``).
+    """
     text = str(source)
     if text.startswith(("http://", "https://")):
-        return download(text, sha256=sha256, progress=progress)
+        return download(text, sha256=sha256, progress=progress, validate=validate)
     path = Path(text).expanduser()
     if path.exists():
         if not path.is_file():
             raise InputError(f"{path}: is a directory, not a checkpoint file")
         return path
     if text in KNOWN_NETWORKS:
-        return download(KNOWN_NETWORKS[text], sha256=sha256, progress=progress)
+        return download(KNOWN_NETWORKS[text], sha256=sha256, progress=progress, validate=validate)
     raise InputError(f"{text}: no such file, and not a URL or known network name "
                      f"({', '.join(['demo', *KNOWN_NETWORKS])})")

@@ -1,0 +1,171 @@
+"""A folder of photos across processes, GPUs and hosts: each rank projects its own share.
+
+Launched with ``torchrun`` (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` in the environment) every
+process runs ``project_sharded`` on the same file list; without it there is one rank and no
+process group. The order of work:
+
+1. every rank checks the outputs of all images before any work (refusing existing ones unless
+   ``force`` or ``resume``), and lists the images still to do (``resume`` skips those whose
+   outputs are complete); a barrier makes every rank see the same list;
+2. the list is cut into ``WORLD_SIZE`` contiguous shares; each rank projects its share in
+   batches on its own device (``cuda:LOCAL_RANK`` on GPUs, the CPU otherwise; NCCL or gloo),
+   image ``i`` of the whole list always with seed ``cfg.seed + i``;
+3. the reports are gathered on rank 0, which writes one ``summary.json`` over all images
+   (projected now or before) and leaves it untouched when nothing changed.
+
+Every image is projected exactly once per run; outputs are written atomically per file, so a
+killed run continues with ``resume``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from stylegan2_core.errors import InputError
+from stylegan2_core.fileio import atomic_write
+
+from .batch import PreparedTarget, ProjectedFile, prepare_targets, project_files, projection_outputs
+from .outputs import OUTPUT_FILES, check_outputs
+from .project import ProjectionStep, ProjectorConfig
+
+__all__ = ["Rank", "SUMMARY_NAME", "current_rank", "complete", "plan_shards", "project_sharded"]
+
+SUMMARY_NAME = "summary.json"
+
+
+@dataclass(frozen=True)
+class Rank:
+    """This process's place in the job and its device."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def current_rank(device: str | torch.device | None = None) -> Rank:
+    """Join the ``torchrun`` process group if there is one (NCCL on CUDA, gloo on CPU).
+
+    ``device``: ``None`` or ``'auto'`` picks ``cuda:LOCAL_RANK`` when CUDA is available, else the
+    CPU; an explicit ``'cuda'`` becomes ``cuda:LOCAL_RANK``.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    kind = str(device) if device not in (None, "auto") else ("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(f"cuda:{local_rank}") if kind == "cuda" else torch.device(kind)
+    if world_size > 1 and not torch.distributed.is_initialized():
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return Rank(rank, world_size, local_rank, dev)
+
+
+def complete(path: Path, outdir) -> bool:
+    """Whether ``path``'s outputs are all there and its report reads (what ``resume`` skips)."""
+    folder = Path(outdir) / Path(path).stem
+    if not all((folder / name).is_file() for name in OUTPUT_FILES):
+        return False
+    try:
+        json.loads((folder / "report.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def plan_shards(todo: Sequence[int], world_size: int) -> list[list[int]]:
+    """Cut the image indices ``todo`` into ``world_size`` contiguous shares of near-equal size."""
+    base, extra = divmod(len(todo), world_size)
+    shares, start = [], 0
+    for r in range(world_size):
+        size = base + (r < extra)
+        shares.append(list(todo[start:start + size]))
+        start += size
+    return shares
+
+
+def _consecutive_batches(indices: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Batches of at most ``batch_size`` indices that follow each other (one seed offset per batch)."""
+    batches: list[list[int]] = []
+    for i in indices:
+        if batches and len(batches[-1]) < batch_size and batches[-1][-1] + 1 == i:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def _barrier(rank: Rank) -> None:
+    if rank.world_size > 1:
+        torch.distributed.barrier()
+
+
+def _gather(rank: Rank, items: list) -> list:
+    if rank.world_size == 1:
+        return items
+    gathered = [None] * rank.world_size if rank.is_main else None
+    torch.distributed.gather_object(items, gathered, dst=0)
+    return [x for part in gathered for x in part] if rank.is_main else []
+
+
+def _write_summary(outdir: Path, paths: Sequence[Path], reports: dict[int, dict], cfg: ProjectorConfig) -> Path:
+    """``summary.json`` over every image (``reports`` by index, else its ``report.json`` from an
+    earlier run), rewritten only when its content changes."""
+    images = []
+    for i, path in enumerate(paths):
+        report = reports.get(i) or json.loads((outdir / path.stem / "report.json").read_text())
+        images.append({"image": str(path), "outdir": str(outdir / path.stem), **report})
+    text = json.dumps({"images": images, "projector": asdict(cfg)}, indent=2) + "\n"
+    target = outdir / SUMMARY_NAME
+    if not target.is_file() or target.read_text() != text:
+        atomic_write(target, lambda tmp: Path(tmp).write_text(text))
+    return target
+
+
+def project_sharded(G, paths: Sequence[Path | str], outdir, cfg: ProjectorConfig, *, rank: Rank | None = None,
+                    resume: bool = False, force: bool = False, batch_size: int = 4, crop: bool = True,
+                    align: bool = False, save_video: bool = False, c: torch.Tensor | None = None, distance=None,
+                    init=None, callback: Callable[[list[Path], ProjectionStep], None] | None = None,
+                    ) -> tuple[list[ProjectedFile], Path | None]:
+    """Project this rank's share of ``paths`` (see the module docstring).
+
+    Returns the files this rank projected and, on rank 0, the summary's path (``None`` elsewhere).
+    Raises ``InputError`` (on every rank, before any work) when outputs exist and neither
+    ``force`` nor ``resume`` is set.
+    """
+    rank = rank or current_rank()
+    outdir = Path(outdir)
+    paths = [Path(p) for p in paths]
+    stems = [p.stem for p in paths]
+    if len(set(stems)) != len(stems):
+        dupe = next(s for s in stems if stems.count(s) > 1)
+        raise InputError(f"several inputs share the name {dupe!r}; outputs go to <outdir>/<name>/, rename one")
+    done_before = [i for i, p in enumerate(paths) if resume and complete(p, outdir)]
+    todo = [i for i in range(len(paths)) if i not in set(done_before)]
+    # Partial outputs of an unfinished image are redone under resume; anything else needs force.
+    check_outputs(projection_outputs([paths[i] for i in todo], outdir, save_video) + [outdir / SUMMARY_NAME],
+                  force=force or resume)
+    _barrier(rank)  # every rank has listed the work before any rank writes
+    mine = plan_shards(todo, rank.world_size)[rank.rank]
+    projected, reports = [], []
+    for batch in _consecutive_batches(mine, batch_size):
+        targets: list[PreparedTarget] = prepare_targets([paths[i] for i in batch], G.img_resolution, crop=crop,
+                                                        align=align)
+        done = project_files(G, targets, outdir, replace(cfg, seed=cfg.seed + batch[0]), c=c, distance=distance,
+                             init=init, batch_size=len(batch), save_video=save_video, callback=callback)
+        projected += done
+        reports += [(i, f.report) for i, f in zip(batch, done)]
+    gathered = dict(_gather(rank, reports))
+    summary = _write_summary(outdir, paths, gathered, cfg) if rank.is_main else None
+    _barrier(rank)
+    return projected, summary

@@ -1,0 +1,377 @@
+"""The bad-input probe: every command, tried as a careless or hostile user would.
+
+Each case runs the real entry point (``cli.app.main``, the error boundary included) and
+asserts that the command refuses cleanly: exit code 2, exactly one ``error:`` line that
+names the problem, no traceback, no existing file changed, no partial file left behind.
+Rerun it with ``pytest tests/test_hostile_inputs.py -v``; the case count is printed at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+WORLD_FACE = ROOT / "examples" / "data" / "world_face.png"
+PARTIAL_MARKERS = (".tmp", ".part", ".partial")
+
+
+def run_cli(args, cwd: Path, capsys) -> tuple[int, str, str]:
+    """Run ``s2edit ARGS`` in-process in ``cwd``; returns (exit code, stdout, stderr)."""
+    from cli.app import main
+
+    old_argv, old_cwd = sys.argv, os.getcwd()
+    sys.argv = ["s2edit", *map(str, args)]
+    os.chdir(cwd)
+    code = 0
+    try:
+        main()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        sys.argv = old_argv
+        os.chdir(old_cwd)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under ``folder``."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_clean_refusal(code: int, err: str, needle: str, before: dict, after: dict) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert code == 2, f"exit code {code}, expected 2; stderr:\n{err}"
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert len(errors) == 1, f"expected one error line, got:\n{err}"
+    assert needle.lower() in errors[0].lower(), f"{needle!r} not in {errors[0]!r}"
+    changed = [p for p in before if after.get(p) != before[p]]
+    assert not changed, f"existing files changed or removed: {changed}"
+    partial = [p for p in after if p not in before and (p.endswith(PARTIAL_MARKERS) or Path(p).name.startswith("."))]
+    assert not partial, f"partial files left: {partial}"
+
+
+# --- Files the cases use, written into each test's sandbox ------------------------------------------------------
+
+
+class _Hostile:
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A small PNG whose header declares ``width`` x ``height`` (a decompression bomb's shape)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    row = b"\x00" + b"\x00" * (3 * min(width, 4096))
+    idat = zlib.compress(row * 64, 9)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def _save_latent(path: Path, ws: torch.Tensor) -> None:
+    from projector.latent_file import save_latent
+
+    save_latent(path, ws)
+
+
+@pytest.fixture()
+def sandbox(tmp_path):
+    """A folder with good and bad inputs, and some existing outputs that must survive."""
+    from stylegan2_core import load_generator
+
+    G = load_generator("demo")
+    box = tmp_path / "box"
+    box.mkdir()
+    (box / "empty.pkl").write_bytes(b"")
+    (box / "text.pkl").write_text("this is not a checkpoint\n")
+    (box / "random.pt").write_bytes(np.random.RandomState(0).bytes(4096))
+    (box / "truncated.pkl").write_bytes((FIXTURES / "ada_tiny.pkl").read_bytes()[:2000])
+    (box / "bad_header.safetensors").write_bytes(struct.pack("<Q", 40) + b'{"a": {"dtype": "F32", "shape": [9')
+    with open(box / "hostile.pkl", "wb") as f:
+        pickle.dump({"G_ema": _Hostile(str(box / "PWNED"))}, f)
+    torch.save({"g_ema": _Hostile(str(box / "PWNED"))}, box / "hostile.pt")
+    (box / "folder.pkl").mkdir()
+    (box / "empty.png").write_bytes(b"")
+    (box / "text.png").write_text("not an image")
+    (box / "truncated.png").write_bytes(WORLD_FACE.read_bytes()[:300])
+    _png_header_only(box / "bomb.png", 20000, 20000)
+    _png_header_only(box / "huge.png", 60000, 60000)
+    (box / "no_images").mkdir()
+    (box / "no_images" / "notes.txt").write_text("nothing here")
+    for name in ("a", "b"):
+        (box / name).mkdir()
+        (box / name / "face.png").write_bytes(WORLD_FACE.read_bytes())
+    ws = G.mapping(torch.zeros([1, G.z_dim]), None)
+    _save_latent(box / "good.safetensors", ws)
+    nan_ws = ws.clone()
+    nan_ws[0, 0, 0] = float("nan")
+    from safetensors.torch import save_file
+
+    save_file({"ws": nan_ws.contiguous()}, str(box / "nan.safetensors"))
+    _save_latent(box / "wrong_dim.safetensors", torch.zeros([1, G.num_ws, G.w_dim + 1]))
+    for name, seed in (("a", 1), ("b", 2)):  # two projections: both write latent.safetensors
+        _save_latent(box / name / "latent.safetensors", G.mapping(torch.randn([1, G.z_dim],
+                                                                              generator=torch.Generator().manual_seed(seed)), None))
+    _save_latent(box / "huge.safetensors", ws * 1e30)
+    (box / "random.npz").write_bytes(np.random.RandomState(1).bytes(512))
+    np.savez(box / "direction.npz", directions=np.eye(1, G.w_dim, dtype=np.float32))
+    (box / "a_file").write_text("an output path that is a file")
+    (box / "out").mkdir()
+    (box / "out" / "seed0000.png").write_bytes(WORLD_FACE.read_bytes())
+    (box / "existing.json").write_text("{}\n")
+    (box / "existing.npz").write_bytes(b"keep me")
+    return box
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    args: tuple
+    needle: str
+
+
+DEMO = ("--network", "demo")
+CASES = [
+    # Corrupt and hostile checkpoints.
+    Case("missing checkpoint", ("generate", "--network", "missing.pkl", "--seeds", "0", "--outdir", "g"), "no such file"),
+    Case("empty checkpoint", ("generate", "--network", "empty.pkl", "--seeds", "0", "--outdir", "g"), "empty.pkl"),
+    Case("text as checkpoint", ("generate", "--network", "text.pkl", "--seeds", "0", "--outdir", "g"), "text.pkl"),
+    Case("random bytes .pt", ("generate", "--network", "random.pt", "--seeds", "0", "--outdir", "g"), "random.pt"),
+    Case("truncated pickle", ("generate", "--network", "truncated.pkl", "--seeds", "0", "--outdir", "g"), "truncated.pkl"),
+    Case("corrupt safetensors header", ("generate", "--network", "bad_header.safetensors", "--seeds", "0", "--outdir", "g"),
+         "bad_header.safetensors"),
+    Case("hostile pickle", ("generate", "--network", "hostile.pkl", "--seeds", "0", "--outdir", "g"), "hostile.pkl"),
+    Case("hostile torch file", ("generate", "--network", "hostile.pt", "--seeds", "0", "--outdir", "g"), "hostile.pt"),
+    Case("folder as checkpoint", ("generate", "--network", "folder.pkl", "--seeds", "0", "--outdir", "g"), "folder.pkl"),
+    Case("latent as checkpoint", ("generate", "--network", "good.safetensors", "--seeds", "0", "--outdir", "g"), "latent"),
+    Case("info on hostile pickle", ("info", "hostile.pkl"), "hostile.pkl"),
+    Case("convert hostile pickle", ("convert", "hostile.pkl", "x.safetensors"), "hostile.pkl"),
+    # Bad images.
+    Case("missing image", ("project", "missing.png", *DEMO, "--steps", "1"), "missing.png"),
+    Case("empty image", ("project", "empty.png", *DEMO, "--steps", "1"), "empty.png"),
+    Case("text as image", ("project", "text.png", *DEMO, "--steps", "1"), "text.png"),
+    Case("truncated image", ("project", "truncated.png", *DEMO, "--steps", "1"), "truncated.png"),
+    Case("decompression bomb", ("project", "bomb.png", *DEMO, "--steps", "1"), "pixels"),
+    Case("huge declared image", ("project", "huge.png", *DEMO, "--steps", "1"), "pixels"),
+    Case("folder without images", ("project", "no_images", *DEMO, "--steps", "1"), "no images"),
+    Case("align a bomb", ("align", "bomb.png", "--outdir", "al"), "pixels"),
+    Case("paste with a JSON that is no alignment", ("paste", "a/face.png", "a/face.png", "--alignment",
+                                                    "existing.json", "--output", "p.png"), "existing.json"),
+    # Bad latents.
+    Case("NaN latent", ("edit", "nan.safetensors", *DEMO, "--direction", "direction.npz", "--outdir", "e"), "nan"),
+    Case("wrong w_dim latent", ("edit", "wrong_dim.safetensors", *DEMO, "--direction", "direction.npz",
+                                "--outdir", "e"), "w_dim"),
+    Case("random bytes latent", ("mix", *DEMO, "--rows", "random.npz", "--cols", "1", "--outdir", "m"), "random.npz"),
+    Case("missing direction", ("edit", "good.safetensors", *DEMO, "--direction", "nope.npz", "--outdir", "e"),
+         "nope.npz"),
+    Case("latent as direction", ("edit", "good.safetensors", *DEMO, "--direction", "good.safetensors",
+                                 "--outdir", "e"), "good.safetensors"),
+    # Bad option values.
+    Case("NaN truncation", ("generate", *DEMO, "--seeds", "0", "--trunc", "nan", "--outdir", "g"), "trunc"),
+    Case("inf truncation", ("generate", *DEMO, "--seeds", "0", "--trunc", "inf", "--outdir", "g"), "trunc"),
+    Case("inf strength", ("edit", "good.safetensors", *DEMO, "--direction", "direction.npz", "--strength", "inf",
+                          "--outdir", "e"), "strength"),
+    Case("NaN strength", ("edit", "good.safetensors", *DEMO, "--direction", "direction.npz", "--strength",
+                          "0,nan", "--outdir", "e"), "strength"),
+    Case("NaN mix truncation", ("mix", *DEMO, "--rows", "0", "--cols", "1", "--trunc", "nan", "--outdir", "m"),
+         "trunc"),
+    Case("NaN learning rate", ("project", "a/face.png", *DEMO, "--steps", "1", "--lr", "nan", "--outdir", "p"), "lr"),
+    Case("inf video fps", ("video", *DEMO, "--seeds", "0,1", "--fps", "inf", "--output", "v.mp4"), "fps"),
+    Case("absurd seed range", ("generate", *DEMO, "--seeds", "0-99999999", "--outdir", "g"), "seeds"),
+    Case("bad seed list", ("generate", *DEMO, "--seeds", "zero", "--outdir", "g"), "seed"),
+    Case("class on unconditional", ("generate", *DEMO, "--seeds", "0", "--class", "3", "--outdir", "g"),
+         "unconditional"),
+    Case("unknown device", ("generate", *DEMO, "--seeds", "0", "--device", "tpu9", "--outdir", "g"), "device"),
+    Case("cuda without cuda", ("generate", *DEMO, "--seeds", "0", "--device", "cuda", "--outdir", "g"), "cuda"),
+    Case("bad layer range", ("mix", *DEMO, "--rows", "0", "--cols", "1", "--styles", "3-99", "--outdir", "m"),
+         "layer"),
+    # Unwritable or clashing outputs.
+    Case("outdir is a file", ("project", "a/face.png", *DEMO, "--steps", "1", "--outdir", "a_file"), "a_file"),
+    Case("existing generate output", ("generate", *DEMO, "--seeds", "0", "--outdir", "out"), "--force"),
+    Case("edit outdir is a file", ("edit", "good.safetensors", *DEMO, "--direction", "direction.npz",
+                                   "--outdir", "a_file"), "a_file"),
+    Case("generate outdir is a file", ("generate", *DEMO, "--seeds", "0", "--outdir", "a_file"), "a_file"),
+    Case("video into a file's folder", ("video", *DEMO, "--seeds", "0,1", "--output", "a_file/v.mp4"), "a_file"),
+    Case("directions output exists", ("directions", "sefa", *DEMO, "--output", "existing.npz"), "--force"),
+    Case("convert output exists", ("convert", "demo", "good.safetensors"), "--force"),
+    Case("metrics json exists", ("metrics", *DEMO, "--data", "world", "--metrics", "ppl", "--num", "8",
+                                 "--json", "existing.json"), "--force"),
+    Case("repeated direction", ("edit", "good.safetensors", *DEMO, "-d", "direction.npz", "-d", "direction.npz",
+                                "--outdir", "e"), "--direction"),
+    Case("too many strengths", ("edit", "good.safetensors", *DEMO, "-d", "direction.npz", "--strength",
+                                "-3:3:100000", "--outdir", "e"), "strength"),
+    Case("grid too large", ("generate", *DEMO, "--seeds", "0-9999", "--grid", "--outdir", "g"), "grid"),
+    Case("duplicate stems", ("project", "a/face.png", "b/face.png", *DEMO, "--steps", "1", "--outdir", "p"), "face"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_refused_cleanly(case: Case, sandbox, capsys):
+    before = snapshot(sandbox)
+    code, _, err = run_cli(case.args, sandbox, capsys)
+    assert_clean_refusal(code, err, case.needle, before, snapshot(sandbox))
+    assert not (sandbox / "PWNED").exists(), "a hostile checkpoint ran code"
+
+
+def test_probe_size():
+    """The probe keeps its breadth: at least 45 refusal cases across the commands."""
+    commands = {c.args[0] for c in CASES}
+    assert len(CASES) >= 45 and {"generate", "project", "edit", "mix", "video", "align", "paste", "directions",
+                                 "convert", "metrics", "info"} <= commands
+
+
+def test_latents_with_one_name_get_distinct_outputs(sandbox, capsys):
+    """Every projection writes latent.safetensors: mixing two of them must write two cells, not one over the other."""
+    code, _, err = run_cli(["mix", *DEMO, "--rows", "a/latent.safetensors,b/latent.safetensors", "--cols", "5",
+                            "--outdir", "m"], sandbox, capsys)
+    assert code == 0, err
+    cells = sorted(p.name for p in (sandbox / "m").glob("*-5.png"))
+    assert cells == ["a-5.png", "b-5.png"], cells
+    from stylegan2_core import load_generator
+
+    from projector.latent_file import resolve_latents
+
+    G = load_generator("demo")
+    _, labels = resolve_latents([str(sandbox / "a" / "face.png").replace("face.png", "latent.safetensors"),
+                                 "3", "3"], G)
+    assert labels == ["a", "3", "3-2"]
+
+
+def test_latent_of_absurd_magnitude_warns(sandbox, caplog):
+    from stylegan2_core import load_generator
+
+    from projector.latent_file import load_latent
+
+    with caplog.at_level("WARNING"):
+        load_latent(sandbox / "huge.safetensors", load_generator("demo"))
+    assert "far outside" in caplog.text
+
+
+# --- Interrupts ---------------------------------------------------------------------------------------------------
+
+
+def _interrupt_projection(tmp_path: Path, sig: int) -> subprocess.CompletedProcess:
+    out = tmp_path / "proj"
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "project", str(WORLD_FACE), "--network", "demo",
+                             "--steps", "200", "--outdir", str(out), "--device", "cpu"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "world_face").is_dir():
+        time.sleep(0.2)
+    time.sleep(3.0)  # some steps into the optimization
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_projection_keeps_a_resumable_state(tmp_path, sig):
+    r = _interrupt_projection(tmp_path, sig)
+    folder = tmp_path / "proj" / "world_face"
+    assert r.returncode == 130, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and "--resume" in r.stderr, r.stderr
+    names = sorted(p.name for p in folder.iterdir())
+    assert not [n for n in names if n.startswith(".") or n.endswith(PARTIAL_MARKERS)], names
+    from stylegan2_core.fileio import read_metadata
+
+    state = read_metadata(folder / "resume.safetensors")
+    assert state["kind"] == "projection-state" and 0 < state["step"] < 200
+    assert not (folder / "latent.safetensors").exists()  # the run did not finish: no final outputs yet
+    # Resuming continues from the saved step and completes the outputs.
+    r2 = subprocess.run([sys.executable, "-m", "cli", "project", str(WORLD_FACE), "--network", "demo", "--steps",
+                         "200", "--outdir", str(tmp_path / "proj"), "--resume", "--device", "cpu"],
+                        capture_output=True, text=True, timeout=900)
+    assert r2.returncode == 0, r2.stderr
+    report = json.loads((folder / "report.json").read_text())
+    assert report["resumed_from_step"] == state["step"] and report["steps"] == 200
+    assert (folder / "latent.safetensors").is_file() and (folder / "proj.png").is_file()
+    assert not (folder / "resume.safetensors").exists()
+
+
+# --- Small things a user trips on ---------------------------------------------------------------------------------
+
+
+def _commands():
+    import typer.main
+
+    from cli.app import app
+
+    root = typer.main.get_command(app)
+    for name, command in root.commands.items():
+        for sub_name, sub in getattr(command, "commands", {name: command}).items():
+            yield f"{name} {sub_name}" if sub_name != name else name, sub
+
+
+def test_version_and_short_help(sandbox, capsys):
+    from stylegan2_core import __version__
+
+    code, out, _ = run_cli(["--version"], sandbox, capsys)
+    assert code == 0 and out.strip() == f"s2edit {__version__}"
+    code, out, _ = run_cli(["generate", "-h"], sandbox, capsys)
+    assert code == 0 and "--seeds" in out
+
+
+def test_short_options_and_defaults_mean_the_same_everywhere():
+    networks, devices = set(), set()
+    for name, command in _commands():
+        for param in command.params:
+            if "-n" in param.opts:
+                networks.add((name, param.name))
+            if param.name == "device":
+                devices.add(param.default)
+    assert {p for _, p in networks} == {"network"}, networks
+    assert devices == {"auto"}, devices
+
+
+def _float_options():
+    """(command name, --flag) for every option annotated float or float | None."""
+    import typing
+
+    for name, command in _commands():
+        hints = typing.get_type_hints(command.callback, include_extras=True)
+        for hint in hints.values():
+            if typing.get_origin(hint) is not typing.Annotated:
+                continue
+            base, *extras = typing.get_args(hint)
+            if float not in (base, *typing.get_args(base)):
+                continue
+            info = next(e for e in extras if hasattr(e, "param_decls"))
+            yield name, (info.param_decls or (info.default,))[0], info
+
+
+def test_every_float_option_refuses_nan_and_inf():
+    """Each float option of each command goes through the finite-number check (NaN gives black images);
+    the end-to-end refusals are in CASES above."""
+    import typer
+
+    options = list(_float_options())
+    assert len(options) >= 15
+    for name, flag, info in options:
+        assert info.parser is not None, f"{name} {flag} has no finite-number parser"
+        for bad in ("nan", "inf", "-inf"):
+            with pytest.raises(typer.BadParameter, match="finite"):
+                info.parser(bad)
