@@ -86,10 +86,9 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
                   c: torch.Tensor | None = None, distance=None, init: LatentRecord | None = None,
                   batch_size: int = 4, crop: bool = True, align: bool = False, save_video: bool = False,
                   video_every: int = 10, video_fps: float = 10,
-                  callback: Callable[[list[Path], ProjectionStep], None] | None = None,
+                  callback: Callable[[list[Path], ProjectionStep | TuneStep], None] | None = None,
                   should_stop: Callable[[], bool] | None = None, resume: bool = False,
-                  tune_cfg: TuneConfig | None = None,
-                  tune_callback: Callable[[list[Path], TuneStep], None] | None = None) -> list[ProjectedFile]:
+                  tune_cfg: TuneConfig | None = None) -> list[ProjectedFile]:
     """Project photos ``batch_size`` at a time and write ``<outdir>/<stem>/`` for each (``OUTPUT_FILES``).
 
     Args:
@@ -99,14 +98,14 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
         distance: perceptual distance (``projector.losses.make_perceptual``); default: ``project``'s.
         init: a latent file's record to start from (its ws for every image, its noise maps if saved).
         save_video: also write ``proj.mp4`` per photo, target | projection, every ``video_every`` steps.
-        callback: ``callback(batch_paths, step)`` after every optimization step (progress bars).
+        callback: ``callback(batch_paths, step)`` after every optimization step (progress bars): a
+            ``ProjectionStep``, then, when tuning, a ``projector.tune.TuneStep`` per tuning step.
         should_stop: checked after every step; when it turns True (Ctrl-C, SIGTERM), the batch's
             images get a resumable ``<stem>/resume.safetensors`` and ``Interrupted`` is raised.
         resume: continue the images that have such a state from where they stopped (exactly: the
             result equals an uninterrupted run's); the others are projected from the start.
         tune_cfg: also tune the generator around each W/W+ pivot (``projector.tune``); writes
             ``tuned.safetensors`` per photo, and ``proj.png`` is the tuned render.
-        tune_callback: ``tune_callback(batch_paths, step)`` after every tuning step.
 
     Returns one ``ProjectedFile`` per photo, in order. Existing outputs are overwritten: check
     ``projection_outputs`` first (``projector.outputs.check_outputs``).
@@ -152,7 +151,7 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
         tuned = None
         if tune_cfg is not None:
             tuned = tune(G, target, result.ws, tune_cfg, distance=distance, noise=result.noise, c=c, seed=seeds[0],
-                         callback=(lambda s, paths=paths: tune_callback(paths, s)) if tune_callback else None)
+                         callback=(lambda s, paths=paths: callback(paths, s)) if callback else None)
         for i, (index, t) in enumerate(zip(batch, chunk)):
             extra = {"batch_size": len(chunk), "seed": seeds[i]}
             if state is not None:

@@ -11,7 +11,6 @@ vectors (``lora``), which is what gets saved per photo and is refused for any ot
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -21,12 +20,12 @@ from typing import Callable
 import torch
 from torch.func import functional_call
 
-from stylegan2_core import InputError, ShapeError, check_ws
+from stylegan2_core import InputError, ShapeError, check_ws, model_id
 from stylegan2_core.fileio import read_safetensors, sha256_file, write_safetensors
 
 from .losses import make_perceptual
 from .metrics.image_quality import psnr, ssim
-from .project import _downsample
+from .project import _loss_input
 
 __all__ = ["UPDATES", "TuneConfig", "TuneStep", "TuneResult", "tune", "init_update", "apply_update",
            "model_sha256", "save_tuned", "read_tuned", "load_tuned", "update_size", "recorded_tuned_file",
@@ -227,11 +226,11 @@ class _Perceptual:
 
     def reference(self, images: torch.Tensor):
         with torch.no_grad():
-            small = _downsample(images, self.resolution)
+            small = _loss_input(images, self.resolution)
             return self.distance.embed(small) if self.cached else small
 
     def __call__(self, images: torch.Tensor, reference) -> torch.Tensor:
-        small = _downsample(images, self.resolution)
+        small = _loss_input(images, self.resolution)
         if self.cached:
             return self.distance.distance(self.distance.embed(small), reference)
         return self.distance(small, reference)
@@ -371,15 +370,17 @@ def tune(G, target: torch.Tensor, pivot_ws: torch.Tensor, cfg: TuneConfig = Tune
 
 
 def model_sha256(G) -> str:
-    """The base model's identity: its checkpoint file's sha256, else a hash of its weights."""
+    """The base model's file sha256 (``G.checkpoint.sha256``), else its content identity."""
     info = getattr(G, "checkpoint", None)
     if info is not None and getattr(info, "sha256", None):
         return info.sha256
-    h = hashlib.sha256()
-    for name, tensor in sorted(G.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
+    return _model_id(G)
+
+
+def _model_id(G) -> str:
+    """The base model's content identity (the same for the network in any file format)."""
+    info = getattr(G, "checkpoint", None)
+    return getattr(info, "model_id", "") or model_id(G)
 
 
 def save_tuned(path, G, update: dict[str, torch.Tensor], cfg: TuneConfig | None = None,
@@ -387,6 +388,7 @@ def save_tuned(path, G, update: dict[str, torch.Tensor], cfg: TuneConfig | None 
     """Write ``update`` as ``tuned.safetensors``-style file, atomically, with the base model's sha256."""
     _check_update(G, update, str(path))
     info = {"kind": TUNED_KIND, "format_version": FORMAT_VERSION, "model_sha256": model_sha256(G),
+            "model_id": _model_id(G),
             "update": "lora" if any(k.endswith(".lora_a") for k in update) else "full",
             "config": cfg.to_dict() if cfg is not None else None, **(meta or {})}
     return write_safetensors(path, update, info)
@@ -415,9 +417,10 @@ def load_tuned(G, path, check_sha256: str | None = None):
     tensors, meta = read_tuned(path)
     if check_sha256 is not None and sha256_file(path) != check_sha256:
         raise InputError(f"{path}: tuned file changed since the latent was written (sha256 mismatch)")
-    expected = model_sha256(G)
-    if meta.get("model_sha256") != expected:
-        raise InputError(f"{path}: tuned for another model (sha256 {str(meta.get('model_sha256'))[:12]}), "
+    key = "model_id" if meta.get("model_id") else "model_sha256"  # by content when recorded, else by file
+    expected = _model_id(G) if key == "model_id" else model_sha256(G)
+    if meta.get(key) != expected:
+        raise InputError(f"{path}: tuned for another model ({key} {str(meta.get(key))[:12]}), "
                          f"not this network ({expected[:12]})")
     _check_update(G, tensors, str(path))
     return apply_update(G, {k: v.float() for k, v in tensors.items()})

@@ -66,9 +66,7 @@ def command(
     from .._console import console, graceful_stop, out, progress
     from .._options import check_outputs, load_network, resolve_device
 
-    paths = collect_images(images)
-    if resume:
-        paths = [p for p in paths if not complete(p, outdir)]
+    paths = [p for p in collect_images(images) if not (resume and complete(p, outdir))]
     check_outputs(projection_outputs(paths, outdir, save_video, tune), force or resume)
     tune_cfg = TuneConfig(steps=tune_steps, lr=tune_lr, locality=locality, shared=tune_shared) if tune else None
     cfg = ProjectorConfig(steps=steps, space=space.value, optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse,
@@ -81,28 +79,29 @@ def command(
     distance, notice = make_perceptual(loss.value, device=dev)
     if notice:
         console.print(f"[yellow]note:[/] {notice}")
-
     with progress() as bar, graceful_stop() as stop_requested:
         done = project_files(G, targets, outdir, cfg, c=c, distance=distance, init=init_record, batch_size=batch_size,
-                             save_video=save_video, video_every=video_every, callback=_batch_progress(bar, steps),
-                             should_stop=stop_requested, resume=resume, tune_cfg=tune_cfg,
-                             tune_callback=_batch_progress(bar, tune_steps, "tune "))
+                             save_video=save_video, video_every=video_every, should_stop=stop_requested, resume=resume,
+                             callback=_batch_progress(bar, steps, tune_steps), tune_cfg=tune_cfg)
     out.print(_table(done, f"projection ({cfg.space}, {steps} steps, {distance.name}, {dev})"))
     out.print(f"outputs in {outdir}/<name>/ ({', '.join(OUTPUT_FILES)})")
 
 
-def _batch_progress(bar, steps: int, prefix: str = ""):
-    """A ``project_files`` callback: one progress task per batch (and photo, when tuning), advanced every step."""
+def _batch_progress(bar, steps: int, tune_steps: int):
+    """A ``project_files`` callback for both stages: one progress task per batch (projection) and per photo
+    (tuning), advanced every step."""
     tasks = {}
 
     def on_step(batch, step) -> None:
-        photo = getattr(step, "photo", None)
-        key = (tuple(batch), photo)
+        tuning = hasattr(step, "photo")
+        photo = step.photo if tuning else None
+        key = (tuple(batch), tuning, photo)
         if key not in tasks:
-            names = [batch[photo]] if photo is not None else batch
-            tasks[key] = bar.add_task(prefix + ", ".join(p.stem for p in names)[:40], total=steps, status="")
-        bar.update(tasks[key], advance=1, status=f"loss {float(step.loss.mean()):.4f}" if prefix == "" else
-                   f"loss {float(step.loss):.4f}")
+            names = ", ".join(p.stem for p in ([batch[photo]] if photo is not None else batch))[:40]
+            tasks[key] = bar.add_task(("tune " if tuning else "") + names, total=tune_steps if tuning else steps,
+                                      status="")
+        loss = step.loss if tuning else float(step.loss.mean())
+        bar.update(tasks[key], advance=1, status=f"loss {loss:.4f}")
 
     return on_step
 

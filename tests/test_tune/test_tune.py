@@ -17,7 +17,7 @@ from projector.tune import (
     tuned_generator,
     update_size,
 )
-from stylegan2_core import InputError, S2EditError, load_generator, z_from_seeds
+from stylegan2_core import InputError, S2EditError, load_generator, save_generator, z_from_seeds
 from stylegan2_core.fileio import sha256_file, write_safetensors
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -90,6 +90,9 @@ def test_saved_update_round_trips_and_is_refused_elsewhere(G, case, tmp_path):
     loaded = load_tuned(G, path)
     assert torch.equal(_render(loaded, pivots), _render(result.generator, pivots))
     assert not torch.equal(_render(loaded, pivots), _render(G, pivots))
+
+    converted = load_generator(save_generator(G, tmp_path / "converted.safetensors"))  # same weights, other file
+    assert torch.equal(_render(load_tuned(converted, path), pivots), _render(loaded, pivots))
 
     other = load_generator(FIXTURES / "tf_tiny.pkl")
     with pytest.raises(InputError, match="another model") as err:
