@@ -13,9 +13,9 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch.func import functional_call
@@ -78,7 +78,7 @@ class TuneConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TuneConfig":
+    def from_dict(cls, data: dict) -> TuneConfig:
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise InputError(f"unknown tune settings {sorted(unknown)}")

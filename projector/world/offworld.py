@@ -17,7 +17,7 @@ import numpy as np
 
 from stylegan2_core.errors import InputError
 
-from .faces import _Painter, _palette, _HAIR, render_from_labels, sample_labels
+from .faces import _HAIR, _Painter, _palette, render_from_labels, sample_labels
 
 __all__ = ["KINDS", "PHOTOS", "OffWorldImage", "offworld_image", "offworld_set"]
 
@@ -130,7 +130,7 @@ def _photo_blend(image: np.ndarray, rs: np.random.RandomState) -> np.ndarray:
 
 def _noise_jpeg(image: np.ndarray, rs: np.random.RandomState) -> np.ndarray:
     noisy = np.clip(image + rs.normal(0.0, rs.uniform(8, 20), image.shape) + 0.5, 0, 255).astype(np.uint8)
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(noisy, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY,
+    _, data = cv2.imencode(".jpg", cv2.cvtColor(noisy, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY,
                                                                             int(rs.randint(10, 30))])
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
