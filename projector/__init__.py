@@ -17,6 +17,7 @@ from .project import (
     project,
     w_noise_scale,
 )
+from .tune import TuneConfig, TuneResult, TuneStep, apply_update, load_tuned, save_tuned, tune
 
 __all__ = ["ProjectorConfig", "ProjectionResult", "ProjectionStep", "learning_rate", "load_network", "project",
-           "w_noise_scale"]
+           "w_noise_scale", "TuneConfig", "TuneResult", "TuneStep", "tune", "apply_update", "save_tuned", "load_tuned"]

@@ -29,6 +29,7 @@ from .io import Preprocessing, load_target, prepare_target
 from .latent_file import LatentRecord, load_projection_state, save_projection_state
 from .outputs import OUTPUT_FILES, record_outputs, write_projection
 from .project import ProjectionInterrupted, ProjectionState, ProjectionStep, ProjectorConfig, project
+from .tune import TUNED_FILE, TuneConfig, TuneStep, tune
 from .video import VideoWriter
 
 if TYPE_CHECKING:
@@ -74,10 +75,12 @@ class ProjectedFile:
     report: dict
 
 
-def projection_outputs(paths: Sequence[Path], outdir, save_video: bool = False, align: bool = False) -> list[Path]:
+def projection_outputs(paths: Sequence[Path], outdir, save_video: bool = False, align: bool = False,
+                       tuned: bool = False) -> list[Path]:
     """Every file ``project_files`` writes for ``paths``: ``<outdir>/<stem>/<OUTPUT_FILES>`` (+ proj.mp4,
-    + alignment.json for aligned faces)."""
-    names = OUTPUT_FILES + ((VIDEO_NAME,) if save_video else ()) + ((ALIGNMENT_NAME,) if align else ())
+    + alignment.json for aligned faces, + tuned.safetensors when tuning)."""
+    names = (OUTPUT_FILES + ((VIDEO_NAME,) if save_video else ()) + ((ALIGNMENT_NAME,) if align else ())
+             + ((TUNED_FILE,) if tuned else ()))
     return [Path(outdir) / Path(p).stem / name for p in paths for name in names]
 
 
@@ -108,8 +111,9 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
                   c: torch.Tensor | None = None, distance=None, init: LatentRecord | None = None,
                   batch_size: int = 4, crop: bool = True, align: bool = False, save_video: bool = False,
                   video_every: int = 10, video_fps: float = 10, force: bool = False,
-                  callback: Callable[[list[Path], ProjectionStep], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None, resume: bool = False) -> list[ProjectedFile]:
+                  callback: Callable[[list[Path], ProjectionStep | TuneStep], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None, resume: bool = False,
+                  tune_cfg: TuneConfig | None = None) -> list[ProjectedFile]:
     """Project photos ``batch_size`` at a time and write ``<outdir>/<stem>/`` for each (``OUTPUT_FILES``).
 
     Args:
@@ -120,11 +124,14 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
         init: a latent file's record to start from (its ws for every image, its noise maps if saved).
         save_video: also write ``proj.mp4`` per photo, target | projection, every ``video_every`` steps.
         align: FFHQ-align loose photos first; aligned targets also get ``alignment.json`` (for ``paste``).
-        callback: ``callback(batch_paths, step)`` after every optimization step (progress bars).
+        callback: ``callback(batch_paths, step)`` after every optimization step (progress bars): a
+            ``ProjectionStep``, then, when tuning, a ``projector.tune.TuneStep`` per tuning step.
         should_stop: checked after every step; when it turns True (Ctrl-C, SIGTERM), the batch's
             images get a resumable ``<stem>/resume.safetensors`` and ``Interrupted`` is raised.
         resume: continue the images that have such a state from where they stopped (exactly: the
             result equals an uninterrupted run's); the others are projected from the start.
+        tune_cfg: also tune the generator around each W/W+ pivot (``projector.tune``); writes
+            ``tuned.safetensors`` per photo, and ``proj.png`` is the tuned render.
 
     Returns one ``ProjectedFile`` per photo, in order. Existing outputs are overwritten: check
     ``projection_outputs`` first (``projector.outputs.check_outputs``). Each photo's files are recorded
@@ -137,6 +144,8 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
     fresh = iter(prepare_targets(loose, G.img_resolution, crop=crop, align=align))
     prepared = [t if t is not None else next(fresh) for t in prepared]
     init_noise = init.noise if init is not None and init.noise else None
+    if tune_cfg is not None and tune_cfg.shared:
+        batch_size = len(prepared)  # one tuned generator for every photo
     states = {i: load_projection_state(state_path(outdir, t.path))[0] for i, t in enumerate(prepared)
               if resume and state_path(outdir, t.path).is_file()}
     done: dict[int, ProjectedFile] = {}
@@ -167,19 +176,24 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
                 raise Interrupted(f"stopped before step {stop.state.step} of {cfg.steps}; the state of "
                                   f"{', '.join(p.stem for p in paths)} is saved in <outdir>/<name>/{STATE_NAME}: "
                                   "rerun the same command with --resume to continue") from None
+        tuned = None
+        if tune_cfg is not None:
+            tuned = tune(G, target, result.ws, tune_cfg, distance=distance, noise=result.noise, c=c, seed=seeds[0],
+                         callback=(lambda s, paths=paths: callback(paths, s)) if callback else None)
         for i, (index, t) in enumerate(zip(batch, chunk)):
             extra = {"batch_size": len(chunk), "seed": seeds[i]}
             if state is not None:
                 extra["resumed_from_step"] = state.step
             folder = outdir / t.path.stem
             report = write_projection(folder, result, i, target, G, cfg, t.preprocessing, str(t.path),
-                                      extra_report=extra, extra_meta=t.source_meta())
+                                      extra_report=extra, extra_meta=t.source_meta(), tuned=tuned)
             if t.alignment is not None:
                 from .align import save_alignment
 
                 save_alignment(t.alignment, folder / ALIGNMENT_NAME, source=t.path.resolve())
             state_path(outdir, t.path).unlink(missing_ok=True)
-            record_outputs("project", projection_outputs([t.path], outdir, save_video, t.alignment is not None), force)
+            record_outputs("project", projection_outputs([t.path], outdir, save_video, align=t.alignment is not None,
+                                                          tuned=tune_cfg is not None), force)
             done[index] = ProjectedFile(t.path, outdir / t.path.stem, report)
     return [done[i] for i in range(len(prepared))]
 

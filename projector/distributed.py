@@ -149,7 +149,7 @@ def project_sharded(G, paths: Sequence[Path | str], outdir, cfg: ProjectorConfig
                     align: bool = False, save_video: bool = False, video_every: int = 10,
                     c: torch.Tensor | None = None, distance=None, init=None,
                     callback: Callable[[list[Path], ProjectionStep], None] | None = None,
-                    should_stop: Callable[[], bool] | None = None) -> ShardedRun:
+                    should_stop: Callable[[], bool] | None = None, tune_cfg=None) -> ShardedRun:
     """Project this rank's share of ``paths`` (see the module docstring); the keyword arguments are
     ``projector.batch.project_files``'s. Targets are read batch by batch, so memory stays bounded
     for folders of any size. ``resume`` also continues images stopped by ``should_stop`` from
@@ -168,17 +168,20 @@ def project_sharded(G, paths: Sequence[Path | str], outdir, cfg: ProjectorConfig
     done_before = [i for i, p in enumerate(paths) if resume and complete(p, outdir)]
     todo = [i for i in range(len(paths)) if i not in set(done_before)]
     # Partial outputs of an unfinished image are redone under resume; anything else needs force.
-    check_outputs(projection_outputs([paths[i] for i in todo], outdir, save_video, align) + [outdir / SUMMARY_NAME],
-                  force=force or resume)
+    check_outputs(projection_outputs([paths[i] for i in todo], outdir, save_video, align=align,
+                                     tuned=tune_cfg is not None) + [outdir / SUMMARY_NAME], force=force or resume)
     _barrier(rank)  # every rank has listed the work before any rank writes
     mine = plan_shards(todo, rank.world_size)[rank.rank]
+    if tune_cfg is not None and tune_cfg.shared:
+        batch_size = max(1, len(mine))  # one tuned generator for every photo of this process
     projected, reports = [], []
     for batch in _consecutive_batches(mine, batch_size):
         targets: list[PreparedTarget] = prepare_targets([paths[i] for i in batch], G.img_resolution, crop=crop,
                                                         align=align)
         done = project_files(G, targets, outdir, replace(cfg, seed=cfg.seed + batch[0]), c=c, distance=distance,
                              init=init, batch_size=len(batch), save_video=save_video, video_every=video_every,
-                             callback=callback, should_stop=should_stop, resume=resume, force=force)
+                             callback=callback, should_stop=should_stop, resume=resume, force=force,
+                             tune_cfg=tune_cfg)
         projected += done
         reports += [(i, f.report) for i, f in zip(batch, done)]
     gathered = dict(_gather(rank, reports))

@@ -127,20 +127,41 @@ def projection_report(result: ProjectionResult, i: int, target: torch.Tensor, cf
     }
 
 
+def _write_tuned(outdir: Path, G, tuned, i: int) -> tuple[dict, dict]:
+    """Write image ``i``'s tuned update; returns (latent metadata entry, report entry)."""
+    from stylegan2_core.fileio import sha256_file
+
+    from .tune import TUNED_FILE, save_tuned
+
+    path = save_tuned(outdir / TUNED_FILE, G, tuned.updates[i], tuned.config)
+    cfg = tuned.config
+    report = {"perceptual_distance": float(tuned.distance[i]), "psnr_db": float(tuned.psnr[i]),
+              "ssim": float(tuned.ssim[i]), "steps": tuned.steps[0 if cfg.shared else i],
+              "seconds": round(tuned.seconds, 3), "update": cfg.update, "locality": cfg.locality,
+              "shared": cfg.shared, "file": TUNED_FILE}
+    return {"file": TUNED_FILE, "sha256": sha256_file(path)}, report
+
+
 def write_projection(outdir, result: ProjectionResult, i: int, target: torch.Tensor, G, cfg: ProjectorConfig,
                      preprocessing: Preprocessing, source: str, extra_report: dict | None = None,
-                     extra_meta: dict | None = None) -> dict:
+                     extra_meta: dict | None = None, tuned=None) -> dict:
     """Write ``OUTPUT_FILES`` for image ``i`` into ``outdir``; returns the report.
 
     ``extra_meta`` goes into the latent's metadata too (e.g. the face alignment behind the target).
+    ``tuned``: a ``projector.tune.TuneResult`` for the batch: then ``tuned.safetensors`` is written
+    too, the latent records it, ``proj.png`` is the tuned render and the report gains a ``tuned``
+    block (the top-level figures stay the pivot's).
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     ws = result.ws[i:i + 1]
     noise = [m[i:i + 1] for m in result.noise]
     report = {**projection_report(result, i, target, cfg), **(extra_report or {})}
+    tuned_meta = None
+    if tuned is not None:
+        tuned_meta, report["tuned"] = _write_tuned(outdir, G, tuned, i)
     save_image(outdir / "target.png", target[i])
-    save_image(outdir / "proj.png", result.images[i])
+    save_image(outdir / "proj.png", result.images[i] if tuned is None else tuned.images[i])
     save_projected_w_npz(outdir / "projected_w.npz", ws)
     checkpoint = getattr(G, "checkpoint", None)
     save_latent(outdir / "latent.safetensors", ws, noise, meta={
@@ -154,6 +175,7 @@ def write_projection(outdir, result: ProjectionResult, i: int, target: torch.Ten
         "source": source,
         "projector": asdict(cfg),
         **(extra_meta or {}),
+        **({"tuned": tuned_meta} if tuned_meta else {}),
     })
     atomic_write(outdir / "report.json", lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
     return report

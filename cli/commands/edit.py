@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, NoiseOpt, TruncOpt, finite
+from .._tuned import NoTunedOpt
 
 
 def command(
@@ -29,6 +30,7 @@ def command(
     noise_mode: NoiseOpt = NoiseMode.const,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 8,
     device: DeviceOpt = "auto",
+    no_tuned: NoTunedOpt = False,
     force: ForceOpt = False,
 ) -> None:
     """Apply strength x direction to the chosen layers of LATENT: an image strip, per-strength images or a video."""
@@ -37,6 +39,7 @@ def command(
 
     from .._console import console, out, progress, stage_progress
     from .._options import check_outputs, load_network, resolve_device
+    from .._tuned import with_tuned
 
     if outdir is None and video is None:
         raise InputError("nothing to write: pass --outdir and/or --video")
@@ -45,7 +48,7 @@ def command(
                          "with --direction FILE --index I); run edit again on its output latent to combine edits")
     direction = directions[0]
     strengths = parse_strengths(strength)
-    G = load_network(network, resolve_device(device))
+    G = with_tuned(load_network(network, resolve_device(device)), [latent], no_tuned)
     plan = plan_edit(G, latent, direction, strengths, index, layers, truncation_psi=trunc, class_idx=class_idx)
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}")

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, NoiseOpt, OutDirOpt, TruncOpt, finite
+from .._tuned import NoTunedOpt
 
 
 def command(
@@ -26,6 +27,7 @@ def command(
     fps: Annotated[float, typer.Option("--fps", parser=finite(0.1, 240), help="Frame rate of --video.")] = 2.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 16,
     device: DeviceOpt = "auto",
+    no_tuned: NoTunedOpt = False,
     force: ForceOpt = False,
 ) -> None:
     """Mix styles: writes grid.png and one {row}-{col}.png per cell (row latent, column styles at --styles)."""
@@ -38,8 +40,9 @@ def command(
 
     from .._console import out, progress
     from .._options import check_outputs, load_network, resolve_device
+    from .._tuned import with_tuned
 
-    G = load_network(network, resolve_device(device))
+    G = with_tuned(load_network(network, resolve_device(device)), [*rows, *cols], no_tuned)
     layers = parse_layers(styles, G.num_ws)
     row_ws, row_labels = resolve_latents(rows, G, truncation_psi=trunc, class_idx=class_idx)
     col_ws, col_labels = resolve_latents(cols, G, truncation_psi=trunc, class_idx=class_idx)

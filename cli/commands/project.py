@@ -49,6 +49,11 @@ def command(
     align: Annotated[bool, typer.Option("--align", help="Detect and align the face first (FFHQ recipe).")] = False,
     save_video: Annotated[bool, typer.Option("--save-video", help="Write proj.mp4: target | projection during optimization.")] = False,
     video_every: Annotated[int, typer.Option("--video-every", min=1, help="One video frame per this many steps.")] = 10,
+    tune: Annotated[bool, typer.Option("--tune", help="Then tune the generator around the pivot (PTI).")] = False,
+    tune_steps: Annotated[int, typer.Option("--tune-steps", min=0, help="Tuning steps (PTI: 350).")] = 350,
+    tune_lr: Annotated[float, typer.Option("--tune-lr", parser=finite(0), help="Tuning learning rate.")] = 3e-4,
+    locality: Annotated[bool, typer.Option("--locality/--no-locality", help="Locality regularization.")] = False,
+    tune_shared: Annotated[bool, typer.Option("--tune-shared", help="One tuned generator for all photos.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run: skip finished images, "
                                                           "continue stopped ones from their saved state.")] = False,
     device: DeviceOpt = "auto",
@@ -58,7 +63,7 @@ def command(
     <outdir>/summary.json. Under torchrun (--nproc_per_node N -m cli project) each process projects its share."""
     import contextlib
 
-    from projector import ProjectorConfig
+    from projector import ProjectorConfig, TuneConfig
     from projector.distributed import current_rank, project_sharded
     from projector.io import collect_images
     from projector.latent_file import load_latent
@@ -73,6 +78,7 @@ def command(
     overrides = {k: v for k, v in (("steps", steps), ("space", space and space.value), ("initial_lr", lr)) if v is not None}
     cfg = ProjectorConfig.preset(preset.value, optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse, seed=seed,
                                  **overrides)
+    tune_cfg = TuneConfig(steps=tune_steps, lr=tune_lr, locality=locality, shared=tune_shared) if tune else None
     rank = current_rank(resolve_device(device))
     G = load_network(network, rank.device)
     init_record = load_latent(init, G) if init is not None else None
@@ -84,23 +90,29 @@ def command(
     with bar_or_none as bar, graceful_stop() as stop_requested:
         run = project_sharded(G, paths, outdir, cfg, rank=rank, resume=resume, force=force, batch_size=batch_size,
                               crop=not no_crop, align=align, save_video=save_video, video_every=video_every, c=c,
-                              distance=distance, init=init_record, should_stop=stop_requested,
-                              callback=_batch_progress(bar, cfg.steps) if rank.is_main else None)
+                              distance=distance, init=init_record, should_stop=stop_requested, tune_cfg=tune_cfg,
+                              callback=_batch_progress(bar, cfg.steps, tune_steps) if rank.is_main else None)
     if rank.is_main:
         out.print(_table(run.images, f"projection ({preset.value} preset, {cfg.space}, {cfg.steps} steps, "
                                      f"{distance.name}, {rank.world_size} x {rank.device.type})"))
         out.print(f"outputs in {outdir}/<name>/ ({', '.join(OUTPUT_FILES)}), summary in {run.summary}")
 
 
-def _batch_progress(bar, steps: int):
-    """A ``project_files`` callback: one progress task per batch, advanced every step."""
+def _batch_progress(bar, steps: int, tune_steps: int):
+    """A ``project_files`` callback for both stages: one progress task per batch (projection) and per photo
+    (tuning), advanced every step."""
     tasks = {}
 
     def on_step(batch, step) -> None:
-        key = tuple(batch)
+        tuning = hasattr(step, "photo")
+        photo = step.photo if tuning else None
+        key = (tuple(batch), tuning, photo)
         if key not in tasks:
-            tasks[key] = bar.add_task(", ".join(p.stem for p in batch)[:40], total=steps, status="")
-        bar.update(tasks[key], advance=1, status=f"loss {float(step.loss.mean()):.4f}")
+            names = ", ".join(p.stem for p in ([batch[photo]] if photo is not None else batch))[:40]
+            tasks[key] = bar.add_task(("tune " if tuning else "") + names, total=tune_steps if tuning else steps,
+                                      status="")
+        loss = step.loss if tuning else float(step.loss.mean())
+        bar.update(tasks[key], advance=1, status=f"loss {loss:.4f}")
 
     return on_step
 
@@ -109,9 +121,12 @@ def _table(images: list[dict], title: str):
     from rich.table import Table
 
     table = Table(title=title)
-    for col in ("image", "perceptual", "PSNR (dB)", "SSIM", "seconds"):
-        table.add_column(col, justify="right" if col != "image" else "left")
-    for r in images:
-        table.add_row(Path(r["image"]).stem, f"{r['perceptual_distance']:.4f}", f"{r['psnr_db']:.2f}",
-                      f"{r['ssim']:.3f}", f"{r['seconds']:.1f}")
+    tuned = any("tuned" in r for r in images)
+    for col in ("image", "perceptual", "PSNR (dB)", "SSIM", "seconds") + (("stage",) if tuned else ()):
+        table.add_column(col, justify="right" if col not in ("image", "stage") else "left")
+    for report in images:
+        stages = [(report, "pivot")] + ([(report["tuned"], "tuned")] if "tuned" in report else [])
+        for r, stage in stages:
+            table.add_row(Path(report["image"]).stem, f"{r['perceptual_distance']:.4f}", f"{r['psnr_db']:.2f}",
+                          f"{r['ssim']:.3f}", f"{r['seconds']:.1f}", *((stage,) if tuned else ()))
     return table

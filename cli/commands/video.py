@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, NoiseOpt, TruncOpt, finite
+from .._tuned import NoTunedOpt
 
 
 class Kind(str, Enum):
@@ -44,6 +45,7 @@ def command(
     noise_mode: NoiseOpt = NoiseMode.const,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per forward pass.")] = 8,
     device: DeviceOpt = "auto",
+    no_tuned: NoTunedOpt = False,
     force: ForceOpt = False,
 ) -> None:
     """Render a latent walk through keyframes (seeds or latent files) to a video."""
@@ -53,6 +55,7 @@ def command(
 
     from .._console import out, progress
     from .._options import check_outputs, load_network, resolve_device
+    from .._tuned import with_tuned
 
     files = [*(latents or []), *(more_latents or [])]
     if (seeds is None) == (not files):
@@ -62,7 +65,7 @@ def command(
         raise InputError(f"{output}: unsupported video type; use one of {', '.join(VIDEO_SUFFIXES)}")
     gw, gh = parse_grid(grid)
     check_outputs([output], force)
-    G = load_network(network, resolve_device(device))
+    G = with_tuned(load_network(network, resolve_device(device)), files, no_tuned)
     with progress() as bar:
         task = bar.add_task("video", total=None, status=output.name)
         made = walk_video(G, output, seeds=parse_seeds(seeds) if seeds is not None else None, latents=files or None,

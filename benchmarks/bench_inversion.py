@@ -1,0 +1,238 @@
+"""Inversion benchmark: W, W+ and pivotal tuning on off-world and in-world images, fidelity and editability.
+
+Test sets: ``--offworld`` images from ``projector.world.offworld`` (world faces with headwear,
+scars, stickers, eye patches, beards, noise+JPEG, photo blends; seeds from ``--seed``) and
+``--inworld`` held-out generated images (z seeds 100 000 + i, constant noise). Methods: the W
+projection (the pivot), the W+ projection (same step budget), and tuning around the W pivot
+with each ``--variants`` entry (update representation, locality regularization on/off).
+
+Per set and method: PSNR, SSIM and perceptual distance against the target, seconds per image
+(projections run as one batch: batch seconds / N; tuning runs photo by photo), and
+editability: every supervised direction of the demo world (InterFaceGAN SVM in W on
+``--dir-samples`` generated images scored by the shipped predictor) applied at ±2σ (σ: std of
+w along the direction), measured with the predictor, in units of the world's label std:
+(a) the target attribute's change from -2σ to +2σ relative to the same edit on the W
+projection of the same images (summed over attributes; per-attribute ratios in the JSON),
+(b) side effects: the mean absolute change of the other attributes over the same span.
+Also the AUC separating generated from off-world images by their W-projection distance.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_inversion.py --json inversion.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from projector import ProjectorConfig, TuneConfig, project, tune
+from projector.edits import apply_direction, fit_direction
+from projector.losses import make_perceptual
+from projector.metrics.image_quality import psnr, ssim
+from projector.world import ATTRIBUTE_NAMES, sample_labels
+from projector.world.offworld import KINDS, offworld_set
+from projector.world.predictor import default_predictor
+from stylegan2_core import from_uint8, load_generator, w_statistics, z_from_seeds, z_samples
+
+INWORLD_SEED = 100_000
+VARIANTS = {
+    "full": TuneConfig(update="full", locality=False),
+    "lora": TuneConfig(update="lora", locality=False),
+    "lora+locality": TuneConfig(update="lora", locality=True),
+    "full+locality": TuneConfig(update="full", locality=True),
+}
+
+
+def _log(t0: float, text: str) -> None:
+    print(f"[{time.time() - t0:7.1f}s] {text}", flush=True)
+
+
+@torch.no_grad()
+def _directions(G, predictor, samples: int, batch: int = 100):
+    """One SVM direction per attribute and its σ, from ``samples`` generated images scored by the predictor."""
+    ws = G.mapping(z_samples(samples, G.z_dim, 1))
+    labels = torch.cat([predictor.predict_labels(G.synthesis(w, noise_mode="const")) for w in ws.split(batch)])
+    out = []
+    for a, name in enumerate(ATTRIBUTE_NAMES):
+        d = fit_direction(ws, labels[:, a], name=name).directions[0]
+        out.append((d, float((ws[:, 0] @ d).std())))
+    return out
+
+
+@torch.no_grad()
+def _edit_changes(G, predictor, ws, noise, directions, world_std) -> np.ndarray:
+    """[A, A]: change of predicted attribute b (columns) when editing a (rows) from -2σ to +2σ, in world stds."""
+    edited = torch.cat([apply_direction(ws, d, torch.tensor([-2 * s, 2 * s])) for d, s in directions])
+    maps = [m.expand(len(edited), -1, -1, -1) for m in noise]
+    pred = predictor.predict_labels(G.synthesis(edited, noise=maps)).numpy().reshape(len(directions), 2, -1)
+    return (pred[:, 1] - pred[:, 0]) / world_std
+
+
+def _auc(negatives: np.ndarray, positives: np.ndarray) -> float:
+    """P(positive > negative), ties counted half (Mann-Whitney)."""
+    diff = positives[:, None] - negatives[None, :]
+    return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
+
+
+def report(methods: dict, sets: dict, n: int, args) -> dict:
+    """Print the tables, the AUC and the target checks; return them as a dict."""
+    results = {"machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {platform.processor() or ''}",
+               "args": {k: str(v) for k, v in vars(args).items()}, "sets": {}}
+    base = methods["W"]
+    off_mask = np.zeros(n, bool)
+    off_mask[sets["off-world"]] = True
+    for set_name, sl in sets.items():
+        if sl.start == sl.stop:
+            continue
+        print(f"\n**{set_name}** ({sl.stop - sl.start} images; pivot {args.pivot_steps} steps, tuning "
+              f"{args.tune_steps} steps)\n")
+        print("| method | PSNR dB | SSIM | perceptual | s/image (+ pivot) | steps run | edit: target moves (× W) | "
+              "edit: side effects |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        base_target = np.diagonal(base["changes"][sl], axis1=1, axis2=2).mean(0)  # [A]
+        rows = {}
+        for name, m in methods.items():
+            ch = m["changes"][sl]
+            target_move = np.diagonal(ch, axis1=1, axis2=2).mean(0)
+            ratio = float(target_move.sum() / base_target.sum())
+            off_diag = ~np.eye(ch.shape[1], dtype=bool)
+            side = float(np.abs(ch[:, off_diag]).mean())
+            tuned = name.startswith("tuned")
+            secs = float(m["seconds"][sl].mean())
+            pivot_secs = float(base["seconds"][sl].mean())
+            row = dict(psnr=float(m["psnr"][sl].mean()), ssim=float(m["ssim"][sl].mean()),
+                       perceptual=float(m["perceptual"][sl].mean()), seconds=secs, pivot_seconds=pivot_secs,
+                       steps=float(np.mean(m["steps"][sl])), edit_ratio=ratio,
+                       edit_ratio_per_attribute=dict(zip(ATTRIBUTE_NAMES, (target_move / base_target).tolist())),
+                       side_effects=side)
+            rows[name] = row
+            seconds_text = f"{secs:.1f} (+ {pivot_secs:.1f})" if tuned else f"{secs:.1f}"
+            print(f"| {name} | {row['psnr']:.2f} | {row['ssim']:.3f} | {row['perceptual']:.4f} | {seconds_text} | "
+                  f"{row['steps']:.0f} | {ratio:.2f} | {side:.3f} |")
+        results["sets"][set_name] = rows
+    if off_mask.any() and (~off_mask).any():
+        auc = _auc(base["perceptual"][~off_mask], base["perceptual"][off_mask])
+        results["auc_generated_vs_offworld"] = auc
+        print(f"\nAUC separating generated from off-world images by W-projection distance: {auc:.3f} "
+              f"({int((~off_mask).sum())} generated vs {int(off_mask.sum())} off-world)")
+    if "off-world" in results["sets"]:
+        rows = results["sets"]["off-world"]
+        checks = []
+        for name, row in rows.items():
+            if not name.startswith("tuned"):
+                continue
+            others = [r for k, r in rows.items() if not k.startswith("tuned")]
+            checks.append((name, {
+                "PSNR >= W + 4 dB and >= W+ + 4 dB": row["psnr"] >= rows["W"]["psnr"] + 4
+                and row["psnr"] >= rows["W+"]["psnr"] + 4,
+                "perceptual below W and W+": all(row["perceptual"] <= r["perceptual"] for r in others),
+                "edits move >= 0.6x W": row["edit_ratio"] >= 0.6,
+                "side effects <= W+": row["side_effects"] <= rows["W+"]["side_effects"],
+                "tuning time <= pivot time": row["seconds"] <= row["pivot_seconds"],
+            }))
+        print("\nTargets on the off-world set:\n")
+        for name, c in checks:
+            print(f"- {name}: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in c.items()))
+        results["targets"] = {name: c for name, c in checks}
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--network", default="demo")
+    ap.add_argument("--offworld", type=int, default=6)
+    ap.add_argument("--inworld", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0, help="off-world set seed")
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS), help="off-world kinds, cycled")
+    ap.add_argument("--pivot-steps", type=int, default=450, help="W and W+ projection steps (PTI: 450)")
+    ap.add_argument("--tune-steps", type=int, default=350, help="PTI: 350")
+    ap.add_argument("--rank", type=int, default=4, help="rank of the lora variants")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--dir-samples", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=None, help="also write every figure here")
+    ap.add_argument("--report-from", type=Path, default=None,
+                    help="print the tables from a run's .partial.json (same --offworld/--inworld) instead of running")
+    args = ap.parse_args()
+    if args.report_from:
+        methods = {k: {f: np.asarray(v) for f, v in m.items()} for k, m in json.loads(args.report_from.read_text()).items()}
+        n = args.offworld + args.inworld
+        report(methods, {"off-world": slice(0, args.offworld), "in-world": slice(args.offworld, n)}, n, args)
+        return
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+
+    G = load_generator(args.network)
+    predictor = default_predictor()
+    distance, _ = make_perceptual("auto")
+    R = G.img_resolution
+    world_std = np.array([[sample_labels(s)[n] for n in ATTRIBUTE_NAMES] for s in range(2000)]).std(0)
+    directions = _directions(G, predictor, args.dir_samples)
+    _log(t0, f"directions fitted ({args.dir_samples} samples, perceptual distance {distance.name})")
+
+    off = offworld_set(args.offworld, seed=args.seed, size=R, kinds=tuple(args.kinds))
+    with torch.no_grad():
+        inworld = G.synthesis(G.mapping(z_from_seeds(range(INWORLD_SEED, INWORLD_SEED + args.inworld), G.z_dim)),
+                              noise_mode="const")
+    targets = torch.cat([from_uint8(np.stack([x.image for x in off])), inworld]) if off else inworld
+    sets = {"off-world": slice(0, len(off)), "in-world": slice(len(off), len(targets))}
+    n = len(targets)
+
+    w_statistics(G, ProjectorConfig.w_avg_samples, ProjectorConfig.w_avg_seed)  # cached: not billed to W alone
+    methods = {}  # name -> dict(images, seconds per image, generators, ws, noise) and its figures
+
+    @torch.no_grad()
+    def measure(name):
+        m = methods[name]
+        m["psnr"] = psnr(m["images"], targets).numpy()
+        m["ssim"] = ssim(m["images"], targets).numpy()
+        m["perceptual"] = distance(m["images"], targets).numpy()
+        m["changes"] = np.stack([_edit_changes(m["generators"][i], predictor, m["ws"][i:i + 1],
+                                               [x[i:i + 1] for x in m["noise"]], directions, world_std)
+                                 for i in range(n)])  # [n, A, A]
+        if args.json:  # per-image figures so far, in case the run is cut short
+            keep = ("psnr", "ssim", "perceptual", "seconds", "steps", "changes")
+            partial = {k: {f: np.asarray(v[f]).tolist() for f in keep} for k, v in methods.items() if "changes" in v}
+            args.json.with_suffix(".partial.json").write_text(json.dumps(partial))
+        _log(t0, f"{name}: figures and edits measured")
+
+    pivots = {}
+    for space in ("w", "w+"):
+        pr = project(G, targets, ProjectorConfig(steps=args.pivot_steps, space=space), distance=distance)
+        pivots[space] = pr
+        methods[space.upper()] = dict(images=pr.images, seconds=np.full(n, pr.seconds / n), generators=[G] * n,
+                                      ws=pr.ws, noise=pr.noise, steps=[args.pivot_steps] * n)
+        measure(space.upper())
+        _log(t0, f"{space} projection: {pr.seconds:.0f}s for {n} images")
+    pivot = pivots["w"]
+    for variant in args.variants:
+        cfg = replace(VARIANTS[variant], steps=args.tune_steps, rank=args.rank)
+        images, seconds, generators, steps = [], [], [], []
+        for i in range(n):
+            res = tune(G, targets[i:i + 1], pivot.ws[i:i + 1], cfg, distance=distance,
+                       noise=[m[i:i + 1] for m in pivot.noise], seed=i)
+            images.append(res.images)
+            seconds.append(res.seconds)
+            generators.append(res.generator)
+            steps += res.steps
+        label = f"tuned W ({variant}{f', r={args.rank}' if 'lora' in variant else ''})"
+        methods[label] = dict(images=torch.cat(images), seconds=np.array(seconds), generators=generators,
+                              ws=pivot.ws, noise=pivot.noise, steps=steps)
+        measure(label)
+        _log(t0, f"{label}: {sum(seconds):.0f}s for {n} images, steps run {steps}")
+
+
+    results = report(methods, sets, n, args)
+    print(f"\nMachine: {results['machine']}; total {time.time() - t0:.0f}s")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

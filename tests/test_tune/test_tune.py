@@ -1,0 +1,202 @@
+"""Pivotal tuning: it fits, it stays local, its saved update round-trips and is refused for other models."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+
+from projector import TuneConfig, load_tuned, save_tuned, tune
+from projector.latent_file import save_latent
+from projector.tune import (
+    _locality_ws,
+    apply_update,
+    init_update,
+    model_sha256,
+    read_tuned,
+    tuned_generator,
+    update_size,
+)
+from stylegan2_core import InputError, S2EditError, load_generator, save_generator, z_from_seeds
+from stylegan2_core.fileio import sha256_file, write_safetensors
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+class PixelDistance:
+    """A cheap perceptual stand-in so that optimizer tests stay fast."""
+
+    name = "pixel"
+
+    def __call__(self, a, b):
+        return (a - b).square().mean(dim=(1, 2, 3))
+
+
+DIST = PixelDistance()
+
+
+@pytest.fixture(scope="module")
+def G():
+    return load_generator(FIXTURES / "ada_tiny.pkl")
+
+
+@pytest.fixture(scope="module")
+def case(G):
+    """Off-manifold targets (generated images plus a stripe the generator never draws) and nearby pivots."""
+    with torch.no_grad():
+        target = G(z_from_seeds([11, 12], G.z_dim), noise_mode="const")
+        target[:, :, 10:14] = 0.9
+        pivots = G.mapping(z_from_seeds([11, 12], G.z_dim))
+    return target, pivots
+
+
+def _render(G, ws):
+    with torch.no_grad():
+        return G.synthesis(ws, noise_mode="const")
+
+
+@pytest.mark.parametrize("update", ["full", "lora"])
+def test_tuning_lowers_the_distance_and_leaves_the_base_alone(G, case, update):
+    target, pivots = case
+    before = copy.deepcopy(G.state_dict())
+    cfg = TuneConfig(steps=6, lr=1e-2, update=update, locality=False, stop_distance=0)
+    result = tune(G, target[:1], pivots[:1], cfg, distance=DIST)
+    assert result.steps == [6]
+    assert result.distance[0] < 0.8 * result.pivot_distance[0]
+    assert result.psnr[0] > result.pivot_psnr[0] + 0.5
+    assert all(torch.equal(before[k], v) for k, v in G.state_dict().items())
+    tuned = result.generator.state_dict()
+    for k, v in before.items():
+        if k.startswith("mapping."):
+            assert torch.equal(tuned[k], v), k
+    assert torch.allclose(result.images, _render(result.generator, pivots[:1]))
+
+
+def test_lora_update_is_compact(G):
+    full, lora = init_update(G, "full"), init_update(G, "lora", rank=2)
+    assert update_size(lora) < 0.25 * update_size(full)
+    assert update_size(full) == sum(p.numel() for p in G.synthesis.parameters())
+    assert any(k.endswith(".lora_a") for k in lora) and not any(".affine." in k for k in lora)
+
+
+def test_saved_update_round_trips_and_is_refused_elsewhere(G, case, tmp_path):
+    target, pivots = case
+    cfg = TuneConfig(steps=2, lr=1e-2, locality=False, stop_distance=0)
+    result = tune(G, target[:1], pivots[:1], cfg, distance=DIST)
+    path = save_tuned(tmp_path / "tuned.safetensors", G, result.updates[0], cfg)
+    _, meta = read_tuned(path)
+    assert meta["kind"] == "tuned" and meta["model_sha256"] == G.checkpoint.sha256 and meta["update"] == "lora"
+    assert TuneConfig.from_dict(meta["config"]) == cfg
+    loaded = load_tuned(G, path)
+    assert torch.equal(_render(loaded, pivots), _render(result.generator, pivots))
+    assert not torch.equal(_render(loaded, pivots), _render(G, pivots))
+
+    converted = load_generator(save_generator(G, tmp_path / "converted.safetensors"))  # same weights, other file
+    assert torch.equal(_render(load_tuned(converted, path), pivots), _render(loaded, pivots))
+
+    other = load_generator(FIXTURES / "tf_tiny.pkl")
+    with pytest.raises(InputError, match="another model") as err:
+        load_tuned(other, path)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_tuned_files_give_one_line_errors(G, tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_tuned(G, tmp_path / "missing.safetensors")
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
+    with pytest.raises(S2EditError) as err:
+        load_tuned(G, corrupt)
+    assert "\n" not in str(err.value) and str(corrupt) in str(err.value)
+    foreign = write_safetensors(tmp_path / "latent.safetensors", {"ws": torch.zeros(1, 8, 32)}, {"kind": "latent"})
+    with pytest.raises(InputError, match="not a tuned"):
+        load_tuned(G, foreign)
+    wrong = write_safetensors(tmp_path / "wrong.safetensors", {"b4.conv1.weight.delta": torch.zeros(3)},
+                              {"kind": "tuned", "format_version": 1, "model_sha256": model_sha256(G)})
+    with pytest.raises(S2EditError, match="b4.conv1.weight"):
+        load_tuned(G, wrong)
+
+
+def test_locality_keeps_nearby_renders_closer_to_the_base(G, case):
+    target, pivots = case
+    near = _locality_ws(G, pivots[:1], TuneConfig(locality_samples=8), torch.Generator().manual_seed(99), None)
+    base = _render(G, near)
+    drift = {}
+    for locality in (False, True):
+        cfg = TuneConfig(steps=6, lr=1e-2, locality=locality, locality_samples=2, stop_distance=0)
+        result = tune(G, target[:1], pivots[:1], cfg, distance=DIST)
+        drift[locality] = float((_render(result.generator, near) - base).square().mean())
+    assert drift[True] < drift[False]
+
+
+def test_shared_update_tunes_all_photos_at_once(G, case):
+    target, pivots = case
+    cfg = TuneConfig(steps=4, lr=1e-2, locality=False, shared=True, update="full", stop_distance=0)
+    result = tune(G, target, pivots, cfg, distance=DIST)
+    assert result.generators[0] is result.generators[1] and len(result.steps) == 1
+    assert (result.distance < result.pivot_distance).all()
+
+
+def test_early_stop_and_w_plus_pivots_with_noise(G, case):
+    target, _ = case
+    with torch.no_grad():
+        ws = G.mapping(z_from_seeds([11], G.z_dim)) + 0.01 * torch.randn(1, G.num_ws, G.w_dim)
+    noise = [torch.randn(1, 1, h, w) for h, w in G.synthesis.noise_shapes()]
+    result = tune(G, target[:1], ws, TuneConfig(steps=5, stop_distance=10.0), distance=DIST, noise=noise)
+    assert result.steps == [0]
+    with torch.no_grad():
+        assert torch.equal(result.images, G.synthesis(ws, noise=noise))
+
+
+def test_conditional_network_with_locality():
+    G = load_generator(FIXTURES / "ada_tiny_cond.pkl")
+    c = torch.nn.functional.one_hot(torch.tensor([1]), G.c_dim).float()
+    with torch.no_grad():
+        ws = G.mapping(z_from_seeds([3], G.z_dim), c)
+        target = G.synthesis(ws, noise_mode="const").flip(-1)
+    with pytest.raises(InputError, match="conditional"):
+        tune(G, target, ws, TuneConfig(steps=1, locality=True), distance=DIST)
+    result = tune(G, target, ws, TuneConfig(steps=3, lr=1e-2, locality=True, stop_distance=0), distance=DIST, c=c)
+    assert result.distance[0] < result.pivot_distance[0]
+
+
+def test_bad_settings_and_shapes_are_input_errors(G, case):
+    target, pivots = case
+    with pytest.raises(InputError, match="update"):
+        TuneConfig(update="everything")
+    with pytest.raises(InputError, match="unknown tune settings"):
+        TuneConfig.from_dict({"stepz": 3})
+    with pytest.raises(InputError, match="pivots for"):
+        tune(G, target, pivots[:1], TuneConfig(steps=1), distance=DIST)
+    with pytest.raises(InputError):
+        apply_update(G, {"mapping.fc0.weight.delta": torch.zeros(1)})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu_start(G, case):
+    target, pivots = case
+    Gc = copy.deepcopy(G).cuda()
+    result = tune(Gc, target[:1].cuda(), pivots[:1].cuda(), TuneConfig(steps=3, lr=1e-2, stop_distance=0),
+                  distance=DIST)
+    assert result.images.is_cuda and result.distance[0] < result.pivot_distance[0]
+
+
+def test_latent_files_lead_to_their_tuned_generator(G, case, tmp_path):
+    target, pivots = case
+    cfg = TuneConfig(steps=1, lr=1e-2, locality=False, stop_distance=0)
+    latents = []
+    for i in range(2):
+        result = tune(G, target[i:i + 1], pivots[i:i + 1], cfg, distance=DIST, seed=i)
+        folder = tmp_path / f"p{i}"
+        tuned = save_tuned(folder / "tuned.safetensors", G, result.updates[0], cfg)
+        latents.append(save_latent(folder / "latent.safetensors", pivots[i:i + 1],
+                                   meta={"tuned": {"file": "tuned.safetensors", "sha256": sha256_file(tuned)}}))
+    same, note = tuned_generator(G, ["3", str(latents[0])])
+    assert note and "p0" in note and torch.equal(_render(same, pivots), _render(load_tuned(G, latents[0].parent /
+                                                                                         "tuned.safetensors"), pivots))
+    assert tuned_generator(G, ["3"]) == (G, None)
+    with pytest.raises(InputError, match="tuned separately"):
+        tuned_generator(G, [str(p) for p in latents])
+    (latents[1].parent / "tuned.safetensors").write_bytes(b"")
+    with pytest.raises(S2EditError):
+        tuned_generator(G, [str(latents[1])])

@@ -1,0 +1,68 @@
+"""s2edit project --tune end to end on the demo network, and edit/mix using the tuned generator it recorded."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from projector.io import read_image
+from stylegan2_core.fileio import read_metadata, sha256_file
+
+PHOTO = Path(__file__).parents[2] / "examples" / "data" / "world_face.png"
+
+
+def s2edit(*args):
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def _one_line_error(result):
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_project_tune_then_edit_and_mix(tmp_path):
+    out = tmp_path / "out"
+    r = s2edit("project", PHOTO, "--network", "demo", "--tune", "--steps", 2, "--tune-steps", 2, "--loss", "effnet",
+               "--outdir", out)
+    assert r.returncode == 0, r.stderr
+    folder = out / "world_face"
+    tuned = folder / "tuned.safetensors"
+    meta = read_metadata(folder / "latent.safetensors")
+    assert meta["tuned"] == {"file": "tuned.safetensors", "sha256": sha256_file(tuned)}
+    assert read_metadata(tuned)["kind"] == "tuned"
+    report = json.loads((folder / "report.json").read_text())
+    assert report["tuned"]["steps"] == 2 and {"psnr_db", "ssim", "perceptual_distance", "seconds"} <= set(report["tuned"])
+    assert "psnr_db" in report and "seconds" in report  # the pivot's figures stay at the top level
+
+    r = s2edit("directions", "svm", "--network", "demo", "--attribute", "smile", "--samples", 20,
+               "--output", tmp_path / "smile.npz")
+    assert r.returncode == 0, r.stderr
+    edits = {}
+    for name, extra in (("tuned", []), ("base", ["--no-tuned"])):
+        r = s2edit("edit", folder / "latent.safetensors", "--network", "demo", "--direction", tmp_path / "smile.npz",
+                   "--strength", "0,2", "--outdir", tmp_path / name, *extra)
+        assert r.returncode == 0, r.stderr
+        assert ("tuned generator" in r.stderr) == (name == "tuned")
+        images = sorted(p for p in (tmp_path / name).glob("*.png") if p.name != "strip.png")
+        assert len(images) == 2
+        edits[name] = images
+    proj = read_image(folder / "proj.png")
+    diff = {k: float(np.abs(read_image(v[0]) - proj).mean()) for k, v in edits.items()}  # strength 0 first
+    assert diff["tuned"] < diff["base"]
+
+    r = s2edit("mix", "--network", "demo", "--rows", folder / "latent.safetensors", "--cols", "1", "--styles", "0-3",
+               "--outdir", tmp_path / "mix")
+    assert r.returncode == 0 and "tuned generator" in r.stderr, r.stderr
+
+    tuned.write_bytes(tuned.read_bytes()[:100])
+    r = s2edit("edit", folder / "latent.safetensors", "--network", "demo", "--direction", tmp_path / "smile.npz",
+               "--strength", "1", "--outdir", tmp_path / "broken")
+    assert "tuned.safetensors" in _one_line_error(r)
+    tuned.unlink()
+    r = s2edit("edit", folder / "latent.safetensors", "--network", "demo", "--direction", tmp_path / "smile.npz",
+               "--strength", "1", "--outdir", tmp_path / "missing")
+    assert "not found" in _one_line_error(r)
