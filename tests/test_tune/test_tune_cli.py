@@ -47,7 +47,7 @@ def test_project_tune_then_edit_and_mix(tmp_path):
                    "--strength", "0,2", "--outdir", tmp_path / name, *extra)
         assert r.returncode == 0, r.stderr
         assert ("tuned generator" in r.stderr) == (name == "tuned")
-        images = sorted(p for p in (tmp_path / name).glob("*.png") if p.name != "strip.png")
+        images = sorted(p for p in (tmp_path / name).glob("*.png") if not p.name.endswith("_strip.png"))
         assert len(images) == 2
         edits[name] = images
     proj = read_image(folder / "proj.png")
