@@ -73,10 +73,11 @@ class ProjectorConfig:
     def preset(cls, name: str, **overrides) -> "ProjectorConfig":
         """A named configuration: ``'official'`` (the paper's schedule, 1000 steps) or ``'fast'``
         (a better start and a shorter search, about 0.2x the time; its measured quality against
-        the official preset is in ``docs/projection.md``); keyword arguments override fields."""
+        the official preset is in ``docs/projection.md``); keyword arguments override fields (None
+        keeps the preset's value)."""
         if name not in PRESETS:
             raise InputError(f"unknown projector preset {name!r}; use one of {tuple(PRESETS)}")
-        return replace(cls(**PRESETS[name]), **overrides)
+        return replace(cls(**PRESETS[name]), **{k: v for k, v in overrides.items() if v is not None})
 
 
 # Field values that differ from the official defaults, per preset.

@@ -67,35 +67,49 @@ def command(
     from projector.distributed import current_rank, project_sharded
     from projector.io import collect_images
     from projector.latent_file import load_latent
-    from projector.losses import make_perceptual
-    from projector.outputs import OUTPUT_FILES
     from stylegan2_core import class_labels
 
-    from .._console import console, graceful_stop, out, progress
+    from .._console import graceful_stop, progress
     from .._options import load_network, resolve_device
 
     paths = collect_images(images)
-    overrides = {k: v for k, v in (("steps", steps), ("space", space and space.value), ("initial_lr", lr)) if v is not None}
-    cfg = ProjectorConfig.preset(preset.value, optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse, seed=seed,
-                                 **overrides)
+    cfg = ProjectorConfig.preset(preset.value, steps=steps, space=space and space.value, initial_lr=lr,
+                                 optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse, seed=seed)
     tune_cfg = TuneConfig(steps=tune_steps, lr=tune_lr, locality=locality, shared=tune_shared) if tune else None
     rank = current_rank(resolve_device(device))
     G = load_network(network, rank.device)
     init_record = load_latent(init, G) if init is not None else None
-    distance, notice = make_perceptual(loss.value, device=rank.device)
-    if notice and rank.is_main:
-        console.print(f"[yellow]note:[/] {notice}")
+    distance = _perceptual(loss.value, rank)
     c = class_labels(class_idx, G.c_dim) if G.c_dim or class_idx is not None else None
-    bar_or_none = progress() if rank.is_main else contextlib.nullcontext()  # one progress display: rank 0's
-    with bar_or_none as bar, graceful_stop() as stop_requested:
+    with progress() if rank.is_main else contextlib.nullcontext() as bar, graceful_stop() as stop_requested:
         run = project_sharded(G, paths, outdir, cfg, rank=rank, resume=resume, force=force, batch_size=batch_size,
                               crop=not no_crop, align=align, save_video=save_video, video_every=video_every, c=c,
                               distance=distance, init=init_record, should_stop=stop_requested, tune_cfg=tune_cfg,
                               callback=_batch_progress(bar, cfg.steps, tune_steps) if rank.is_main else None)
-    if rank.is_main:
-        out.print(_table(run.images, f"projection ({preset.value} preset, {cfg.space}, {cfg.steps} steps, "
-                                     f"{distance.name}, {rank.world_size} x {rank.device.type})"))
-        out.print(f"outputs in {outdir}/<name>/ ({', '.join(OUTPUT_FILES)}), summary in {run.summary}")
+    if rank.is_main:  # one progress display and one summary: rank 0's
+        _print_summary(run, f"projection ({preset.value} preset, {cfg.space}, {cfg.steps} steps, {distance.name}, "
+                            f"{rank.world_size} x {rank.device.type})", outdir)
+
+
+def _perceptual(kind: str, rank):
+    """The perceptual distance, with its one-line note printed once (by rank 0)."""
+    from projector.losses import make_perceptual
+
+    from .._console import console
+
+    distance, notice = make_perceptual(kind, device=rank.device)
+    if notice and rank.is_main:
+        console.print(f"[yellow]note:[/] {notice}", soft_wrap=True)
+    return distance
+
+
+def _print_summary(run, title: str, outdir: Path) -> None:
+    from projector.outputs import OUTPUT_FILES
+
+    from .._console import out
+
+    out.print(_table(run.images, title))
+    out.print(f"outputs in {outdir}/<name>/ ({', '.join(OUTPUT_FILES)}), summary in {run.summary}")
 
 
 def _batch_progress(bar, steps: int, tune_steps: int):
