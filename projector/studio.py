@@ -691,12 +691,12 @@ class StudioSession:
 
     def _tune(self, target, ws, noise, distance, options, progress, every):
         """Pivotal tuning around the projection: ((tuned G, update, config), report); (None, report) if stopped."""
-        from . import tune as pti
+        from .tune import TuneConfig, tune
 
-        cfg = pti.TuneConfig() if options.tune_steps is None else pti.TuneConfig(steps=options.tune_steps)
+        cfg = TuneConfig() if options.tune_steps is None else TuneConfig(steps=options.tune_steps)
         on_step = self._reporter(progress, every or max(1, cfg.steps // 20), "tune")
         try:
-            result = pti.tune(self.net.G, target, ws, cfg, distance=distance, noise=noise, callback=on_step)
+            result = tune(self.net.G, target, ws, cfg, distance=distance, noise=noise, callback=on_step)
         except _Stopped:
             return None, {"stopped": True}
         return (result.generators[0], result.updates[0], cfg), {

@@ -203,13 +203,6 @@ def test_projection_with_pivotal_tuning(session):
     assert session.G is session.net.G
 
 
-@pytest.mark.skipif(TUNING_AVAILABLE, reason="projector.tune is in this version")
-def test_tuning_is_refused_while_missing(session):
-    session.load_photo(WORLD_FACE)
-    with pytest.raises(InputError, match="pivotal tuning is not available"):
-        session.project(ProjectionOptions(steps=2, tune=True))
-
-
 def test_photo_with_face_alignment(session, tmp_path):
     import skimage.data
 
