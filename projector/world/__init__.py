@@ -4,26 +4,7 @@
 those labels from an image, so edits in a generator trained on the world can be measured.
 """
 
-from .faces import (
-    ATTRIBUTE_NAMES,
-    ATTRIBUTES,
-    AttributeSpec,
-    WorldDataset,
-    render,
-    render_batch,
-    render_from_labels,
-    sample_labels,
-    write_world,
-)
+from . import faces
+from .faces import *  # noqa: F403 - the package's public names are the renderer's
 
-__all__ = [
-    "AttributeSpec",
-    "ATTRIBUTES",
-    "ATTRIBUTE_NAMES",
-    "sample_labels",
-    "render",
-    "render_from_labels",
-    "render_batch",
-    "WorldDataset",
-    "write_world",
-]
+__all__ = faces.__all__
