@@ -13,7 +13,9 @@ editability: every supervised direction of the demo world (InterFaceGAN SVM in W
 w along the direction), measured with the predictor, in units of the world's label std:
 (a) the target attribute's change from -2σ to +2σ relative to the same edit on the W
 projection of the same images (summed over attributes; per-attribute ratios in the JSON),
-(b) side effects: the mean absolute change of the other attributes over the same span.
+(b) side effects: the mean absolute change of the other attributes over the same span, also per
+unit of target movement (leakage: side effects / mean target change; W+ moves its target less,
+so its absolute side effects are smaller for that reason alone).
 Also the AUC separating generated from off-world images by their W-projection distance.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_inversion.py --json inversion.json
@@ -25,8 +27,9 @@ import argparse
 import json
 import platform
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -39,6 +42,7 @@ from projector.world import ATTRIBUTE_NAMES, sample_labels
 from projector.world.offworld import KINDS, offworld_set
 from projector.world.predictor import default_predictor
 from stylegan2_core import from_uint8, load_generator, w_statistics, z_from_seeds, z_samples
+from stylegan2_core.fileio import read_safetensors, write_safetensors
 
 INWORLD_SEED = 100_000
 VARIANTS = {
@@ -47,6 +51,15 @@ VARIANTS = {
     "lora+locality": TuneConfig(update="lora", locality=True),
     "full+locality": TuneConfig(update="full", locality=True),
 }
+
+
+def _variant(spec: str) -> tuple[str, TuneConfig]:
+    """``NAME`` from VARIANTS, or ``NAME@SCALE``: a lora variant whose factors learn at lr x SCALE."""
+    name, _, scale = spec.partition("@")
+    if name not in VARIANTS:
+        raise SystemExit(f"unknown variant {name!r}; use one of {list(VARIANTS)}, optionally with @SCALE")
+    cfg = VARIANTS[name]
+    return name, replace(cfg, lora_lr_scale=float(scale)) if scale else cfg
 
 
 def _log(t0: float, text: str) -> None:
@@ -74,6 +87,23 @@ def _edit_changes(G, predictor, ws, noise, directions, world_std) -> np.ndarray:
     return (pred[:, 1] - pred[:, 0]) / world_std
 
 
+def _projection(G, targets, cfg: ProjectorConfig, distance, cache: Path | None):
+    """``project``, or its result from ``cache`` when an earlier run with the same targets and settings saved it."""
+    key = {"cfg": asdict(cfg), "targets": float(targets.double().sum()), "shape": list(targets.shape)}
+    path = cache.with_name(f"{cache.stem}-{cfg.space}.safetensors") if cache else None
+    if path is not None and path.exists():
+        tensors, meta = read_safetensors(path)
+        if meta == json.loads(json.dumps(key)):
+            noise = [tensors[f"noise{i}"] for i in range(sum(k.startswith("noise") for k in tensors))]
+            return SimpleNamespace(ws=tensors["ws"], noise=noise, images=tensors["images"],
+                                   seconds=float(tensors["seconds"]))
+    pr = project(G, targets, cfg, distance=distance)
+    if path is not None:
+        write_safetensors(path, {"ws": pr.ws, "images": pr.images, "seconds": torch.tensor(pr.seconds),
+                                 **{f"noise{i}": m for i, m in enumerate(pr.noise)}}, key)
+    return pr
+
+
 def _auc(negatives: np.ndarray, positives: np.ndarray) -> float:
     """P(positive > negative), ties counted half (Mann-Whitney)."""
     diff = positives[:, None] - negatives[None, :]
@@ -91,10 +121,10 @@ def report(methods: dict, sets: dict, n: int, args) -> dict:
         if sl.start == sl.stop:
             continue
         print(f"\n**{set_name}** ({sl.stop - sl.start} images; pivot {args.pivot_steps} steps, tuning "
-              f"{args.tune_steps} steps)\n")
+              f"{args.tune_steps} steps, early stop at {args.stop_distance:g})\n")
         print("| method | PSNR dB | SSIM | perceptual | s/image (+ pivot) | steps run | edit: target moves (× W) | "
-              "edit: side effects |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+              "edit: side effects | leakage |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         base_target = np.diagonal(base["changes"][sl], axis1=1, axis2=2).mean(0)  # [A]
         rows = {}
         for name, m in methods.items():
@@ -103,6 +133,7 @@ def report(methods: dict, sets: dict, n: int, args) -> dict:
             ratio = float(target_move.sum() / base_target.sum())
             off_diag = ~np.eye(ch.shape[1], dtype=bool)
             side = float(np.abs(ch[:, off_diag]).mean())
+            leakage = side / float(np.abs(target_move).mean())
             tuned = name.startswith("tuned")
             secs = float(m["seconds"][sl].mean())
             pivot_secs = float(base["seconds"][sl].mean())
@@ -110,11 +141,11 @@ def report(methods: dict, sets: dict, n: int, args) -> dict:
                        perceptual=float(m["perceptual"][sl].mean()), seconds=secs, pivot_seconds=pivot_secs,
                        steps=float(np.mean(m["steps"][sl])), edit_ratio=ratio,
                        edit_ratio_per_attribute=dict(zip(ATTRIBUTE_NAMES, (target_move / base_target).tolist())),
-                       side_effects=side)
+                       side_effects=side, leakage=leakage)
             rows[name] = row
             seconds_text = f"{secs:.1f} (+ {pivot_secs:.1f})" if tuned else f"{secs:.1f}"
             print(f"| {name} | {row['psnr']:.2f} | {row['ssim']:.3f} | {row['perceptual']:.4f} | {seconds_text} | "
-                  f"{row['steps']:.0f} | {ratio:.2f} | {side:.3f} |")
+                  f"{row['steps']:.0f} | {ratio:.2f} | {side:.3f} | {leakage:.3f} |")
         results["sets"][set_name] = rows
     if off_mask.any() and (~off_mask).any():
         auc = _auc(base["perceptual"][~off_mask], base["perceptual"][off_mask])
@@ -134,6 +165,7 @@ def report(methods: dict, sets: dict, n: int, args) -> dict:
                 "perceptual below W and W+": all(row["perceptual"] <= r["perceptual"] for r in others),
                 "edits move >= 0.6x W": row["edit_ratio"] >= 0.6,
                 "side effects <= W+": row["side_effects"] <= rows["W+"]["side_effects"],
+                "leakage <= W+": row["leakage"] <= rows["W+"]["leakage"],
                 "tuning time <= pivot time": row["seconds"] <= row["pivot_seconds"],
             }))
         print("\nTargets on the off-world set:\n")
@@ -153,10 +185,15 @@ def main() -> None:
     ap.add_argument("--pivot-steps", type=int, default=450, help="W and W+ projection steps (PTI: 450)")
     ap.add_argument("--tune-steps", type=int, default=350, help="PTI: 350")
     ap.add_argument("--rank", type=int, default=4, help="rank of the lora variants")
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--stop-distance", type=float, default=TuneConfig.stop_distance,
+                    help="tuning's early stop (PTI: LPIPS 0.06; 0: run every step)")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS),
+                    help=f"tuning variants: {list(VARIANTS)}, each optionally NAME@SCALE (lora_lr_scale)")
     ap.add_argument("--dir-samples", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write every figure here")
+    ap.add_argument("--pivot-cache", type=Path, default=None,
+                    help="keep the W and W+ projections in PATH-w/-w+.safetensors and reuse them on a rerun")
     ap.add_argument("--report-from", type=Path, default=None,
                     help="print the tables from a run's .partial.json (same --offworld/--inworld) instead of running")
     args = ap.parse_args()
@@ -204,15 +241,16 @@ def main() -> None:
 
     pivots = {}
     for space in ("w", "w+"):
-        pr = project(G, targets, ProjectorConfig(steps=args.pivot_steps, space=space), distance=distance)
+        pr = _projection(G, targets, ProjectorConfig(steps=args.pivot_steps, space=space), distance, args.pivot_cache)
         pivots[space] = pr
         methods[space.upper()] = dict(images=pr.images, seconds=np.full(n, pr.seconds / n), generators=[G] * n,
                                       ws=pr.ws, noise=pr.noise, steps=[args.pivot_steps] * n)
         measure(space.upper())
         _log(t0, f"{space} projection: {pr.seconds:.0f}s for {n} images")
     pivot = pivots["w"]
-    for variant in args.variants:
-        cfg = replace(VARIANTS[variant], steps=args.tune_steps, rank=args.rank)
+    for spec in args.variants:
+        variant, cfg = _variant(spec)
+        cfg = replace(cfg, steps=args.tune_steps, rank=args.rank, stop_distance=args.stop_distance)
         images, seconds, generators, steps = [], [], [], []
         for i in range(n):
             res = tune(G, targets[i:i + 1], pivot.ws[i:i + 1], cfg, distance=distance,
@@ -221,7 +259,7 @@ def main() -> None:
             seconds.append(res.seconds)
             generators.append(res.generator)
             steps += res.steps
-        label = f"tuned W ({variant}{f', r={args.rank}' if 'lora' in variant else ''})"
+        label = f"tuned W ({variant}{f', r={args.rank}, lr x{cfg.lora_lr_scale:g}' if 'lora' in variant else ''})"
         methods[label] = dict(images=torch.cat(images), seconds=np.array(seconds), generators=generators,
                               ws=pivot.ws, noise=pivot.noise, steps=steps)
         measure(label)

@@ -31,11 +31,13 @@ from projector.world.offworld import offworld_set
 from stylegan2_core import Generator, GeneratorConfig, from_uint8, load_generator, save_generator
 
 
-def _variant(text: str, steps: int) -> TuneConfig:
+def _variant(text: str, steps: int, stop_distance: float) -> TuneConfig:
+    """``full`` or ``lora:RANK:LR_SCALE``."""
     if text == "full":
-        return TuneConfig(steps=steps, update="full", locality=False)
+        return TuneConfig(steps=steps, update="full", locality=False, stop_distance=stop_distance)
     _, rank, scale = text.split(":")
-    return TuneConfig(steps=steps, update="lora", rank=int(rank), lora_lr_scale=float(scale), locality=False)
+    return TuneConfig(steps=steps, update="lora", rank=int(rank), lora_lr_scale=float(scale), locality=False,
+                      stop_distance=stop_distance)
 
 
 def fidelity(args) -> None:
@@ -48,13 +50,14 @@ def fidelity(args) -> None:
     figures = {v: [] for v in args.variants}
     for i in range(len(targets)):
         for v in args.variants:
-            r = tune(G, targets[i:i + 1], pivot.ws[i:i + 1], _variant(v, args.tune_steps), distance=distance,
+            cfg = _variant(v, args.tune_steps, args.stop_distance)
+            r = tune(G, targets[i:i + 1], pivot.ws[i:i + 1], cfg, distance=distance,
                      noise=[m[i:i + 1] for m in pivot.noise], seed=i)
             figures[v].append((float(r.psnr[0]), float(r.distance[0]), r.seconds, float(r.pivot_psnr[0])))
     full = np.mean([f[0] for f in figures.get("full", [])]) if "full" in figures else None
     print(f"\n{len(targets)} off-world images, W pivot {args.pivot_steps} steps (PSNR "
           f"{np.mean([f[3] for f in next(iter(figures.values()))]):.2f} dB), tuning {args.tune_steps} steps, "
-          f"no locality, {distance.name} distance\n")
+          f"early stop at {args.stop_distance:g}, no locality, {distance.name} distance\n")
     print("| update | PSNR dB | vs full | perceptual | s/image |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for v, f in figures.items():
@@ -83,9 +86,13 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=6)
     ap.add_argument("--pivot-steps", type=int, default=100)
     ap.add_argument("--tune-steps", type=int, default=50)
-    ap.add_argument("--variants", nargs="+", default=["full", "lora:4:1", "lora:4:10", "lora:16:10"])
+    ap.add_argument("--variants", nargs="+", default=["full", "lora:1:30", "lora:2:30", "lora:4:30", "lora:8:30"],
+                    help="full or lora:RANK:LR_SCALE")
+    ap.add_argument("--stop-distance", type=float, default=0.0, help="tuning's early stop (0: every variant runs "
+                    "every step, so they compare at one budget)")
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     print("| network | update | values | file MiB | of the generator file |")
     print("| --- | --- | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,9 +5,8 @@
 #   3. projection at 1024² on the config-f generator (num_fp16_res 4, conv_clamp 256, random
 #      weights, LPIPS with a random VGG16): official preset at batch 1, fast preset at batch 1, 8,
 #      32 (bench_projector.py gpu): seconds per image, peak memory, final distance;
-#   4. the CLI smoke test a user's first GPU run would be, on that network: project (W, W+, and
-#      --tune when projector.tune exists), directions + edit, mix, video, each output checked
-#      for finite values.
+#   4. the CLI smoke test a user's first GPU run would be, on that network: project (W, W+, the
+#      fast preset, --tune), directions + edit, mix, video, each output checked for finite values.
 # Logs and tables go to one folder; each part has its own time limit and the suite goes on
 # after a failure, so one run reports everything.
 #
@@ -91,9 +90,7 @@ run() { "$PY" -m cli "$@" --device "$DEVICE"; }
 run project "$NET.target.png" --network "$NET" --steps "$STEPS" --loss effnet --outdir "$SMOKE/w"
 run project "$NET.target.png" --network "$NET" --steps "$STEPS" --loss effnet --space w+ --outdir "$SMOKE/wplus"
 run project "$NET.target.png" --network "$NET" --preset fast --steps "$STEPS" --loss effnet --outdir "$SMOKE/fast"
-if "$PY" -c "import projector.tune" 2>/dev/null; then
-    run project "$NET.target.png" --network "$NET" --steps "$STEPS" --loss effnet --tune --outdir "$SMOKE/tune"
-fi
+run project "$NET.target.png" --network "$NET" --steps "$STEPS" --loss effnet --tune --outdir "$SMOKE/tune"
 run directions sefa --network "$NET" --output "$SMOKE/sefa.npz"
 run edit "$SMOKE/w/"*/latent.safetensors --network "$NET" -d "$SMOKE/sefa.npz" --strength=-2,2 --outdir "$SMOKE/edit"
 run mix --network "$NET" --rows 0,1 --cols 2 --styles coarse --outdir "$SMOKE/mix"

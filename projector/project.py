@@ -84,9 +84,9 @@ class ProjectorConfig:
 PRESETS: dict[str, dict] = {
     "official": {},
     # The best 3 of 64 W samples optimized side by side for 24 steps, then the best one alone; W for
-    # the first half, W+ for the second; half the official learning rate and no latent noise
+    # the first 30 % of the steps, W+ after; half the official learning rate and no latent noise
     # (the start is already in a good basin). See docs/projection.md for the measurements.
-    "fast": {"steps": 120, "space": "w+", "w_first": 0.5, "initial_lr": 0.05, "initial_noise_factor": 0.0,
+    "fast": {"steps": 120, "space": "w+", "w_first": 0.3, "initial_lr": 0.05, "initial_noise_factor": 0.0,
              "init_samples": 64, "starts": 3, "keep_best_at": 0.2},
 }
 

@@ -55,7 +55,7 @@ class TuneConfig:
     locality_samples: int = 1  # latents per step
     update: str = "lora"  # 'full': every synthesis parameter; 'lora': low-rank conv weights + small vectors
     rank: int = 4  # rank of the 'lora' factors
-    lora_lr_scale: float = 1.0  # the factors' learning rate is lr times this (the small vectors keep lr)
+    lora_lr_scale: float = 30.0  # the factors learn at lr times this (measured: x1 ends 1.3 dB below full tuning)
     shared: bool = False  # one update for all photos (PTI's multi-ID mode) instead of one per photo
     max_loss_resolution: int = 256  # images are area-downsampled to this before the perceptual distance
 

@@ -55,11 +55,11 @@ def _render(G, ws):
         return G.synthesis(ws, noise_mode="const")
 
 
-@pytest.mark.parametrize("update", ["full", "lora"])
-def test_tuning_lowers_the_distance_and_leaves_the_base_alone(G, case, update):
+@pytest.mark.parametrize("update, lr", [("full", 1e-2), ("lora", TuneConfig.lr)])  # lora: the default rates
+def test_tuning_lowers_the_distance_and_leaves_the_base_alone(G, case, update, lr):
     target, pivots = case
     before = copy.deepcopy(G.state_dict())
-    cfg = TuneConfig(steps=6, lr=1e-2, update=update, locality=False, stop_distance=0)
+    cfg = TuneConfig(steps=6, lr=lr, update=update, locality=False, stop_distance=0)
     result = tune(G, target[:1], pivots[:1], cfg, distance=DIST)
     assert result.steps == [6]
     assert result.distance[0] < 0.8 * result.pivot_distance[0]
@@ -156,7 +156,7 @@ def test_conditional_network_with_locality():
         target = G.synthesis(ws, noise_mode="const").flip(-1)
     with pytest.raises(InputError, match="conditional"):
         tune(G, target, ws, TuneConfig(steps=1, locality=True), distance=DIST)
-    result = tune(G, target, ws, TuneConfig(steps=3, lr=1e-2, locality=True, stop_distance=0), distance=DIST, c=c)
+    result = tune(G, target, ws, TuneConfig(steps=3, locality=True, stop_distance=0), distance=DIST, c=c)
     assert result.distance[0] < result.pivot_distance[0]
 
 
@@ -176,7 +176,7 @@ def test_bad_settings_and_shapes_are_input_errors(G, case):
 def test_cuda_matches_cpu_start(G, case):
     target, pivots = case
     Gc = copy.deepcopy(G).cuda()
-    result = tune(Gc, target[:1].cuda(), pivots[:1].cuda(), TuneConfig(steps=3, lr=1e-2, stop_distance=0),
+    result = tune(Gc, target[:1].cuda(), pivots[:1].cuda(), TuneConfig(steps=3, stop_distance=0),
                   distance=DIST)
     assert result.images.is_cuda and result.distance[0] < result.pivot_distance[0]
 
