@@ -86,7 +86,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=6)
     ap.add_argument("--pivot-steps", type=int, default=100)
     ap.add_argument("--tune-steps", type=int, default=50)
-    ap.add_argument("--variants", nargs="+", default=["full", "lora:1:30", "lora:2:30", "lora:4:30", "lora:8:30"],
+    ap.add_argument("--variants", nargs="+", default=["full", "lora:1:10", "lora:2:10", "lora:4:10", "lora:8:10"],
                     help="full or lora:RANK:LR_SCALE")
     ap.add_argument("--stop-distance", type=float, default=0.0, help="tuning's early stop (0: every variant runs "
                     "every step, so they compare at one budget)")

@@ -226,13 +226,19 @@ def _best_samples(G, cfg, c, distances, n: int) -> torch.Tensor:
 
 def _rebuild(optimizer: torch.optim.Adam, change: Callable[[torch.Tensor, int], torch.Tensor]
              ) -> tuple[list[torch.Tensor], torch.optim.Adam]:
-    """New leaves ``change(p, i)`` for every optimized tensor ``p`` (i: its position), and an Adam
-    whose moments went through the same change (rows kept, latents widened to W+)."""
-    group = optimizer.param_groups[0]
-    params = [change(p.detach(), i).clone().requires_grad_(True) for i, p in enumerate(group["params"])]
-    new = torch.optim.Adam(params, betas=group["betas"], lr=group["lr"])
-    for i, (old, param) in enumerate(zip(group["params"], params)):
-        state = optimizer.state.get(old)
+    """New leaves ``change(p, i)`` for every optimized tensor ``p`` (i: its position over all
+    parameter groups), and an Adam with the same groups whose moments went through the same
+    change (rows kept, latents widened to W+)."""
+    old = [p for group in optimizer.param_groups for p in group["params"]]
+    params = [change(p.detach(), i).clone().requires_grad_(True) for i, p in enumerate(old)]
+    groups, start = [], 0
+    for group in optimizer.param_groups:
+        count = len(group["params"])
+        groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": params[start:start + count]})
+        start += count
+    new = torch.optim.Adam(groups)
+    for i, (before, param) in enumerate(zip(old, params)):
+        state = optimizer.state.get(before)
         if state:
             new.state[param] = {k: change(v, i).clone() if torch.is_tensor(v) and v.ndim else v for k, v in state.items()}
     return params, new

@@ -18,14 +18,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
-from torch.func import functional_call
+from torch.func import functional_call, vmap
 
 from stylegan2_core import InputError, ShapeError, check_ws, model_id
+from stylegan2_core.ops import use_impl
 from stylegan2_core.fileio import read_safetensors, sha256_file, write_safetensors
 
 from .losses import make_perceptual
 from .metrics.image_quality import psnr, ssim
-from .project import _loss_input
+from .project import _loss_input, _rebuild
 
 __all__ = ["UPDATES", "TuneConfig", "TuneStep", "TuneResult", "tune", "init_update", "apply_update",
            "model_sha256", "save_tuned", "read_tuned", "load_tuned", "update_size", "recorded_tuned_file",
@@ -55,7 +56,7 @@ class TuneConfig:
     locality_samples: int = 1  # latents per step
     update: str = "lora"  # 'full': every synthesis parameter; 'lora': low-rank conv weights + small vectors
     rank: int = 4  # rank of the 'lora' factors
-    lora_lr_scale: float = 30.0  # the factors learn at lr times this (measured: x1 ends 1.3 dB below full tuning)
+    lora_lr_scale: float = 10.0  # the factors learn at lr times this (x1 ends 1.3 dB below full tuning; docs/inversion.md)
     shared: bool = False  # one update for all photos (PTI's multi-ID mode) instead of one per photo
     max_loss_resolution: int = 256  # images are area-downsampled to this before the perceptual distance
 
@@ -87,13 +88,14 @@ class TuneConfig:
 
 @dataclass
 class TuneStep:
-    """Progress of one tuning step: which photo (None in shared mode), loss and distance of the step."""
+    """Progress of one tuning step: which photo (None when several are tuned at once), the step's
+    mean loss and the distances of the photos it tuned."""
 
     step: int
     num_steps: int
     photo: int | None
     loss: float
-    distance: torch.Tensor  # [n] perceptual distance before the step
+    distance: torch.Tensor  # [photos still tuning] perceptual distance before the step
 
 
 @dataclass
@@ -113,7 +115,7 @@ class TuneResult:
     seconds: float
     config: TuneConfig
     loss_name: str
-    history: list[float] = field(default_factory=list)  # mean loss per step, updates concatenated
+    history: list[float] = field(default_factory=list)  # mean loss over the photos tuned, per step
 
     @property
     def generator(self):
@@ -293,6 +295,76 @@ def _run(G, target, reference, ws, noise, cfg, perceptual, gen, c, update, photo
     return steps_run
 
 
+def _rows(reference, index: torch.Tensor):
+    """Rows ``index`` of the cached reference (a tensor, or a list of feature tensors)."""
+    return reference[index] if isinstance(reference, torch.Tensor) else [f[index] for f in reference]
+
+
+def _run_per_photo(G, target, reference, ws, noise, cfg, perceptual, seed, c, callback, history):
+    """Adam on one update per photo, all photos in one batch: ``vmap`` maps the synthesis over the
+    photos' own weights (reference ops: the CUDA kernels do not batch that way). Each photo's loss
+    is its own term of a sum, so it gets the gradient it would get alone; a photo whose distance
+    falls below the threshold keeps the update it has then and leaves the batch.
+    Returns the updates and the steps run, per photo."""
+    n = len(target)
+    inits = [init_update(G, cfg.update, cfg.rank, seed=seed + i) for i in range(n)]
+    keys = sorted(inits[0], key=lambda k: not k.endswith(".delta"))  # vectors first, then factors
+    params = [torch.stack([u[k] for u in inits]).to(ws.device).requires_grad_(True) for k in keys]
+    vectors = sum(k.endswith(".delta") for k in keys)
+    groups = [{"params": params[:vectors], "lr": cfg.lr}]
+    if vectors < len(params):
+        groups.append({"params": params[vectors:], "lr": cfg.lr * cfg.lora_lr_scale})
+    optimizer = torch.optim.Adam(groups, betas=(0.9, 0.999))
+    gens = [torch.Generator().manual_seed(seed + i) for i in range(n)]
+    active = torch.arange(n, device=ws.device)  # the photo of each row
+    final, steps_run = [None] * n, [cfg.steps] * n
+
+    def draw(update, w, kwargs):  # one photo: its update, its latents
+        return functional_call(G.synthesis, _merged(G, update), (w,), {**kwargs, "fused_modconv": True})
+
+    def forward():
+        with use_impl("ref"):
+            images = vmap(lambda u, w, nz: draw(u, w[None], {"noise": [m[None] for m in nz]})[0])(
+                dict(zip(keys, params)), ws[active], [m[active] for m in noise])
+        return images, perceptual(images, _rows(reference, active))
+
+    for step in range(cfg.steps):
+        images, dist = forward()
+        done = dist.detach() < cfg.stop_distance if cfg.stop_distance else torch.zeros_like(dist, dtype=torch.bool)
+        if done.any():
+            for row in done.nonzero().flatten().tolist():
+                photo = int(active[row])
+                steps_run[photo] = step
+                final[photo] = {k: v[row].detach().clone() for k, v in zip(keys, params)}
+            keep = (~done).nonzero().flatten()
+            if not len(keep):
+                break
+            params, optimizer = _rebuild(optimizer, lambda x, _: x[keep])
+            active = active[keep]
+            images, dist = forward()
+        per_photo = cfg.perceptual_weight * dist + cfg.l2_weight * (images - target[active]).square().mean(dim=(1, 2, 3))
+        if cfg.locality:
+            near = torch.stack([_locality_ws(G, ws[i:i + 1], cfg, gens[i], c) for i in active.tolist()])
+            with torch.no_grad():
+                original = G.synthesis(near.flatten(0, 1), noise_mode="const")
+            with use_impl("ref"):
+                drawn = vmap(lambda u, w: draw(u, w, {"noise_mode": "const"}))(dict(zip(keys, params)), near)
+            drawn = drawn.flatten(0, 1)
+            loc = cfg.locality_l2_weight * (drawn - original).square().mean(dim=(1, 2, 3)) \
+                + cfg.locality_perceptual_weight * perceptual(drawn, perceptual.reference(original))
+            per_photo = per_photo + loc.reshape(len(active), -1).mean(dim=1)
+        optimizer.zero_grad(set_to_none=True)
+        per_photo.sum().backward()
+        optimizer.step()
+        history.append(float(per_photo.detach().mean()))
+        if callback is not None:
+            callback(TuneStep(step=step, num_steps=cfg.steps, photo=None, loss=history[-1], distance=dist.detach()))
+    for row, photo in enumerate(active.tolist()):
+        if final[photo] is None:
+            final[photo] = {k: v[row].detach().clone() for k, v in zip(keys, params)}
+    return final, steps_run
+
+
 def tune(G, target: torch.Tensor, pivot_ws: torch.Tensor, cfg: TuneConfig = TuneConfig(), *, distance=None,
          noise: list[torch.Tensor] | None = None, c: torch.Tensor | None = None,
          callback: Callable[[TuneStep], None] | None = None, seed: int = 0) -> TuneResult:
@@ -310,7 +382,7 @@ def tune(G, target: torch.Tensor, pivot_ws: torch.Tensor, cfg: TuneConfig = Tune
         seed: seeds the low-rank initialisation and the locality latents (photo i uses ``seed + i``).
     Returns:
         ``TuneResult``; each photo has its own update unless ``cfg.shared``. Per-photo updates are
-        tuned one after another: the modulated convolution takes one weight for the whole batch.
+        tuned side by side in one batch, each photo with its own loss and early stop.
     """
     device = G.mapping.w_avg.device
     R = G.img_resolution
@@ -338,16 +410,14 @@ def tune(G, target: torch.Tensor, pivot_ws: torch.Tensor, cfg: TuneConfig = Tune
     start = time.perf_counter()
     reference = perceptual.reference(target)
     history: list[float] = []
-    updates, steps = [], []
-    groups = [slice(0, n)] if cfg.shared else [slice(i, i + 1) for i in range(n)]
-    for index, group in enumerate(groups):
-        gen = torch.Generator().manual_seed(int(seed) + index)
-        update = init_update(G, cfg.update, cfg.rank, seed=int(seed) + index)
-        update = {k: v.to(device) for k, v in update.items()}
-        part = reference[group] if isinstance(reference, torch.Tensor) else [f[group] for f in reference]
-        steps.append(_run(G, target[group], part, ws[group], [m[group] for m in noise], cfg, perceptual, gen, c,
-                          update, None if cfg.shared else index, callback, history))
-        updates.append({k: v.detach() for k, v in update.items()})
+    if cfg.shared or n == 1:
+        update = {k: v.to(device) for k, v in init_update(G, cfg.update, cfg.rank, seed=int(seed)).items()}
+        steps = [_run(G, target, reference, ws, noise, cfg, perceptual, torch.Generator().manual_seed(int(seed)), c,
+                      update, None if cfg.shared else 0, callback, history)]
+        updates = [{k: v.detach() for k, v in update.items()}]
+    else:
+        updates, steps = _run_per_photo(G, target, reference, ws, noise, cfg, perceptual, int(seed), c, callback,
+                                        history)
     generators = [apply_update(G, u) for u in updates]
     seconds = time.perf_counter() - start
     if cfg.shared:
