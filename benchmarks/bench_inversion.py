@@ -121,7 +121,7 @@ def report(methods: dict, sets: dict, n: int, args) -> dict:
         if sl.start == sl.stop:
             continue
         print(f"\n**{set_name}** ({sl.stop - sl.start} images; pivot {args.pivot_steps} steps, tuning "
-              f"{args.tune_steps} steps, early stop at {args.stop_distance:g})\n")
+              f"{args.tune_steps} steps, early stop at {args.stop_text})\n")
         print("| method | PSNR dB | SSIM | perceptual | s/image (+ pivot) | steps run | edit: target moves (× W) | "
               "edit: side effects | leakage |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -185,8 +185,8 @@ def main() -> None:
     ap.add_argument("--pivot-steps", type=int, default=450, help="W and W+ projection steps (PTI: 450)")
     ap.add_argument("--tune-steps", type=int, default=350, help="PTI: 350")
     ap.add_argument("--rank", type=int, default=4, help="rank of the lora variants")
-    ap.add_argument("--stop-distance", type=float, default=TuneConfig.stop_distance,
-                    help="tuning's early stop (PTI: LPIPS 0.06; 0: run every step)")
+    ap.add_argument("--stop-distance", type=float, default=None,
+                    help="tuning's early stop (default: TuneConfig's, PTI's 0.06 with LPIPS; 0: run every step)")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS),
                     help=f"tuning variants: {list(VARIANTS)}, each optionally NAME@SCALE (lora_lr_scale)")
     ap.add_argument("--dir-samples", type=int, default=1000)
@@ -198,6 +198,7 @@ def main() -> None:
                     help="print the tables from a run's .partial.json (same --offworld/--inworld) instead of running")
     args = ap.parse_args()
     if args.report_from:
+        args.stop_text = "the run's" if args.stop_distance is None else f"{args.stop_distance:g}"
         methods = {k: {f: np.asarray(v) for f, v in m.items()} for k, m in json.loads(args.report_from.read_text()).items()}
         n = args.offworld + args.inworld
         report(methods, {"off-world": slice(0, args.offworld), "in-world": slice(args.offworld, n)}, n, args)
@@ -208,6 +209,7 @@ def main() -> None:
     G = load_generator(args.network)
     predictor = default_predictor()
     distance, _ = make_perceptual("auto")
+    args.stop_text = f"{TuneConfig(stop_distance=args.stop_distance).stop_for(distance):g}"
     R = G.img_resolution
     world_std = np.array([[sample_labels(s)[n] for n in ATTRIBUTE_NAMES] for s in range(2000)]).std(0)
     directions = _directions(G, predictor, args.dir_samples)

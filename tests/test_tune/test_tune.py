@@ -178,6 +178,19 @@ def test_early_stop_and_w_plus_pivots_with_noise(G, case):
         assert torch.equal(result.images, G.synthesis(ws, noise=noise))
 
 
+def test_default_early_stop_is_ptis_lpips_threshold_and_only_for_lpips(G, case):
+    target, pivots = case
+
+    class NamedLpips(PixelDistance):
+        name = "lpips"
+
+    assert TuneConfig().stop_for(NamedLpips()) == 0.06 and TuneConfig().stop_for(DIST) == 0.0
+    assert TuneConfig(stop_distance=0.2).stop_for(DIST) == 0.2
+    exact = _render(G, pivots[:1])  # distance 0 at the pivot: below any threshold
+    assert tune(G, exact, pivots[:1], TuneConfig(steps=2), distance=NamedLpips()).steps == [0]
+    assert tune(G, exact, pivots[:1], TuneConfig(steps=2), distance=DIST).steps == [2]
+
+
 def test_conditional_network_with_locality():
     G = load_generator(FIXTURES / "ada_tiny_cond.pkl")
     c = torch.nn.functional.one_hot(torch.tensor([1]), G.c_dim).float()
