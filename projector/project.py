@@ -66,6 +66,9 @@ class ProjectorConfig:
         if not (0 < self.keep_best_at <= 1 and 0 <= self.w_first < 1):
             raise InputError(f"keep_best_at must be in (0, 1] and w_first in [0, 1), got {self.keep_best_at}, "
                              f"{self.w_first}")
+        for name in ("lr_rampup", "lr_rampdown", "noise_ramp"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise InputError(f"{name} is a fraction of the steps in [0, 1], got {getattr(self, name)}")
         if self.starts > max(1, self.init_samples):
             raise InputError(f"{self.starts} starts need init_samples >= {self.starts}, got {self.init_samples}")
 
@@ -168,15 +171,17 @@ class ProjectionInterrupted(Exception):
 
 
 def learning_rate(t: float, cfg: ProjectorConfig) -> float:
-    """Learning rate at progress ``t`` in [0, 1): linear ramp-up, cosine ramp-down."""
-    ramp = min(1.0, (1.0 - t) / cfg.lr_rampdown)
+    """Learning rate at progress ``t`` in [0, 1): linear ramp-up, cosine ramp-down (a ramp of 0: none)."""
+    ramp = min(1.0, (1.0 - t) / cfg.lr_rampdown) if cfg.lr_rampdown else 1.0
     ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
-    ramp = ramp * min(1.0, t / cfg.lr_rampup)
+    ramp = ramp * min(1.0, t / cfg.lr_rampup) if cfg.lr_rampup else ramp
     return cfg.initial_lr * ramp
 
 
 def w_noise_scale(t: float, w_std: float, cfg: ProjectorConfig) -> float:
-    """Std of the Gaussian noise added to the latent at progress ``t``."""
+    """Std of the Gaussian noise added to the latent at progress ``t`` (a ramp of 0: no noise)."""
+    if not cfg.noise_ramp:
+        return 0.0
     return w_std * cfg.initial_noise_factor * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
 
 

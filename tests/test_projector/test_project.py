@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,17 @@ def test_schedule_matches_official_formula():
         assert learning_rate(t, cfg) == pytest.approx(0.1 * ramp)
         assert w_noise_scale(t, 2.0, cfg) == pytest.approx(2.0 * 0.05 * max(0.0, 1 - t / 0.75) ** 2)
     assert learning_rate(0.0, cfg) == 0 and learning_rate(0.5, cfg) == pytest.approx(0.1)
+
+
+def test_zero_ramps_mean_no_ramp_and_ramps_are_fractions(G, targets):
+    flat = ProjectorConfig(lr_rampup=0, lr_rampdown=0, noise_ramp=0)
+    assert [learning_rate(t, flat) for t in (0.0, 0.5, 0.99)] == [0.1, 0.1, 0.1]
+    assert w_noise_scale(0.0, 2.0, flat) == 0.0
+    result = project(G, targets[:1], replace(flat, steps=2, w_avg_samples=1000), distance=PixelDistance())
+    assert torch.isfinite(result.ws).all()
+    for bad in ({"lr_rampup": -0.1}, {"lr_rampdown": 1.5}, {"noise_ramp": float("nan")}):
+        with pytest.raises(InputError, match="fraction"):
+            ProjectorConfig(**bad)
 
 
 def test_deterministic_with_seed(G, targets):
