@@ -22,7 +22,7 @@ from torch.func import functional_call, vmap
 
 from stylegan2_core import InputError, ShapeError, check_ws, model_id
 from stylegan2_core.ops import use_impl
-from stylegan2_core.fileio import read_safetensors, sha256_file, write_safetensors
+from stylegan2_core.fileio import read_safetensors, safetensors_metadata, sha256_file, write_safetensors
 
 from .losses import make_perceptual
 from .metrics.image_quality import psnr, ssim
@@ -329,6 +329,9 @@ def _run_per_photo(G, target, reference, ws, noise, cfg, perceptual, seed, c, ca
     gens = [torch.Generator().manual_seed(seed + i) for i in range(n)]
     active = torch.arange(n, device=ws.device)  # the photo of each row
     final, steps_run = [None] * n, [cfg.steps] * n
+
+    def snapshot(row: int) -> dict[str, torch.Tensor]:
+        return {k: v[row].detach().clone() for k, v in zip(keys, params)}
     stop = cfg.stop_for(perceptual.distance)
 
     def draw(update, w, kwargs):  # one photo: its update, its latents
@@ -347,7 +350,7 @@ def _run_per_photo(G, target, reference, ws, noise, cfg, perceptual, seed, c, ca
             for row in done.nonzero().flatten().tolist():
                 photo = int(active[row])
                 steps_run[photo] = step
-                final[photo] = {k: v[row].detach().clone() for k, v in zip(keys, params)}
+                final[photo] = snapshot(row)
             keep = (~done).nonzero().flatten()
             if not len(keep):
                 break
@@ -373,7 +376,7 @@ def _run_per_photo(G, target, reference, ws, noise, cfg, perceptual, seed, c, ca
             callback(TuneStep(step=step, num_steps=cfg.steps, photo=None, loss=history[-1], distance=dist.detach()))
     for row, photo in enumerate(active.tolist()):
         if final[photo] is None:
-            final[photo] = {k: v[row].detach().clone() for k, v in zip(keys, params)}
+            final[photo] = snapshot(row)
     return final, steps_run
 
 
@@ -510,15 +513,8 @@ def load_tuned(G, path, check_sha256: str | None = None):
 
 def recorded_tuned_file(latent_path) -> tuple[Path, str] | None:
     """The tuned file a latent file records (path resolved next to it, its sha256), or None."""
-    from stylegan2_core.fileio import is_safetensors, read_metadata
-
     latent_path = Path(latent_path)
-    if not latent_path.is_file():
-        return None
-    with open(latent_path, "rb") as f:
-        if not is_safetensors(f.read(16)):
-            return None
-    entry = (read_metadata(latent_path) or {}).get("tuned")
+    entry = safetensors_metadata(latent_path).get("tuned")
     if not entry:
         return None
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):

@@ -19,7 +19,8 @@ import torch
 
 from .errors import CheckpointError, InputError
 
-__all__ = ["MAGIC_KEY", "Progress", "atomic_write", "is_safetensors", "read_metadata", "read_safetensors",
+__all__ = ["MAGIC_KEY", "Progress", "atomic_write", "is_safetensors", "read_metadata", "safetensors_metadata",
+           "read_safetensors",
            "write_safetensors", "cache_root", "sha256_file", "download"]
 
 MAGIC_KEY = "s2edit"
@@ -67,6 +68,18 @@ def write_safetensors(path, tensors: dict[str, torch.Tensor], meta: dict | None 
 def read_metadata(path) -> dict | None:
     """The s2edit metadata of a safetensors file (None when it carries none), without its tensors."""
     return _read(path, with_tensors=False)[1]
+
+
+def safetensors_metadata(path) -> dict:
+    """The s2edit metadata of ``path`` when it is a safetensors file; {} for a missing file, another
+    format, or a file without metadata."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    with open(path, "rb") as f:
+        if not is_safetensors(f.read(16)):
+            return {}
+    return read_metadata(path) or {}
 
 
 def read_safetensors(path) -> tuple[dict[str, torch.Tensor], dict | None]:

@@ -18,7 +18,7 @@ from stylegan2_core.checkpoints import CheckpointInfo, load_generator
 from stylegan2_core.checkpoints.native import read_native, write_native
 from stylegan2_core.config import GeneratorConfig
 from stylegan2_core.errors import CheckpointError, InputError
-from stylegan2_core.fileio import is_safetensors, read_metadata, sha256_file
+from stylegan2_core.fileio import safetensors_metadata, sha256_file
 from stylegan2_core.networks import Generator
 
 from .config import TrainConfig
@@ -105,13 +105,7 @@ def load_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict, TrainConfig]:
 
 def is_training_checkpoint(path) -> bool:
     """Whether ``path`` is a file in this module's format (a native safetensors file of kind ``"training"``)."""
-    path = Path(path)
-    if not path.is_file():
-        return False
-    with open(path, "rb") as f:
-        if not is_safetensors(f.read(16)):
-            return False
-    return (read_metadata(path) or {}).get("kind") == "training"
+    return safetensors_metadata(path).get("kind") == "training"
 
 
 def load_training_generator(path, network: str = "G_ema", device="cpu") -> Generator:
