@@ -285,7 +285,8 @@ def ttq(args) -> None:
 
 def timing_256(candidates, baseline, args) -> None:
     """Wall time of each run on the 256 px random-weight network: start-up (statistics, sampling)
-    measured, steps extrapolated from the median of ``args.timing_steps`` timed steps."""
+    measured, Adam steps and L-BFGS iterations extrapolated from the median of ``args.timing_steps``
+    timed ones of each."""
     torch.manual_seed(0)
     cfg = GeneratorConfig(z_dim=512, w_dim=512, img_resolution=256, mapping=MappingConfig(num_layers=8),
                           synthesis=SynthesisConfig(channel_base=16384, channel_max=512))
@@ -294,20 +295,25 @@ def timing_256(candidates, baseline, args) -> None:
     with torch.no_grad():
         target = G(z_from_seeds([7], G.z_dim), noise_mode="const")
     print("\n256 px random-weight network (channel_base 16384, channel_max 512): time only\n")
-    print("| run | start-up s | s / step | steps | wall s (extrapolated) | share of official |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| run | start-up s | s / step | steps | s / L-BFGS iteration | iterations | wall s (extrapolated) "
+          "| share of official |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     base_total = None
     for label, run_cfg in [("official", baseline)] + candidates:
         stamps = []
-        short = ProjectorConfig.preset("official", **{**asdict(run_cfg), "steps": args.timing_steps})
+        refine = min(run_cfg.refine_steps, args.timing_steps)
+        short = ProjectorConfig.preset("official", **{**asdict(run_cfg), "steps": args.timing_steps,
+                                                      "refine_steps": refine})
         t0 = time.perf_counter()
         project(G, target, short, distance=distance, callback=lambda s: stamps.append(time.perf_counter()))
-        startup = stamps[0] - t0 - (stamps[1] - stamps[0])
-        per_step = statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
-        total = startup + per_step * run_cfg.steps
+        adam, lbfgs = stamps[:args.timing_steps], stamps[args.timing_steps - 1:]
+        startup = adam[0] - t0 - (adam[1] - adam[0])
+        per_step = statistics.median(b - a for a, b in zip(adam, adam[1:]))
+        per_iteration = statistics.median(b - a for a, b in zip(lbfgs, lbfgs[1:])) if refine else 0.0
+        total = startup + per_step * run_cfg.steps + per_iteration * run_cfg.refine_steps
         base_total = base_total or total
-        print(f"| {label} | {startup:.1f} | {per_step:.3f} | {run_cfg.steps} | {total:.0f} | {total / base_total:.2f}x |",
-              flush=True)
+        print(f"| {label} | {startup:.1f} | {per_step:.3f} | {run_cfg.steps} | {per_iteration:.3f} | "
+              f"{run_cfg.refine_steps} | {total:.0f} | {total / base_total:.2f}x |", flush=True)
 
 
 def folder(args) -> None:

@@ -321,6 +321,7 @@ def save_projection_state(path, state, meta: dict | None = None) -> Path:
     for i, (exp_avg, exp_avg_sq) in enumerate(state.moments):
         tensors[f"adam.{i}.exp_avg"], tensors[f"adam.{i}.exp_avg_sq"] = exp_avg, exp_avg_sq
     tensors.update({f"rng.{i}": r for i, r in enumerate(state.rng)})
+    tensors.update({f"refine.{k}": v for k, v in state.refine.items()})
     info = {"kind": STATE_KIND, "format_version": FORMAT_VERSION, "step": state.step, "num_steps": state.num_steps,
             "space": state.space, "starts": state.starts, "adam_step": state.adam_step,
             "noise_maps": len(state.noise), "moments": len(state.moments), **(meta or {})}
@@ -344,7 +345,8 @@ def load_projection_state(path):
             w_opt=tensors["w_opt"], noise=[tensors[f"noise.{i}"] for i in range(meta["noise_maps"])],
             moments=[(tensors[f"adam.{i}.exp_avg"], tensors[f"adam.{i}.exp_avg_sq"]) for i in range(meta["moments"])],
             adam_step=float(meta["adam_step"]), rng=[tensors[f"rng.{i}"] for i in range(meta["starts"])],
-            loss=tensors["loss"])
+            loss=tensors["loss"], refine={k.removeprefix("refine."): v for k, v in tensors.items()
+                                          if k.startswith("refine.")})
     except (KeyError, TypeError, ValueError) as err:
         raise InputError(f"{path}: incomplete projection state ({err})") from None
     if not all(torch.isfinite(t).all() for t in (state.w_opt, *state.noise)):

@@ -35,7 +35,8 @@ def command(
     network: NetworkOpt = "demo",
     outdir: OutDirOpt = Path("out"),
     preset: Annotated[Preset, typer.Option("--preset", help="official (the paper's algorithm) or fast (a fraction of the time; see docs/projection.md).")] = Preset.official,
-    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Optimization steps (default: the preset's, fast 120, official 1000).")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Adam steps (default: the preset's, fast 80, official 1000).")] = None,
+    refine_steps: Annotated[int | None, typer.Option("--refine-steps", min=0, help="L-BFGS iterations on the latents after the Adam steps (default: the preset's, fast 40, official 0).")] = None,
     space: Annotated[Space | None, typer.Option("--space", help="w (one latent, as the paper) or w+ (one per layer); default: the preset's.")] = None,
     noise: Annotated[NoiseChoice, typer.Option("--noise", help="Optimize the noise maps, or keep the network's.")] = NoiseChoice.optimize,
     loss: Annotated[LossChoice, typer.Option("--loss", help="lpips (VGG16, needs its weights), effnet (offline), auto.")] = LossChoice.auto,
@@ -73,8 +74,8 @@ def command(
     from .._options import load_network, resolve_device
 
     paths = collect_images(images)
-    cfg = ProjectorConfig.preset(preset.value, steps=steps, space=space and space.value, initial_lr=lr,
-                                 optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse, seed=seed)
+    cfg = ProjectorConfig.preset(preset.value, steps=steps, refine_steps=refine_steps, space=space and space.value,
+                                 initial_lr=lr, optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse, seed=seed)
     tune_cfg = TuneConfig(steps=tune_steps, lr=tune_lr, locality=locality, shared=tune_shared) if tune else None
     rank = current_rank(resolve_device(device))
     G = load_network(network, rank.device)
@@ -85,10 +86,14 @@ def command(
         run = project_sharded(G, paths, outdir, cfg, rank=rank, resume=resume, force=force, batch_size=batch_size,
                               crop=not no_crop, align=align, save_video=save_video, video_every=video_every, c=c,
                               distance=distance, init=init_record, should_stop=stop_requested, tune_cfg=tune_cfg,
-                              callback=_batch_progress(bar, cfg.steps, tune_steps) if rank.is_main else None)
+                              callback=_batch_progress(bar, cfg.total_steps, tune_steps) if rank.is_main else None)
     if rank.is_main:  # one progress display and one summary: rank 0's
-        _print_summary(run, f"projection ({preset.value} preset, {cfg.space}, {cfg.steps} steps, {distance.name}, "
+        _print_summary(run, f"projection ({preset.value} preset, {cfg.space}, {_steps_text(cfg)}, {distance.name}, "
                             f"{rank.world_size} x {rank.device.type})", outdir)
+
+
+def _steps_text(cfg) -> str:
+    return f"{cfg.steps} steps" + (f" + {cfg.refine_steps} L-BFGS" if cfg.refine_steps else "")
 
 
 def _perceptual(kind: str, rank):

@@ -28,22 +28,27 @@ def _stop_after(k):
     return should_stop
 
 
-CONFIGS = {
-    "w": ProjectorConfig(steps=8, w_avg_samples=256),
-    "w+ fixed noise": ProjectorConfig(steps=8, space="w+", optimize_noise=False, w_avg_samples=256),
+CONFIGS = {  # (settings, the step after which the run is stopped)
+    "w": (ProjectorConfig(steps=8, w_avg_samples=256), 1),
+    "w+ fixed noise": (ProjectorConfig(steps=8, space="w+", optimize_noise=False, w_avg_samples=256), 1),
     # Several starts pruned to the best at step 2 and W widened to W+ at step 4: the resume crosses both.
-    "fast": ProjectorConfig.preset("fast", steps=8, init_samples=6, w_avg_samples=256),
+    "fast": (ProjectorConfig.preset("fast", steps=8, refine_steps=0, init_samples=6, w_avg_samples=256), 1),
+    # Stopped between the Adam steps and the L-BFGS refinement, and in the refinement, whose
+    # curvature memory travels with the state.
+    "fast, before refining": (ProjectorConfig.preset("fast", steps=4, refine_steps=6, init_samples=6,
+                                                     w_avg_samples=256), 4),
+    "fast, refining": (ProjectorConfig.preset("fast", steps=4, refine_steps=6, init_samples=6, w_avg_samples=256), 7),
 }
 
 
-@pytest.mark.parametrize("cfg", CONFIGS.values(), ids=CONFIGS.keys())
-def test_resumed_projection_equals_the_uninterrupted_one(setup, cfg, tmp_path):
+@pytest.mark.parametrize("cfg, stop", CONFIGS.values(), ids=CONFIGS.keys())
+def test_resumed_projection_equals_the_uninterrupted_one(setup, cfg, stop, tmp_path):
     G, target, dist = setup
     full = project(G, target, cfg, distance=dist)
     with pytest.raises(ProjectionInterrupted) as stopped:
-        project(G, target, cfg, distance=dist, should_stop=_stop_after(1))
+        project(G, target, cfg, distance=dist, should_stop=_stop_after(stop))
     state = stopped.value.state
-    assert state.step == 1
+    assert state.step == stop and bool(state.refine) == (stop > cfg.steps)
     # Through the file format, image by image, as `s2edit project --resume` does.
     for i in range(2):
         save_projection_state(tmp_path / f"{i}.safetensors", state.image(i))
