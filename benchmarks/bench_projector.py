@@ -21,10 +21,9 @@ generator never drew: an occluding block, text, pixel noise, JPEG artefacts, a b
 scikit-image photograph). Attribute agreement: the world's attribute predictor on target and
 projection; a projection loses (invents) glasses when the target reads >= 0.5 and it reads
 < 0.5 (or the reverse); the continuous attributes report the mean absolute difference as a
-share of their range. ``--timing-256`` adds the 256 px random-weight network for time only.
+share of their range. ``--timing-256`` adds the 256 px random-weight network for time only
+(``--sets`` with no set: that alone).
 
-    python benchmarks/bench_projector.py recovery --network demo --images 32 --steps 1000
-    python benchmarks/bench_projector.py speed --threads 2
 folder: images per second of the folder job, ``torchrun --nproc_per_node P -m cli project``
 over a folder of held-out demo images, for each P (each process with ``--threads`` threads), the
 runs interleaved P by P ``--repeats`` times; wall time includes start-up and writing outputs.
@@ -47,7 +46,7 @@ import os
 import platform
 import statistics
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -386,7 +385,10 @@ def gpu(args) -> None:
     print("\n".join(lines), flush=True)
     runs = [("official", 1)] + [("fast", b) for b in args.batches]
     for name, batch in runs:
-        cfg = ProjectorConfig.preset(name, **({"steps": args.steps} if args.steps else {}))
+        cfg = ProjectorConfig.preset(name)
+        if args.steps:  # smoke tests: a few steps of each phase
+            cfg = replace(cfg, steps=args.steps, refine_steps=min(cfg.refine_steps, args.steps))
+        steps = f"{cfg.steps}" + (f" + {cfg.refine_steps} L-BFGS" if cfg.refine_steps else "")
         with torch.no_grad():
             target = torch.cat([G(z_from_seeds([i], G.z_dim).to(device), noise_mode="const") for i in range(batch)])
         if cuda:
@@ -399,12 +401,12 @@ def gpu(args) -> None:
                 torch.cuda.synchronize(device)
             seconds = time.perf_counter() - t0
         except torch.OutOfMemoryError:
-            line = f"| {name} | {batch} | {cfg.steps} | out of memory | - | - |"
+            line = f"| {name} | {batch} | {steps} | out of memory | - | - |"
         else:
             peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else float("nan")
             if not torch.isfinite(r.distance).all():
                 raise SystemExit(f"{name} at batch {batch}: non-finite distance")
-            line = (f"| {name} | {batch} | {cfg.steps} | {seconds / batch:.2f} | {peak:.1f} | "
+            line = (f"| {name} | {batch} | {steps} | {seconds / batch:.2f} | {peak:.1f} | "
                     f"{float(r.distance.median()):.4f} |")
         finally:
             if cuda:
@@ -436,7 +438,8 @@ def main() -> None:
     tq.add_argument("--images", type=int, default=3, help="images per set")
     tq.add_argument("--candidates", nargs="+", default=["fast"],
                     help="preset names, or LABEL=PRESET:field=value,... (e.g. k32=fast:init_samples=32)")
-    tq.add_argument("--sets", nargs="+", default=["in-world", "off-world"], choices=["in-world", "off-world"])
+    tq.add_argument("--sets", nargs="*", default=["in-world", "off-world"], choices=["in-world", "off-world"],
+                    help="image sets to measure (none: only --timing-256)")
     tq.add_argument("--eval-every", type=int, default=10)
     tq.add_argument("--baseline-eval-every", type=int, default=100)
     tq.add_argument("--timing-256", action="store_true", help="also time every run on the 256 px random network")

@@ -87,10 +87,13 @@ with torch.no_grad():
     save_image(sys.argv[1] + ".target.png", G(z_from_seeds([3], G.z_dim), noise_mode="const")[0])
 PY
 run() { "$PY" -m cli "$@" --device "$DEVICE"; }
-run project "$NET.target.png" --network "$NET" --steps "$STEPS" --loss effnet --outdir "$SMOKE/w"
-run project "$NET.target.png" --network "$NET" --steps "$STEPS" --loss effnet --space w+ --outdir "$SMOKE/wplus"
-run project "$NET.target.png" --network "$NET" --preset fast --steps "$STEPS" --loss effnet --outdir "$SMOKE/fast"
-run project "$NET.target.png" --network "$NET" --steps "$STEPS" --loss effnet --tune --outdir "$SMOKE/tune"
+run project "$NET.target.png" --network "$NET" --preset official --steps "$STEPS" --loss effnet --outdir "$SMOKE/w"
+run project "$NET.target.png" --network "$NET" --preset official --steps "$STEPS" --loss effnet --space w+ \
+    --outdir "$SMOKE/wplus"
+run project "$NET.target.png" --network "$NET" --preset fast --steps "$STEPS" --refine-steps "$STEPS" --loss effnet \
+    --outdir "$SMOKE/fast"
+run project "$NET.target.png" --network "$NET" --preset official --steps "$STEPS" --loss effnet --tune \
+    --outdir "$SMOKE/tune"
 run directions sefa --network "$NET" --output "$SMOKE/sefa.npz"
 run edit "$SMOKE/w/"*/latent.safetensors --network "$NET" -d "$SMOKE/sefa.npz" --strength=-2,2 --outdir "$SMOKE/edit"
 run mix --network "$NET" --rows 0,1 --cols 2 --styles coarse --outdir "$SMOKE/mix"

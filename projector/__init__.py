@@ -10,6 +10,7 @@ prints (the CLI does).
 
 from .networks import load_network
 from .project import (
+    DEFAULT_PRESET,
     ProjectionResult,
     ProjectionStep,
     ProjectorConfig,
@@ -19,5 +20,5 @@ from .project import (
 )
 from .tune import TuneConfig, TuneResult, TuneStep, apply_update, load_tuned, save_tuned, tune
 
-__all__ = ["ProjectorConfig", "ProjectionResult", "ProjectionStep", "learning_rate", "load_network", "project",
+__all__ = ["DEFAULT_PRESET", "ProjectorConfig", "ProjectionResult", "ProjectionStep", "learning_rate", "load_network", "project",
            "w_noise_scale", "TuneConfig", "TuneResult", "TuneStep", "tune", "apply_update", "save_tuned", "load_tuned"]

@@ -34,7 +34,7 @@ def command(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
     network: NetworkOpt = "demo",
     outdir: OutDirOpt = Path("out"),
-    preset: Annotated[Preset, typer.Option("--preset", help="official (the paper's algorithm) or fast (a fraction of the time; see docs/projection.md).")] = Preset.official,
+    preset: Annotated[Preset, typer.Option("--preset", help="fast (the official quality in a fraction of the time) or official (the paper's algorithm); see docs/projection.md.")] = Preset.fast,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Adam steps (default: the preset's, fast 80, official 1000).")] = None,
     refine_steps: Annotated[int | None, typer.Option("--refine-steps", min=0, help="L-BFGS iterations on the latents after the Adam steps (default: the preset's, fast 40, official 0).")] = None,
     space: Annotated[Space | None, typer.Option("--space", help="w (one latent, as the paper) or w+ (one per layer); default: the preset's.")] = None,

@@ -70,7 +70,7 @@ def test_generate_seed_images_are_the_generator_images_and_grid(G, tmp_path):
 
 
 def test_project_files_writes_what_the_cli_writes(app, G, tmp_path):
-    from projector import ProjectorConfig
+    from projector import DEFAULT_PRESET, ProjectorConfig
     from projector.batch import project_files, projection_outputs
     from projector.io import save_image
     from projector.losses import make_perceptual
@@ -78,14 +78,14 @@ def test_project_files_writes_what_the_cli_writes(app, G, tmp_path):
     with torch.no_grad():
         imgs = G(z_from_seeds([21, 22], G.z_dim))
     photos = [save_image(tmp_path / "a.png", imgs[0]), save_image(tmp_path / "b.png", imgs[1])]
-    result = run(app, "project", *photos, "--network", NET, "--steps", "2", "--outdir", tmp_path / "cli",
-                 "--loss", "effnet", "--device", "cpu", "--seed", "4", "--batch-size", "1")
+    result = run(app, "project", *photos, "--network", NET, "--steps", "2", "--refine-steps", "1",
+                 "--outdir", tmp_path / "cli", "--loss", "effnet", "--device", "cpu", "--seed", "4", "--batch-size", "1")
     assert result.exit_code == 0, (result.output, result.exception)
-    cfg = ProjectorConfig(steps=2, seed=4)
+    cfg = ProjectorConfig.preset(DEFAULT_PRESET, steps=2, refine_steps=1, seed=4)  # what the CLI runs by default
     steps = []
     done = project_files(G, photos, tmp_path / "lib", cfg, distance=make_perceptual("effnet", device="cpu")[0],
                          batch_size=1, callback=lambda batch, s: steps.append((batch[0].stem, s.step)))
-    assert steps == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    assert steps == [("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 1), ("b", 2)]
     assert [d.outdir.name for d in done] == ["a", "b"]
     assert all(p.is_file() for p in projection_outputs(photos, tmp_path / "lib"))
     for name in ("a", "b"):

@@ -30,7 +30,8 @@ def test_project_two_images(tmp_path):
     _write_targets(tmp_path)
     out = tmp_path / "out"
     args = ["project", tmp_path / "a.png", tmp_path / "b.png", "--network", FIXTURES / "ada_tiny.pkl", "--steps", "3",
-            "--outdir", out, "--loss", "effnet", "--device", "cpu", "--save-video", "--video-every", "1"]
+            "--refine-steps", "2", "--outdir", out, "--loss", "effnet", "--device", "cpu", "--save-video",
+            "--video-every", "1"]
     r = s2edit(*args)
     assert r.returncode == 0, r.stderr
     for name in ("a", "b"):
@@ -38,13 +39,13 @@ def test_project_two_images(tmp_path):
         assert {p.name for p in d.iterdir()} == {"target.png", "proj.png", "projected_w.npz", "latent.safetensors",
                                                  "report.json", "proj.mp4", "s2edit-outputs.json"}
         report = json.loads((d / "report.json").read_text())
-        assert report["steps"] == 3 and report["loss"] == "effnet" and np.isfinite(report["psnr_db"])
+        assert report["steps"] == 5 and report["loss"] == "effnet" and np.isfinite(report["psnr_db"])
         assert np.load(d / "projected_w.npz")["w"].shape == (1, 8, 64)
     import imageio
 
     with imageio.get_reader(out / "a" / "proj.mp4") as reader:
         frames = [f for f in reader]
-    assert len(frames) == 3 and frames[0].shape[:2] == (32, 64)
+    assert len(frames) == 5 and frames[0].shape[:2] == (32, 64)  # 3 Adam steps and 2 L-BFGS iterations
     before = (out / "a" / "proj.png").read_bytes()
     r = s2edit(*args)
     assert r.returncode == 2 and "--force" in r.stderr and "Traceback" not in r.stderr

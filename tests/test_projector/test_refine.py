@@ -58,7 +58,7 @@ def test_lbfgs_matches_torch_lbfgs_while_full_steps_are_taken():
 
 def test_lbfgs_reaches_each_rows_minimizer():
     evaluate, centers = _quadratics(rows=3, dim=12, condition=1e3)
-    x, mem, seen = _minimize(evaluate, torch.zeros(3, 12, dtype=torch.float64), iterations=120)
+    x, _, seen = _minimize(evaluate, torch.zeros(3, 12, dtype=torch.float64), iterations=120)
     torch.testing.assert_close(x, centers, atol=1e-3, rtol=0)
     assert torch.equal(seen[0], x)  # the outputs of every row's accepted point are kept
     # Gradient descent with the best fixed step stays far away after as many evaluations.
@@ -70,7 +70,7 @@ def test_lbfgs_reaches_each_rows_minimizer():
 
 def test_rows_do_not_influence_each_other():
     """A row's iterates are the same alone and in a batch, whatever the other rows' line searches do."""
-    evaluate, centers = _quadratics(rows=3, dim=8, condition=1e2)
+    evaluate, _ = _quadratics(rows=3, dim=8, condition=1e2)
     batch, _, _ = _minimize(evaluate, torch.ones(3, 8, dtype=torch.float64), iterations=7)
     for r in range(3):
         def alone(points, rows, r=r):
