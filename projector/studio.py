@@ -46,7 +46,7 @@ from .edits import (
 from .io import image_size, prepare_target, read_image, save_image
 from .latent_file import load_latent, model_provenance, save_latent, save_projected_w_npz
 from .outputs import check_outputs, projection_report
-from .project import ProjectorConfig, project
+from .project import DEFAULT_PRESET, ProjectorConfig, project
 from .video import VideoWriter
 
 __all__ = [
@@ -329,10 +329,12 @@ class ProjectionSlot:
 
 @dataclass(frozen=True)
 class ProjectionOptions:
-    """What the projection panel sets; ``steps``, ``space``, ``noise`` and ``loss`` as ``s2edit project``."""
+    """What the projection panel sets; ``preset``, ``steps``, ``space``, ``noise`` and ``loss`` as
+    ``s2edit project`` (``steps`` and ``space`` None: the preset's)."""
 
-    steps: int = 200
-    space: str = "w"
+    preset: str = DEFAULT_PRESET
+    steps: int | None = None
+    space: str | None = None
     noise: str = "optimize"  # or 'fixed'
     loss: str = "auto"
     seed: int = 0
@@ -342,12 +344,12 @@ class ProjectionOptions:
     def config(self) -> ProjectorConfig:
         if self.noise not in ("optimize", "fixed"):
             raise InputError(f"noise must be 'optimize' or 'fixed', got {self.noise!r}")
-        if not 1 <= self.steps <= 5000:
+        if self.steps is not None and not 1 <= self.steps <= 5000:
             raise InputError(f"steps must be 1 .. 5000, got {self.steps}")
         if self.tune and not TUNING_AVAILABLE:
             raise InputError("pivotal tuning is not available in this version")
-        return ProjectorConfig(steps=self.steps, space=self.space, optimize_noise=self.noise == "optimize",
-                               seed=self.seed)
+        return ProjectorConfig.preset(self.preset, steps=self.steps, space=self.space,
+                                      optimize_noise=self.noise == "optimize", seed=self.seed)
 
 
 @dataclass
@@ -369,8 +371,9 @@ class _Stopped(Exception):
 class _LastSynthesisInputs:
     """Records the ws and noise maps of the projection thread's latest synthesis call.
 
-    ``project`` reports each step's image but not its latent; when a projection is stopped, these
-    inputs are the latent of the last image the user saw, so the stopped result can be kept.
+    ``project`` reports each step's image and the latent after the step (an Adam step's image is
+    drawn before its update, with latent noise); when a projection is stopped, these inputs are the
+    latent of the last image the user saw, so the stopped result can be kept.
     """
 
     def __init__(self, synthesis):
@@ -655,7 +658,7 @@ class StudioSession:
         self.slot.acquire(self.sid)
         tuned = None
         try:
-            on_step = self._reporter(progress, every or max(1, cfg.steps // 20), "project")
+            on_step = self._reporter(progress, every or max(1, cfg.total_steps // 20), "project")
             with _LastSynthesisInputs(net.G.synthesis) as last:
                 try:
                     result = project(net.G, target, cfg, distance=distance, callback=on_step)

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from projector import DEFAULT_PRESET
 from projector.studio import (
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_PIXELS,
@@ -295,11 +296,12 @@ def create_app(server: StudioServer) -> Starlette:
     async def start_projection(request):
         sid, session = server.session(request)
         body = await _json(request)
-        options = ProjectionOptions(steps=_int(body, "steps", 200), space=str(body.get("space", "w")),
+        options = ProjectionOptions(preset=str(body.get("preset", DEFAULT_PRESET)),
+                                    steps=_int(body, "steps", 0) or None, space=body.get("space") or None,
                                     noise=str(body.get("noise", "optimize")), loss=str(body.get("loss", "auto")),
                                     tune=bool(body.get("tune", False)),
                                     tune_steps=_int(body, "tune_steps", 0) or None)
-        options.config()  # validate before answering
+        cfg = options.config()  # validate before answering
         if session.target is None:
             raise InputError("load a photo first: projection needs a target")
         if server.slot.busy:
@@ -322,7 +324,7 @@ def create_app(server: StudioServer) -> Starlette:
                 events.put(("failed", {"error": f"internal error: {type(err).__name__}: {err}"}))
 
         threading.Thread(target=run, name=f"projection-{sid[:6]}", daemon=True).start()
-        return JSONResponse({"started": True, "steps": options.steps}, status_code=202)
+        return JSONResponse({"started": True, "steps": cfg.total_steps}, status_code=202)
 
     async def stop_projection(request):
         sid, _ = server.session(request)

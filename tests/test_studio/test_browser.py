@@ -61,7 +61,7 @@ def test_project_edit_export_in_the_browser(page, studio, tmp_path, screenshot_p
     other.wait_for_function("document.getElementById('status').textContent === 'idle'", timeout=30_000)
     other.close()
     assert int(page.get_attribute("#step", "data-updates")) >= 2  # progress arrived while it ran
-    assert "20 steps" in page.inner_text("#report")
+    assert "60 steps" in page.inner_text("#report")  # the default fast preset: 20 Adam steps + 40 L-BFGS
     assert page.is_visible("#progress-img")
 
     page.wait_for_selector("input.dir-slider")

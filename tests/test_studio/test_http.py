@@ -126,6 +126,8 @@ def test_one_projection_per_server(studio, sid):
     assert status == 400 and "steps" in error_of(body)
     status, body, _ = request(url, "/api/project", {"steps": 2, "space": "z"}, {"X-Session": sid})
     assert status == 400 and "unknown latent space" in error_of(body)
+    status, body, _ = request(url, "/api/project", {"preset": "turbo"}, {"X-Session": sid})
+    assert status == 400 and "unknown projector preset" in error_of(body)
     if not TUNING_AVAILABLE:
         status, body, _ = request(url, "/api/project", {"steps": 2, "tune": True}, {"X-Session": sid})
         assert status == 400 and "pivotal tuning is not available" in error_of(body)

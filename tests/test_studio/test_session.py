@@ -151,6 +151,16 @@ def test_direction_files_and_networks_the_studio_refuses(demo_network, tmp_path)
         StudioNetwork("cond", load_generator(ROOT / "tests" / "fixtures" / "ada_tiny_cond.pkl"))
 
 
+def test_projection_options_follow_the_presets():
+    from projector import DEFAULT_PRESET, ProjectorConfig
+
+    assert ProjectionOptions().config() == ProjectorConfig.preset(DEFAULT_PRESET)
+    assert (ProjectionOptions(preset="official", steps=30, space="w+", noise="fixed").config() ==
+            ProjectorConfig.preset("official", steps=30, space="w+", optimize_noise=False))
+    with pytest.raises(InputError, match="preset"):
+        ProjectionOptions(preset="turbo").config()
+
+
 def test_projection_progress_stop_and_busy(session):
     """A run stopped from its progress callback keeps the latent of the last image shown (a full run: browser test)."""
     session.load_photo(WORLD_FACE)
@@ -190,7 +200,7 @@ def test_projection_with_pivotal_tuning(session):
 
     session.load_photo(WORLD_FACE)
     updates = []
-    report = session.project(ProjectionOptions(steps=2, loss="effnet", tune=True, tune_steps=2),
+    report = session.project(ProjectionOptions(preset="official", steps=2, loss="effnet", tune=True, tune_steps=2),
                              progress=updates.append, every=1)
     assert [(u.phase, u.step, u.image is None) for u in updates] == [
         ("project", 1, False), ("project", 2, False), ("tune", 1, True), ("tune", 2, True)]

@@ -334,14 +334,15 @@ function drawCurve() {
 
 async function startProjection() {
   await guarded(async () => {
-    const settings = { steps: parseInt($("steps").value, 10), space: $("space").value,
+    const settings = { preset: $("preset").value, space: $("space").value,
       noise: $("noise-opt").value, loss: $("loss").value, tune: $("tune").checked };
+    if ($("steps").value) settings.steps = parseInt($("steps").value, 10);
     app.distances = [];
     app.phase = "project";
-    app.projectSteps = settings.steps;
     drawCurve();
-    await api("/api/project", { method: "POST", json: settings });
-    $("step").textContent = `step 0/${settings.steps}`;
+    const started = await (await api("/api/project", { method: "POST", json: settings })).json();
+    app.projectSteps = started.steps;
+    $("step").textContent = `step 0/${started.steps}`;
     $("stop").disabled = false;
   });
 }
