@@ -18,7 +18,7 @@ from .project import (
     project,
     w_noise_scale,
 )
-from .tune import TuneConfig, TuneResult, TuneStep, apply_update, load_tuned, save_tuned, tune
+from .tune import PIVOT_SPACE, TuneConfig, TuneResult, TuneStep, apply_update, load_tuned, save_tuned, tune
 
 __all__ = ["DEFAULT_PRESET", "ProjectorConfig", "ProjectionResult", "ProjectionStep", "learning_rate", "load_network", "project",
-           "w_noise_scale", "TuneConfig", "TuneResult", "TuneStep", "tune", "apply_update", "save_tuned", "load_tuned"]
+           "w_noise_scale", "PIVOT_SPACE", "TuneConfig", "TuneResult", "TuneStep", "tune", "apply_update", "save_tuned", "load_tuned"]

@@ -330,7 +330,7 @@ class ProjectionSlot:
 @dataclass(frozen=True)
 class ProjectionOptions:
     """What the projection panel sets; ``preset``, ``steps``, ``space``, ``noise`` and ``loss`` as
-    ``s2edit project`` (``steps`` and ``space`` None: the preset's)."""
+    ``s2edit project`` (``steps`` None: the preset's; ``space`` None: the preset's, W before tuning)."""
 
     preset: str = DEFAULT_PRESET
     steps: int | None = None
@@ -348,7 +348,12 @@ class ProjectionOptions:
             raise InputError(f"steps must be 1 .. 5000, got {self.steps}")
         if self.tune and not TUNING_AVAILABLE:
             raise InputError("pivotal tuning is not available in this version")
-        return ProjectorConfig.preset(self.preset, steps=self.steps, space=self.space,
+        space = self.space
+        if self.tune and space is None:
+            from .tune import PIVOT_SPACE
+
+            space = PIVOT_SPACE
+        return ProjectorConfig.preset(self.preset, steps=self.steps, space=space,
                                       optimize_noise=self.noise == "optimize", seed=self.seed)
 
 

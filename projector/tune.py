@@ -28,7 +28,7 @@ from .losses import make_perceptual
 from .metrics.image_quality import psnr, ssim
 from .project import _loss_input, _rebuild
 
-__all__ = ["UPDATES", "TuneConfig", "TuneStep", "TuneResult", "tune", "init_update", "apply_update",
+__all__ = ["PIVOT_SPACE", "UPDATES", "TuneConfig", "TuneStep", "TuneResult", "tune", "init_update", "apply_update",
            "model_sha256", "save_tuned", "read_tuned", "load_tuned", "update_size", "recorded_tuned_file",
            "tuned_generator", "TUNED_FILE"]
 
@@ -37,6 +37,7 @@ TUNED_KIND = "tuned"
 TUNED_FILE = "tuned.safetensors"  # its name next to a projection's outputs
 FORMAT_VERSION = 1
 PTI_LPIPS_STOP = 0.06  # PTI stops tuning once LPIPS falls below this
+PIVOT_SPACE = "w"  # PTI tunes around a W projection (edits in W keep working); the space unless one is asked for
 _SUFFIXES = ("delta", "lora_a", "lora_b")
 
 

@@ -1,5 +1,6 @@
 """s2edit project: find the latent (and noise) that makes the generator draw each photo."""
 
+import contextlib
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -37,7 +38,7 @@ def command(
     preset: Annotated[Preset, typer.Option("--preset", help="fast (the official quality in a fraction of the time) or official (the paper's algorithm); see docs/projection.md.")] = Preset.fast,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Adam steps (default: the preset's, fast 80, official 1000).")] = None,
     refine_steps: Annotated[int | None, typer.Option("--refine-steps", min=0, help="L-BFGS iterations on the latents after the Adam steps (default: the preset's, fast 40, official 0).")] = None,
-    space: Annotated[Space | None, typer.Option("--space", help="w (one latent, as the paper) or w+ (one per layer); default: the preset's.")] = None,
+    space: Annotated[Space | None, typer.Option("--space", help="w (one latent, as the paper) or w+ (one per layer); default: the preset's (w with --tune).")] = None,
     noise: Annotated[NoiseChoice, typer.Option("--noise", help="Optimize the noise maps, or keep the network's.")] = NoiseChoice.optimize,
     loss: Annotated[LossChoice, typer.Option("--loss", help="lpips (VGG16, needs its weights), effnet (offline), auto.")] = LossChoice.auto,
     mse: Annotated[float, typer.Option("--mse", parser=finite(0), help="Weight of an extra pixel MSE term.")] = 0.0,
@@ -62,9 +63,7 @@ def command(
 ) -> None:
     """Project photos into the generator's latent space: <outdir>/<name>/{target,proj}.png, latents, report, and
     <outdir>/summary.json. Under torchrun (--nproc_per_node N -m cli project) each process projects its share."""
-    import contextlib
-
-    from projector import ProjectorConfig, TuneConfig
+    from projector import PIVOT_SPACE, ProjectorConfig, TuneConfig
     from projector.distributed import current_rank, project_sharded
     from projector.io import collect_images
     from projector.latent_file import load_latent
@@ -74,8 +73,9 @@ def command(
     from .._options import load_network, resolve_device
 
     paths = collect_images(images)
-    cfg = ProjectorConfig.preset(preset.value, steps=steps, refine_steps=refine_steps, space=space and space.value,
-                                 initial_lr=lr, optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse, seed=seed)
+    cfg = ProjectorConfig.preset(preset.value, steps=steps, refine_steps=refine_steps, initial_lr=lr, seed=seed,
+                                 space=space.value if space else (PIVOT_SPACE if tune else None),  # None: the preset's
+                                 optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse)
     tune_cfg = TuneConfig(steps=tune_steps, lr=tune_lr, locality=locality, shared=tune_shared) if tune else None
     rank = current_rank(resolve_device(device))
     G = load_network(network, rank.device)

@@ -159,6 +159,9 @@ def test_projection_options_follow_the_presets():
             ProjectorConfig.preset("official", steps=30, space="w+", optimize_noise=False))
     with pytest.raises(InputError, match="preset"):
         ProjectionOptions(preset="turbo").config()
+    if TUNING_AVAILABLE:  # tuning starts from PTI's W pivot unless a space is asked for
+        assert ProjectionOptions(tune=True).config().space == "w"
+        assert ProjectionOptions(tune=True, space="w+").config().space == "w+"
 
 
 def test_projection_progress_stop_and_busy(session):

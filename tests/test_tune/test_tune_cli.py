@@ -37,6 +37,7 @@ def test_project_tune_then_edit_and_mix(tmp_path):
     report = json.loads((folder / "report.json").read_text())
     assert report["tuned"]["steps"] == 2 and {"psnr_db", "ssim", "perceptual_distance", "seconds"} <= set(report["tuned"])
     assert "psnr_db" in report and "seconds" in report  # the pivot's figures stay at the top level
+    assert report["space"] == meta["space"] == "w"  # PTI's W pivot, whatever the preset's space
 
     r = s2edit("directions", "svm", "--network", "demo", "--attribute", "smile", "--samples", 20,
                "--output", tmp_path / "smile.npz")
