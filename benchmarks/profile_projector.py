@@ -13,8 +13,13 @@ over ``--repeats`` runs, then the whole step as ``project`` runs it:
 
 The remainder "whole step - sum of parts" is Python overhead and data movement between parts.
 
+``--sample-batches`` times instead what the fast preset does before its first step: rendering
+W samples with constant noise, per image, at several batch sizes, on ``--network`` and on
+random-weight networks at ``--sample-resolutions`` (channel_base 16384, channel_max 512).
+
     python benchmarks/profile_projector.py --network demo --threads 1
     python benchmarks/profile_projector.py --network demo --threads 2 --variants
+    python benchmarks/profile_projector.py --threads 1 --sample-batches --repeats 3
 """
 
 import argparse
@@ -26,9 +31,17 @@ import time
 import torch
 
 from projector.losses import make_perceptual, noise_regularizer
-from stylegan2_core import load_generator, z_from_seeds
+from stylegan2_core import (
+    Generator,
+    GeneratorConfig,
+    MappingConfig,
+    SynthesisConfig,
+    load_generator,
+    z_from_seeds,
+    z_samples,
+)
 
-__all__ = ["profile_step", "main"]
+__all__ = ["main", "profile_sample_batches", "profile_step"]
 
 
 def _interleaved_medians(parts: dict, repeats: int, device) -> dict[str, float]:
@@ -114,6 +127,31 @@ def profile_step(G, distance, batch: int = 1, repeats: int = 10, fused: bool = F
     }, repeats, device)
 
 
+def profile_sample_batches(G, sizes=(1, 2, 4, 8, 16), count: int = 16, repeats: int = 3) -> dict[int, float]:
+    """Seconds per image to render ``count`` W samples with constant noise in batches of each size
+    (how the fast preset draws the samples it ranks), timed round-robin."""
+    device = G.mapping.w_avg.device
+    with torch.no_grad():
+        ws = G.mapping(z_samples(count, G.z_dim, 123).to(device), None)[:, :1].expand(-1, G.num_ws, -1)
+
+    def render(size):
+        def run():
+            with torch.no_grad():
+                for chunk in ws.split(size):
+                    G.synthesis(chunk, noise_mode="const", fused_modconv=False)
+        return run
+
+    medians = _interleaved_medians({size: render(size) for size in sizes}, repeats, device)
+    return {size: seconds / count for size, seconds in medians.items()}
+
+
+def _random_network(resolution: int, device) -> Generator:
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(z_dim=512, w_dim=512, img_resolution=resolution, mapping=MappingConfig(num_layers=8),
+                          synthesis=SynthesisConfig(channel_base=16384, channel_max=512))
+    return Generator(cfg).eval().requires_grad_(False).to(device)
+
+
 def _print_table(parts: dict[str, float], title: str) -> None:
     whole = parts["whole step"]
     accounted = sum(v for k, v in parts.items() if k not in ("generator forward", "whole step"))
@@ -135,12 +173,27 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--variants", action="store_true",
                     help="also time the previous path (fused modulated convolution, contiguous perceptual input)")
+    ap.add_argument("--sample-batches", action="store_true",
+                    help="time rendering the fast preset's initial W samples at batch sizes 1-16 instead")
+    ap.add_argument("--sample-resolutions", type=int, nargs="*", default=[128, 256])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     G = load_generator(args.network, device=device)
     distance, notice = make_perceptual(args.loss, device=device)
     machine = torch.cuda.get_device_name() if device.type == "cuda" else (platform.processor() or platform.machine())
+    if args.sample_batches:
+        print(f"Rendering initial W samples (16 per size, median of {args.repeats}), device {args.device} ({machine}), "
+              f"{torch.get_num_threads()} threads, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}\n")
+        sizes = (1, 2, 4, 8, 16)
+        print("| network | " + " | ".join(f"batch {b}: ms / image" for b in sizes) + " |")
+        print("| --- |" + " ---: |" * len(sizes))
+        nets = [(f"{args.network} ({G.img_resolution} px)", G)] + [
+            (f"random {r} px", _random_network(r, device)) for r in args.sample_resolutions]
+        for name, net in nets:
+            per_image = profile_sample_batches(net, sizes, repeats=args.repeats)
+            print(f"| {name} | " + " | ".join(f"{per_image[b] * 1e3:.1f}" for b in sizes) + " |", flush=True)
+        return
     print(f"Projection step profile: network {args.network} ({G.img_resolution}px), loss {distance.name}, "
           f"batch {args.batch}, device {args.device} ({machine}), {torch.get_num_threads()} threads "
           f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}), torch {torch.__version__}, "
