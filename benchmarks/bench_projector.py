@@ -37,7 +37,7 @@ final distance. ``--resolution 64 --device cpu`` is a quick smoke test of the sa
     python benchmarks/bench_projector.py recovery --network demo --images 32 --steps 1000
     python benchmarks/bench_projector.py speed --threads 2
     python benchmarks/bench_projector.py ttq --network demo --images 3 --threads 1 --timing-256
-    python benchmarks/bench_projector.py folder --images 8 --processes 1 2 --steps 30
+    python benchmarks/bench_projector.py folder --images 8 --processes 1 2 --repeats 2 --threads 1
     python benchmarks/bench_projector.py gpu --device cuda --out out/gpu_suite/projection.md
 """
 
@@ -326,7 +326,8 @@ def folder(args) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench_folder_"))
     for i, image in enumerate(inworld_images(G, args.images)):
         save_image(root / "photos" / f"img{i:03d}.png", image)
-    print(f"Folder job: {args.images} demo images, preset {args.preset}, {args.steps} steps, batch {args.batch}, "
+    steps = ["--steps", str(args.steps)] if args.steps else []
+    print(f"Folder job: {args.images} demo images, preset {args.preset}, {args.steps or 'its'} steps, batch {args.batch}, "
           f"machine: {_machine()}, load average at start {os.getloadavg()[0]:.1f}\n")
     times = {p: [] for p in args.processes}
     for r in range(args.repeats):
@@ -334,8 +335,8 @@ def folder(args) -> None:
             env = {**os.environ, "OMP_NUM_THREADS": str(args.threads),
                    "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs), "-m",
-                   "cli", "project", str(root / "photos"), "--network", args.network, "--preset", args.preset,
-                   "--steps", str(args.steps), "--batch-size", str(args.batch), "--loss", args.loss, "--device", "cpu",
+                   "cli", "project", str(root / "photos"), "--network", args.network, "--preset", args.preset, *steps,
+                   "--batch-size", str(args.batch), "--loss", args.loss, "--device", "cpu",
                    "--outdir", str(root / f"out{procs}_{r}")]
             t0 = time.perf_counter()
             subprocess.run(cmd, env=env, check=True, capture_output=True)
@@ -449,7 +450,7 @@ def main() -> None:
     fo.add_argument("--images", type=int, default=8)
     fo.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     fo.add_argument("--preset", default="fast")
-    fo.add_argument("--steps", type=int, default=30)
+    fo.add_argument("--steps", type=int, default=0, help="Adam steps (0: the preset's)")
     fo.add_argument("--batch", type=int, default=2)
     fo.add_argument("--repeats", type=int, default=2)
     gp = sub.add_parser("gpu")
