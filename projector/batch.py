@@ -28,7 +28,14 @@ from stylegan2_core.image import to_uint8
 from .io import Preprocessing, load_target, prepare_target
 from .latent_file import LatentRecord, load_projection_state, save_projection_state
 from .outputs import OUTPUT_FILES, record_outputs, write_projection
-from .project import ProjectionInterrupted, ProjectionState, ProjectionStep, ProjectorConfig, project
+from .project import (
+    ProjectionInterrupted,
+    ProjectionState,
+    ProjectionStep,
+    ProjectorConfig,
+    images_per_batch,
+    project,
+)
 from .tune import TUNED_FILE, TuneConfig, TuneStep, tune
 from .video import VideoWriter
 
@@ -109,12 +116,13 @@ def prepare_targets(paths: Sequence[Path], resolution: int, crop: bool = True, a
 
 def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg: ProjectorConfig, *,
                   c: torch.Tensor | None = None, distance=None, init: LatentRecord | None = None,
-                  batch_size: int = 4, crop: bool = True, align: bool = False, save_video: bool = False,
+                  batch_size: int | None = None, crop: bool = True, align: bool = False, save_video: bool = False,
                   video_every: int = 10, video_fps: float = 10, force: bool = False,
                   callback: Callable[[list[Path], ProjectionStep | TuneStep], None] | None = None,
                   should_stop: Callable[[], bool] | None = None, resume: bool = False,
                   tune_cfg: TuneConfig | None = None) -> list[ProjectedFile]:
-    """Project photos ``batch_size`` at a time and write ``<outdir>/<stem>/`` for each (``OUTPUT_FILES``).
+    """Project photos ``batch_size`` at a time (default ``images_per_batch(G, 4)``: 4 on a GPU, fewer
+    on a CPU for large networks) and write ``<outdir>/<stem>/`` for each (``OUTPUT_FILES``).
 
     Args:
         targets: photo paths (prepared with ``crop`` / ``align``) or ``prepare_targets`` results.
@@ -146,6 +154,8 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
     init_noise = init.noise if init is not None and init.noise else None
     if tune_cfg is not None and tune_cfg.shared:
         batch_size = len(prepared)  # one tuned generator for every photo
+    elif batch_size is None:
+        batch_size = images_per_batch(G, 4)
     states = {i: load_projection_state(state_path(outdir, t.path))[0] for i, t in enumerate(prepared)
               if resume and state_path(outdir, t.path).is_file()}
     done: dict[int, ProjectedFile] = {}

@@ -32,7 +32,7 @@ from stylegan2_core.fileio import atomic_write
 
 from .batch import PreparedTarget, ProjectedFile, prepare_targets, project_files, projection_outputs
 from .outputs import OUTPUT_FILES, check_outputs
-from .project import ProjectionStep, ProjectorConfig
+from .project import ProjectionStep, ProjectorConfig, images_per_batch
 
 __all__ = ["Rank", "ShardedRun", "SUMMARY_NAME", "current_rank", "complete", "plan_shards", "project_sharded"]
 
@@ -145,7 +145,7 @@ def _write_summary(outdir: Path, paths: Sequence[Path], reports: dict[int, dict]
 
 
 def project_sharded(G, paths: Sequence[Path | str], outdir, cfg: ProjectorConfig, *, rank: Rank | None = None,
-                    resume: bool = False, force: bool = False, batch_size: int = 4, crop: bool = True,
+                    resume: bool = False, force: bool = False, batch_size: int | None = None, crop: bool = True,
                     align: bool = False, save_video: bool = False, video_every: int = 10,
                     c: torch.Tensor | None = None, distance=None, init=None,
                     callback: Callable[[list[Path], ProjectionStep], None] | None = None,
@@ -174,6 +174,8 @@ def project_sharded(G, paths: Sequence[Path | str], outdir, cfg: ProjectorConfig
     mine = plan_shards(todo, rank.world_size)[rank.rank]
     if tune_cfg is not None and tune_cfg.shared:
         batch_size = max(1, len(mine))  # one tuned generator for every photo of this process
+    elif batch_size is None:
+        batch_size = images_per_batch(G, 4)
     projected, reports = [], []
     for batch in _consecutive_batches(mine, batch_size):
         targets: list[PreparedTarget] = prepare_targets([paths[i] for i in batch], G.img_resolution, crop=crop,

@@ -31,7 +31,7 @@ from stylegan2_core import InputError, check_ws, w_statistics, z_samples
 from .losses import make_perceptual, noise_regularizer
 
 __all__ = ["DEFAULT_PRESET", "PRESETS", "ProjectorConfig", "ProjectionStep", "ProjectionResult", "ProjectionState",
-           "ProjectionInterrupted", "learning_rate", "w_noise_scale", "project"]
+           "ProjectionInterrupted", "images_per_batch", "learning_rate", "w_noise_scale", "project"]
 
 SPACES = ("w", "w+")
 
@@ -227,13 +227,14 @@ def _initial_latents(G, space, n, w_avg, init_ws):
     return init_ws.clone()
 
 
-def _sample_batch(G) -> int:
-    """Samples rendered (and embedded) per batch when ranking the initial W samples: on a CPU at most
-    16 384 pixels (larger batches ran up to 2x slower per image, their activations leaving the
-    cache: ``benchmarks/profile_projector.py --sample-batches``), 16 on an accelerator."""
+def images_per_batch(G, accelerator: int) -> int:
+    """How many images to run through ``G`` together: ``accelerator`` on a GPU; on a CPU no more, and
+    at most 16 384 pixels (larger batches ran slower per image once their activations left the
+    cache, up to 2x at 256 px: ``benchmarks/profile_projector.py --sample-batches``, and the
+    projection step's throughput in ``docs/benchmarks.md``)."""
     if G.mapping.w_avg.device.type != "cpu":
-        return 16
-    return max(1, min(16, 16384 // G.img_resolution**2))
+        return accelerator
+    return max(1, min(accelerator, 16384 // G.img_resolution**2))
 
 
 def _best_samples(G, cfg, c, distances, n: int) -> torch.Tensor:
@@ -254,7 +255,7 @@ def _best_samples(G, cfg, c, distances, n: int) -> torch.Tensor:
             ci = None if c is None else c[indices[0]:indices[0] + 1].expand(len(z), -1)
             w = G.mapping(z, ci)[:, :1]
             images = torch.cat([G.synthesis(chunk.expand(-1, G.num_ws, -1), noise_mode="const", fused_modconv=False)
-                                for chunk in w.split(_sample_batch(G))])
+                                for chunk in w.split(images_per_batch(G, 16))])
             for i, dist in zip(indices, distances(images, indices)):
                 chosen[i] = w[dist.argsort()[:cfg.starts]]
     return torch.cat(chosen)
@@ -432,14 +433,16 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
             return distance.distance(distance.embed(images), [f[targets] for f in target_features])
         return distance(images, target_small[targets])
 
+    chunk = images_per_batch(G, 16)
+
     def candidate_distances(images, indices):
         """[len(indices), K]: every candidate image against every listed target (features computed once)."""
         images = _loss_input(images, loss_res)
         if cached:
-            feats = [torch.cat(parts) for parts in zip(*(distance.embed(x) for x in images.split(_sample_batch(G))))]
+            feats = [torch.cat(parts) for parts in zip(*(distance.embed(x) for x in images.split(chunk)))]
             return torch.stack([distance.distance(feats, [f[i:i + 1].expand_as(g) for f, g in zip(target_features, feats)])
                                 for i in indices])
-        return torch.stack([torch.cat([distance(x, target_small[i:i + 1].expand_as(x)) for x in images.split(_sample_batch(G))])
+        return torch.stack([torch.cat([distance(x, target_small[i:i + 1].expand_as(x)) for x in images.split(chunk)])
                             for i in indices])
 
     space = "w" if cfg.space == "w" or (cfg.w_first > 0 and init_ws is None) else "w+"  # of the first steps

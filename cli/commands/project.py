@@ -46,7 +46,7 @@ def command(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (image i uses seed + i).")] = 0,
     init: Annotated[Path | None, typer.Option("--init", help="Start from this latent file (e.g. to refine).")] = None,
     class_idx: ClassOpt = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images optimized together.")] = 4,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Images optimized together (default: 4 on a GPU; on a CPU as many as fit 16 384 pixels, at most 4).")] = None,
     no_crop: Annotated[bool, typer.Option("--no-crop", help="Pad to square instead of centre-cropping.")] = False,
     align: Annotated[bool, typer.Option("--align", help="Detect and align the face first (FFHQ recipe).")] = False,
     save_video: Annotated[bool, typer.Option("--save-video", help="Write proj.mp4: target | projection during optimization.")] = False,

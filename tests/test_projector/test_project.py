@@ -216,3 +216,17 @@ def test_outputs_reload_to_the_same_image(G, targets, tmp_path):
     with torch.no_grad():
         again = G.synthesis(record.ws, noise=record.noise)
     torch.testing.assert_close(again, r.images[1:2])
+
+
+def test_images_per_batch_keeps_cpu_batches_small():
+    """On a CPU at most 16 384 pixels per batch (larger ones ran slower per image); elsewhere the given size."""
+    from types import SimpleNamespace
+
+    from projector.project import images_per_batch
+
+    def net(resolution, device):
+        return SimpleNamespace(img_resolution=resolution, mapping=SimpleNamespace(w_avg=torch.empty(1, device=device)))
+
+    assert [images_per_batch(net(r, "cpu"), 16) for r in (32, 64, 128, 256, 1024)] == [16, 4, 1, 1, 1]
+    assert [images_per_batch(net(r, "cpu"), 4) for r in (32, 64, 256)] == [4, 4, 1]
+    assert images_per_batch(net(1024, "meta"), 16) == 16
