@@ -389,7 +389,6 @@ def gpu(args) -> None:
         cfg = ProjectorConfig.preset(name)
         if args.steps:  # smoke tests: a few steps of each phase
             cfg = replace(cfg, steps=args.steps, refine_steps=min(cfg.refine_steps, args.steps))
-        steps = f"{cfg.steps}" + (f" + {cfg.refine_steps} L-BFGS" if cfg.refine_steps else "")
         with torch.no_grad():
             target = torch.cat([G(z_from_seeds([i], G.z_dim).to(device), noise_mode="const") for i in range(batch)])
         if cuda:
@@ -402,12 +401,12 @@ def gpu(args) -> None:
                 torch.cuda.synchronize(device)
             seconds = time.perf_counter() - t0
         except torch.OutOfMemoryError:
-            line = f"| {name} | {batch} | {steps} | out of memory | - | - |"
+            line = f"| {name} | {batch} | {cfg.schedule} | out of memory | - | - |"
         else:
             peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else float("nan")
             if not torch.isfinite(r.distance).all():
                 raise SystemExit(f"{name} at batch {batch}: non-finite distance")
-            line = (f"| {name} | {batch} | {steps} | {seconds / batch:.2f} | {peak:.1f} | "
+            line = (f"| {name} | {batch} | {cfg.schedule} | {seconds / batch:.2f} | {peak:.1f} | "
                     f"{float(r.distance.median()):.4f} |")
         finally:
             if cuda:

@@ -42,8 +42,8 @@ from .video import VideoWriter
 if TYPE_CHECKING:
     from .align import AlignedFace
 
-__all__ = ["ALIGNMENT_NAME", "PreparedTarget", "ProjectedFile", "STATE_NAME", "prepare_targets", "projection_outputs",
-           "project_files", "state_path"]
+__all__ = ["ALIGNMENT_NAME", "PreparedTarget", "ProjectedFile", "STATE_NAME", "photos_per_batch", "prepare_targets",
+           "projection_outputs", "project_files", "state_path"]
 
 VIDEO_NAME = "proj.mp4"
 ALIGNMENT_NAME = "alignment.json"
@@ -114,6 +114,14 @@ def prepare_targets(paths: Sequence[Path], resolution: int, crop: bool = True, a
     return targets
 
 
+def photos_per_batch(G, batch_size: int | None, tune_cfg: TuneConfig | None, photos: int) -> int:
+    """``batch_size``, or by default ``images_per_batch(G, 4)``; all ``photos`` at once when one
+    tuned generator is shared by every photo."""
+    if tune_cfg is not None and tune_cfg.shared:
+        return max(1, photos)
+    return images_per_batch(G, 4) if batch_size is None else batch_size
+
+
 def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg: ProjectorConfig, *,
                   c: torch.Tensor | None = None, distance=None, init: LatentRecord | None = None,
                   batch_size: int | None = None, crop: bool = True, align: bool = False, save_video: bool = False,
@@ -121,8 +129,8 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
                   callback: Callable[[list[Path], ProjectionStep | TuneStep], None] | None = None,
                   should_stop: Callable[[], bool] | None = None, resume: bool = False,
                   tune_cfg: TuneConfig | None = None) -> list[ProjectedFile]:
-    """Project photos ``batch_size`` at a time (default ``images_per_batch(G, 4)``: 4 on a GPU, fewer
-    on a CPU for large networks) and write ``<outdir>/<stem>/`` for each (``OUTPUT_FILES``).
+    """Project photos ``batch_size`` at a time (default ``photos_per_batch``: 4 on a GPU, fewer on a
+    CPU for large networks) and write ``<outdir>/<stem>/`` for each (``OUTPUT_FILES``).
 
     Args:
         targets: photo paths (prepared with ``crop`` / ``align``) or ``prepare_targets`` results.
@@ -152,10 +160,7 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
     fresh = iter(prepare_targets(loose, G.img_resolution, crop=crop, align=align))
     prepared = [t if t is not None else next(fresh) for t in prepared]
     init_noise = init.noise if init is not None and init.noise else None
-    if tune_cfg is not None and tune_cfg.shared:
-        batch_size = len(prepared)  # one tuned generator for every photo
-    elif batch_size is None:
-        batch_size = images_per_batch(G, 4)
+    batch_size = photos_per_batch(G, batch_size, tune_cfg, len(prepared))
     states = {i: load_projection_state(state_path(outdir, t.path))[0] for i, t in enumerate(prepared)
               if resume and state_path(outdir, t.path).is_file()}
     done: dict[int, ProjectedFile] = {}

@@ -30,9 +30,16 @@ import torch
 from stylegan2_core.errors import InputError
 from stylegan2_core.fileio import atomic_write
 
-from .batch import PreparedTarget, ProjectedFile, prepare_targets, project_files, projection_outputs
+from .batch import (
+    PreparedTarget,
+    ProjectedFile,
+    photos_per_batch,
+    prepare_targets,
+    project_files,
+    projection_outputs,
+)
 from .outputs import OUTPUT_FILES, check_outputs
-from .project import ProjectionStep, ProjectorConfig, images_per_batch
+from .project import ProjectionStep, ProjectorConfig
 
 __all__ = ["Rank", "ShardedRun", "SUMMARY_NAME", "current_rank", "complete", "plan_shards", "project_sharded"]
 
@@ -172,10 +179,7 @@ def project_sharded(G, paths: Sequence[Path | str], outdir, cfg: ProjectorConfig
                                      tuned=tune_cfg is not None) + [outdir / SUMMARY_NAME], force=force or resume)
     _barrier(rank)  # every rank has listed the work before any rank writes
     mine = plan_shards(todo, rank.world_size)[rank.rank]
-    if tune_cfg is not None and tune_cfg.shared:
-        batch_size = max(1, len(mine))  # one tuned generator for every photo of this process
-    elif batch_size is None:
-        batch_size = images_per_batch(G, 4)
+    batch_size = photos_per_batch(G, batch_size, tune_cfg, len(mine))  # shared tuning: one generator per process
     projected, reports = [], []
     for batch in _consecutive_batches(mine, batch_size):
         targets: list[PreparedTarget] = prepare_targets([paths[i] for i in batch], G.img_resolution, crop=crop,

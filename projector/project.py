@@ -85,6 +85,11 @@ class ProjectorConfig:
         """Optimizer steps and refinement iterations together (what progress counts)."""
         return self.steps + self.refine_steps
 
+    @property
+    def schedule(self) -> str:
+        """The steps in words, e.g. ``'80 steps + 40 L-BFGS'``."""
+        return f"{self.steps} steps" + (f" + {self.refine_steps} L-BFGS" if self.refine_steps else "")
+
     @classmethod
     def preset(cls, name: str, **overrides) -> "ProjectorConfig":
         """A named configuration: ``'official'`` (the paper's schedule, 1000 steps) or ``'fast'``
@@ -237,12 +242,12 @@ def images_per_batch(G, accelerator: int) -> int:
     return max(1, min(accelerator, 16384 // G.img_resolution**2))
 
 
-def _best_samples(G, cfg, c, distances, n: int) -> torch.Tensor:
+def _best_samples(G, cfg, c, distances, n: int, chunk: int) -> torch.Tensor:
     """The ``cfg.starts`` best of the first ``cfg.init_samples`` W samples per image, [N * starts, 1, w_dim].
 
     The samples are the first z of the W-statistics stream (``RandomState(w_avg_seed)``), rendered
-    once (per class label) with the network's constant noise; ``distances(images, image_indices)``
-    ranks them against each image's target.
+    once (per class label) with the network's constant noise, ``chunk`` at a time;
+    ``distances(images, image_indices)`` ranks them against each image's target.
     """
     device = G.mapping.w_avg.device
     z = z_samples(cfg.init_samples, G.z_dim, cfg.w_avg_seed).to(device)
@@ -254,8 +259,8 @@ def _best_samples(G, cfg, c, distances, n: int) -> torch.Tensor:
         for indices in groups.values():
             ci = None if c is None else c[indices[0]:indices[0] + 1].expand(len(z), -1)
             w = G.mapping(z, ci)[:, :1]
-            images = torch.cat([G.synthesis(chunk.expand(-1, G.num_ws, -1), noise_mode="const", fused_modconv=False)
-                                for chunk in w.split(images_per_batch(G, 16))])
+            images = torch.cat([G.synthesis(part.expand(-1, G.num_ws, -1), noise_mode="const", fused_modconv=False)
+                                for part in w.split(chunk)])
             for i, dist in zip(indices, distances(images, indices)):
                 chosen[i] = w[dist.argsort()[:cfg.starts]]
     return torch.cat(chosen)
@@ -424,14 +429,28 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
     with torch.no_grad():
         target_features = distance.embed(target_small) if cached else None
 
+    def own_targets(rows: int) -> torch.Tensor:
+        """The target of each of ``rows`` optimized rows (``rows // n`` consecutive rows per image)."""
+        return torch.arange(n, device=device).repeat_interleave(rows // n)
+
     def perceptual(images, targets=None):
-        """Distance of each image to its target: ``targets[i]`` (default: ``starts`` consecutive rows per target)."""
+        """Distance of each image to its target: ``targets[i]`` (default: ``own_targets``)."""
         images = _loss_input(images, loss_res)
         if targets is None:
-            targets = torch.arange(n, device=device).repeat_interleave(images.shape[0] // n)
+            targets = own_targets(images.shape[0])
         if cached:
             return distance.distance(distance.embed(images), [f[targets] for f in target_features])
         return distance(images, target_small[targets])
+
+    def image_loss(synth, targets=None):
+        """(loss, perceptual distance) of each image: the distance plus the optional pixel MSE term,
+        against ``targets[i]`` (default: ``own_targets``)."""
+        if targets is None:
+            targets = own_targets(synth.shape[0])
+        dist = perceptual(synth, targets)
+        if not cfg.mse_weight:
+            return dist, dist
+        return dist + cfg.mse_weight * (synth - target[targets]).square().mean(dim=(1, 2, 3)), dist
 
     chunk = images_per_batch(G, 16)
 
@@ -449,7 +468,7 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
     if state is not None:
         space, w_opt = state.space, state.w_opt.to(device, torch.float32).clone()
     elif init_ws is None and cfg.init_samples:
-        w_start = _best_samples(G, cfg, c, candidate_distances, n)
+        w_start = _best_samples(G, cfg, c, candidate_distances, n, chunk)
         w_opt = (w_start if space == "w" else w_start.expand(-1, G.num_ws, -1)).clone()
     else:
         w_opt = _initial_latents(G, space, n, w_avg, init_ws)
@@ -478,8 +497,6 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
             optimizer.state[param] = {"step": torch.tensor(float(state.adam_step)),
                                       "exp_avg": exp_avg.to(device, torch.float32).clone(),
                                       "exp_avg_sq": exp_avg_sq.to(device, torch.float32).clone()}
-    target_rows = target.repeat_interleave(starts, dim=0) if starts > 1 else target
-
     def best_rows(values):
         """Index of each image's best start (lowest ``values``), as rows of the optimized batch."""
         if starts == 1:
@@ -501,7 +518,7 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
             kept, optimizer = _rebuild(optimizer, lambda x, i: x[index])
             w_opt, noise = kept[0], (kept[1:] if cfg.optimize_noise else [m[index] for m in noise])
             gens = [gens[i] for i in index.tolist()]
-            starts, target_rows = 1, target
+            starts = 1
         if step == wplus_step:  # the W latent becomes one latent per layer, moments included
             kept, optimizer = _rebuild(optimizer, lambda x, i: x.expand(-1, G.num_ws, -1) if i == 0 else x)
             w_opt, noise = kept[0], (kept[1:] if cfg.optimize_noise else noise)
@@ -514,12 +531,9 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
         w_noise = torch.cat([torch.randn([1, *w_opt.shape[1:]], generator=g) for g in gens]).to(device) * scale
         ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if space == "w" else w_opt + w_noise
         synth = G.synthesis(ws, noise=noise, fused_modconv=False)
-        dist = perceptual(synth)
-        loss = dist
+        loss, dist = image_loss(synth)
         if cfg.optimize_noise:
             loss = loss + cfg.noise_reg_weight * noise_regularizer(noise)
-        if cfg.mse_weight:
-            loss = loss + cfg.mse_weight * (synth - target_rows).square().mean(dim=(1, 2, 3))
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()
         optimizer.step()
@@ -544,22 +558,18 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
     if first_refine < cfg.total_steps:
         # L-BFGS on the latents, noise maps fixed: the last digits of convergence that Adam reaches slowly.
         latent_shape, noise = w_opt.shape[1:], [m.detach() for m in noise]
-        target_of = torch.arange(n, device=device).repeat_interleave(w_opt.shape[0] // n)
+        target_of = own_targets(w_opt.shape[0])
 
         def evaluate(points, rows):
             points = points.detach().requires_grad_(True)
             synth = G.synthesis(points.view(-1, *latent_shape).expand(-1, G.num_ws, -1),
                                 noise=[m[rows] for m in noise], fused_modconv=False)
-            dist = perceptual(synth, target_of[rows])
-            loss = dist
-            if cfg.mse_weight:
-                loss = loss + cfg.mse_weight * (synth - target[target_of[rows]]).square().mean(dim=(1, 2, 3))
+            loss, dist = image_loss(synth, target_of[rows])
             (grad,) = torch.autograd.grad(loss.sum(), points)
             return loss.detach(), grad, synth.detach(), dist.detach()
 
         x = w_opt.detach().reshape(w_opt.shape[0], -1).clone()
-        every = torch.arange(x.shape[0], device=device)
-        loss, grad, *seen = evaluate(x, every)
+        loss, grad, *seen = evaluate(x, torch.arange(x.shape[0], device=device))  # seen: what callbacks show
         if state is not None and state.refine:
             mem = {k: v.to(device).clone() for k, v in state.refine.items()}
         else:

@@ -349,10 +349,10 @@ class ProjectionOptions:
         if self.tune and not TUNING_AVAILABLE:
             raise InputError("pivotal tuning is not available in this version")
         space = self.space
-        if self.tune and space is None:
-            from .tune import PIVOT_SPACE
+        if self.tune:
+            from .tune import pivot_space
 
-            space = PIVOT_SPACE
+            space = pivot_space(space, tuning=True)
         return ProjectorConfig.preset(self.preset, steps=self.steps, space=space,
                                       optimize_noise=self.noise == "optimize", seed=self.seed)
 

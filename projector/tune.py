@@ -21,15 +21,15 @@ import torch
 from torch.func import functional_call, vmap
 
 from stylegan2_core import InputError, ShapeError, check_ws, model_id
-from stylegan2_core.ops import use_impl
 from stylegan2_core.fileio import read_safetensors, safetensors_metadata, sha256_file, write_safetensors
+from stylegan2_core.ops import use_impl
 
 from .losses import make_perceptual
 from .metrics.image_quality import psnr, ssim
 from .project import _loss_input, _rebuild
 
-__all__ = ["PIVOT_SPACE", "UPDATES", "TuneConfig", "TuneStep", "TuneResult", "tune", "init_update", "apply_update",
-           "model_sha256", "save_tuned", "read_tuned", "load_tuned", "update_size", "recorded_tuned_file",
+__all__ = ["PIVOT_SPACE", "pivot_space", "UPDATES", "TuneConfig", "TuneStep", "TuneResult", "tune", "init_update",
+           "apply_update",           "model_sha256", "save_tuned", "read_tuned", "load_tuned", "update_size", "recorded_tuned_file",
            "tuned_generator", "TUNED_FILE"]
 
 UPDATES = ("full", "lora")
@@ -37,7 +37,7 @@ TUNED_KIND = "tuned"
 TUNED_FILE = "tuned.safetensors"  # its name next to a projection's outputs
 FORMAT_VERSION = 1
 PTI_LPIPS_STOP = 0.06  # PTI stops tuning once LPIPS falls below this
-PIVOT_SPACE = "w"  # PTI tunes around a W projection (edits in W keep working); the space unless one is asked for
+PIVOT_SPACE = "w"  # PTI tunes around a W projection (edits in W keep working)
 _SUFFIXES = ("delta", "lora_a", "lora_b")
 
 
@@ -95,6 +95,12 @@ class TuneConfig:
         if unknown:
             raise InputError(f"unknown tune settings {sorted(unknown)}")
         return cls(**data)
+
+
+def pivot_space(space: str | None, tuning: bool) -> str | None:
+    """The latent space to project in: ``space`` when one is asked for, else PTI's W when tuning
+    follows, else None (the preset's)."""
+    return space or (PIVOT_SPACE if tuning else None)
 
 
 @dataclass

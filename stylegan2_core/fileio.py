@@ -20,8 +20,7 @@ import torch
 from .errors import CheckpointError, InputError
 
 __all__ = ["MAGIC_KEY", "Progress", "atomic_write", "is_safetensors", "read_metadata", "safetensors_metadata",
-           "read_safetensors",
-           "write_safetensors", "cache_root", "sha256_file", "download"]
+           "read_safetensors", "write_safetensors", "cache_root", "sha256_file", "download"]
 
 MAGIC_KEY = "s2edit"
 

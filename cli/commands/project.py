@@ -63,7 +63,7 @@ def command(
 ) -> None:
     """Project photos into the generator's latent space: <outdir>/<name>/{target,proj}.png, latents, report, and
     <outdir>/summary.json. Under torchrun (--nproc_per_node N -m cli project) each process projects its share."""
-    from projector import PIVOT_SPACE, ProjectorConfig, TuneConfig
+    from projector import ProjectorConfig, TuneConfig, pivot_space
     from projector.distributed import current_rank, project_sharded
     from projector.io import collect_images
     from projector.latent_file import load_latent
@@ -74,7 +74,7 @@ def command(
 
     paths = collect_images(images)
     cfg = ProjectorConfig.preset(preset.value, steps=steps, refine_steps=refine_steps, initial_lr=lr, seed=seed,
-                                 space=space.value if space else (PIVOT_SPACE if tune else None),  # None: the preset's
+                                 space=pivot_space(space and space.value, tune),
                                  optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse)
     tune_cfg = TuneConfig(steps=tune_steps, lr=tune_lr, locality=locality, shared=tune_shared) if tune else None
     rank = current_rank(resolve_device(device))
@@ -88,12 +88,8 @@ def command(
                               distance=distance, init=init_record, should_stop=stop_requested, tune_cfg=tune_cfg,
                               callback=_batch_progress(bar, cfg.total_steps, tune_steps) if rank.is_main else None)
     if rank.is_main:  # one progress display and one summary: rank 0's
-        _print_summary(run, f"projection ({preset.value} preset, {cfg.space}, {_steps_text(cfg)}, {distance.name}, "
+        _print_summary(run, f"projection ({preset.value} preset, {cfg.space}, {cfg.schedule}, {distance.name}, "
                             f"{rank.world_size} x {rank.device.type})", outdir)
-
-
-def _steps_text(cfg) -> str:
-    return f"{cfg.steps} steps" + (f" + {cfg.refine_steps} L-BFGS" if cfg.refine_steps else "")
 
 
 def _perceptual(kind: str, rank):
