@@ -142,7 +142,7 @@ def run(args) -> str:
                     torch.cuda.empty_cache()
             ref, cuda = results.get("ref", {}), results.get("cuda", {})
 
-            def speedup(key):
+            def speedup(key, ref=ref, cuda=cuda):
                 a, b = ref.get(key), cuda.get(key)
                 return f"{a / b:.2f}x" if isinstance(a, float) and isinstance(b, float) else None
 

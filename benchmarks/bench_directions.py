@@ -23,14 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from demo_quality import WORLD_SEED  # the world images that give each attribute's std
 
-from stylegan2_core import load_generator, z_samples
-from stylegan2_core.image import from_uint8
 from projector import world
 from projector.edits import apply_direction, fit_direction, orthogonalize
 from projector.world.predictor import default_predictor
-
-from demo_quality import WORLD_SEED  # the world images that give each attribute's std
+from stylegan2_core import load_generator, z_samples
+from stylegan2_core.image import from_uint8
 
 
 @torch.no_grad()

@@ -50,11 +50,11 @@ def main() -> None:
 
     rows = []
     for fused in (True, False):
-        def forward():
+        def forward(fused=fused):
             with torch.no_grad():
                 G.synthesis(ws, noise_mode="const", fused_modconv=fused)
 
-        def forward_backward():
+        def forward_backward(fused=fused):
             w = ws.detach().clone().requires_grad_(True)
             G.synthesis(w, noise_mode="const", fused_modconv=fused).square().mean().backward()
 

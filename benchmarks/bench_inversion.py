@@ -137,11 +137,11 @@ def report(methods: dict, sets: dict, n: int, args) -> dict:
             tuned = name.startswith("tuned")
             secs = float(m["seconds"][sl].mean())
             pivot_secs = float(base["seconds"][sl].mean())
-            row = dict(psnr=float(m["psnr"][sl].mean()), ssim=float(m["ssim"][sl].mean()),
-                       perceptual=float(m["perceptual"][sl].mean()), seconds=secs, pivot_seconds=pivot_secs,
-                       steps=float(np.mean(m["steps"][sl])), edit_ratio=ratio,
-                       edit_ratio_per_attribute=dict(zip(ATTRIBUTE_NAMES, (target_move / base_target).tolist())),
-                       side_effects=side, leakage=leakage)
+            row = {"psnr": float(m["psnr"][sl].mean()), "ssim": float(m["ssim"][sl].mean()),
+                       "perceptual": float(m["perceptual"][sl].mean()), "seconds": secs, "pivot_seconds": pivot_secs,
+                       "steps": float(np.mean(m["steps"][sl])), "edit_ratio": ratio,
+                       "edit_ratio_per_attribute": dict(zip(ATTRIBUTE_NAMES, (target_move / base_target).tolist())),
+                       "side_effects": side, "leakage": leakage}
             rows[name] = row
             seconds_text = f"{secs:.1f} (+ {pivot_secs:.1f})" if tuned else f"{secs:.1f}"
             print(f"| {name} | {row['psnr']:.2f} | {row['ssim']:.3f} | {row['perceptual']:.4f} | {seconds_text} | "
@@ -171,7 +171,7 @@ def report(methods: dict, sets: dict, n: int, args) -> dict:
         print("\nTargets on the off-world set:\n")
         for name, c in checks:
             print(f"- {name}: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in c.items()))
-        results["targets"] = {name: c for name, c in checks}
+        results["targets"] = dict(checks)
     return results
 
 
@@ -245,8 +245,8 @@ def main() -> None:
     for space in ("w", "w+"):
         pr = _projection(G, targets, ProjectorConfig(steps=args.pivot_steps, space=space), distance, args.pivot_cache)
         pivots[space] = pr
-        methods[space.upper()] = dict(images=pr.images, seconds=np.full(n, pr.seconds / n), generators=[G] * n,
-                                      ws=pr.ws, noise=pr.noise, steps=[args.pivot_steps] * n)
+        methods[space.upper()] = {"images": pr.images, "seconds": np.full(n, pr.seconds / n), "generators": [G] * n,
+                                      "ws": pr.ws, "noise": pr.noise, "steps": [args.pivot_steps] * n}
         measure(space.upper())
         _log(t0, f"{space} projection: {pr.seconds:.0f}s for {n} images")
     pivot = pivots["w"]
@@ -255,8 +255,8 @@ def main() -> None:
         cfg = replace(cfg, steps=args.tune_steps, rank=args.rank, stop_distance=args.stop_distance)
         res = tune(G, targets, pivot.ws, cfg, distance=distance, noise=pivot.noise)  # one batch, one update per photo
         label = f"tuned W ({variant}{f', r={args.rank}, lr x{cfg.lora_lr_scale:g}' if 'lora' in variant else ''})"
-        methods[label] = dict(images=res.images, seconds=np.full(n, res.seconds / n), generators=res.generators,
-                              ws=pivot.ws, noise=pivot.noise, steps=res.steps)
+        methods[label] = {"images": res.images, "seconds": np.full(n, res.seconds / n), "generators": res.generators,
+                              "ws": pivot.ws, "noise": pivot.noise, "steps": res.steps}
         measure(label)
         _log(t0, f"{label}: {res.seconds:.0f}s for {n} images, steps run {res.steps}")
 

@@ -120,7 +120,7 @@ def speed(args) -> None:
         target = torch.rand(batch, 3, args.resolution, args.resolution, device=args.device) * 2 - 1
         times = []
 
-        def tick(step):
+        def tick(step, times=times):
             times.append(time.perf_counter())
 
         project(G, target, ProjectorConfig(steps=args.steps, w_avg_samples=1000), distance=distance, callback=tick)
@@ -131,7 +131,7 @@ def speed(args) -> None:
 def _machine() -> str:
     name = platform.processor() or platform.machine()
     try:
-        for line in open("/proc/cpuinfo"):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 name = line.split(":", 1)[1].strip()
                 break
@@ -146,7 +146,7 @@ def offworld_images(count: int, size: int) -> torch.Tensor:
     import cv2
     import skimage.data
 
-    from projector.io import load_target
+    from projector.images import load_target
     from projector.world import render
 
     example = Path(__file__).resolve().parents[1] / "examples" / "data" / "world_face.png"
@@ -257,9 +257,9 @@ def ttq(args) -> None:
                 invented = int(sum((truth[0, j] < 0.5) and (attrs[0, j] >= 0.5) for j in binary))
                 cont = [j for j in range(len(ATTRIBUTES)) if j not in binary]
                 drift = float(np.mean(np.abs(attrs[0, cont] - truth[0, cont]) / ranges[cont]))
-                rows[label].append(dict(d=final_d, p=final_p, s=seconds, reached=reached, ratio=None if reached is None
-                                        else reached / base[2], lost=lost, invented=invented, drift=drift,
-                                        glasses=(float(truth[0, binary[0]]), float(attrs[0, binary[0]]))))
+                rows[label].append({"d": final_d, "p": final_p, "s": seconds, "reached": reached, "ratio": None if reached is None
+                                        else reached / base[2], "lost": lost, "invented": invented, "drift": drift,
+                                        "glasses": (float(truth[0, binary[0]]), float(attrs[0, binary[0]]))})
                 print(f"  {set_name} image {i} {label}: perceptual {final_d:.4f}, PSNR {final_p:.2f} dB, {seconds:.1f} s, "
                       f"reached baseline at {'-' if reached is None else f'{reached:.1f} s'}, glasses "
                       f"{truth[0, binary[0]]:.2f}->{attrs[0, binary[0]]:.2f}, attribute drift {drift:.3f}", flush=True)
@@ -304,7 +304,7 @@ def timing_256(candidates, baseline, args) -> None:
         short = ProjectorConfig.preset("official", **{**asdict(run_cfg), "steps": args.timing_steps,
                                                       "refine_steps": refine})
         t0 = time.perf_counter()
-        project(G, target, short, distance=distance, callback=lambda s: stamps.append(time.perf_counter()))
+        project(G, target, short, distance=distance, callback=lambda s, stamps=stamps: stamps.append(time.perf_counter()))
         adam, lbfgs = stamps[:args.timing_steps], stamps[args.timing_steps - 1:]
         startup = adam[0] - t0 - (adam[1] - adam[0])
         per_step = statistics.median(b - a for a, b in zip(adam, adam[1:]))
@@ -320,7 +320,7 @@ def folder(args) -> None:
     import sys
     import tempfile
 
-    from projector.io import save_image
+    from projector.images import save_image
 
     G = load_generator(args.network)
     root = Path(tempfile.mkdtemp(prefix="bench_folder_"))

@@ -25,16 +25,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from projector import load_network, world
+from projector.images import save_grid
+from projector.losses import EffNetPerceptual
+from projector.metrics.features import METRIC_SHORT_NAME, FeatureExtractor, feature_stats, frechet_distance
+from projector.metrics.generative import generate_images, ppl_w
+from projector.training.checkpoint import resolve_resume
+from projector.world.predictor import default_predictor
 from stylegan2_core.fileio import read_metadata
 from stylegan2_core.image import from_uint8, to_uint8
 from stylegan2_core.latent import z_from_seeds
-from projector import load_network, world
-from projector.losses import EffNetPerceptual
-from projector.metrics.features import METRIC_SHORT_NAME, FeatureExtractor, feature_stats, frechet_distance
-from projector.world.predictor import default_predictor
-from projector.training.checkpoint import resolve_resume
-from projector.io import save_grid
-from projector.metrics.generative import generate_images, ppl_w
 
 WORLD_SEED = 5_000_000  # outside the predictor's seeds; the demo run streamed each of them once, at ~5000 kimg
 FD_RATIO_MAX = 3.0

@@ -18,11 +18,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from projector.training.checkpoint import (
+    average_generators,
+    load_checkpoint,
+    load_training_generator,
+    resolve_resume,
+    snapshot_paths,
+)
 from stylegan2_core import load_generator, save_generator
-from stylegan2_core.fileio import read_metadata
 from stylegan2_core.errors import InputError
-from projector.training.checkpoint import (average_generators, load_checkpoint, load_training_generator, resolve_resume,
-                                           snapshot_paths)
+from stylegan2_core.fileio import read_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 

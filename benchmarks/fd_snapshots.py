@@ -19,14 +19,13 @@ import time
 from pathlib import Path
 
 import torch
+from demo_quality import WORLD_SEED
 
-from stylegan2_core.errors import InputError
 from projector.metrics.features import METRIC_SHORT_NAME, FeatureExtractor
+from projector.metrics.generative import fd_effnet_lite0, real_feature_stats
 from projector.training.checkpoint import average_generators, snapshot_paths
 from projector.training.data import open_source
-from projector.metrics.generative import fd_effnet_lite0, real_feature_stats
-
-from demo_quality import WORLD_SEED
+from stylegan2_core.errors import InputError
 
 
 def main() -> int:

@@ -78,7 +78,7 @@ import sys, torch
 sys.path.insert(0, "benchmarks")
 from bench_projector import config_f
 from stylegan2_core import Generator, save_generator, z_from_seeds, to_uint8
-from projector.io import save_image
+from projector.images import save_image
 cfg = config_f(int(sys.argv[2]), int(sys.argv[3]))
 torch.manual_seed(0)
 G = Generator(cfg).eval()
@@ -104,7 +104,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file
-from projector.io import read_image
+from projector.images import read_image
 root = Path(sys.argv[1])
 latents = sorted(root.rglob("latent.safetensors"))
 images = sorted(root.rglob("*.png"))

@@ -17,8 +17,8 @@ import time
 import numpy as np
 import torch
 
-from stylegan2_core import load_generator, z_samples
 from projector.world.predictor import default_predictor
+from stylegan2_core import load_generator, z_samples
 
 RIDGE = 0.1
 HOLDOUT = 0.2

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from projector.edits import apply_direction, fit_direction, labels_from_predictor, parse_layers, sefa
-from projector.io import save_image
+from projector.images import save_image
 from projector.latent_file import load_latent
 from projector.outputs import check_outputs
 from projector.world.predictor import default_predictor

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from projector import ProjectorConfig, project
-from projector.io import load_target
+from projector.images import load_target
 from projector.losses import make_perceptual
 from projector.outputs import OUTPUT_FILES, check_outputs, write_projection
 from stylegan2_core import S2EditError, load_generator

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from projector.edits import mixing_grid, parse_layers
-from projector.io import save_image
+from projector.images import save_image
 from projector.latent_file import load_latent
 from projector.outputs import check_outputs
 from stylegan2_core import S2EditError, load_generator, parse_seeds, z_from_seeds

@@ -8,7 +8,7 @@ FD-EffNetLite0, PPL), ``world`` (the procedural faces and their predictor), ``tr
 prints (the CLI does).
 """
 
-from .networks import load_network
+from .loader import load_network
 from .project import (
     DEFAULT_PRESET,
     ProjectionResult,

@@ -4,7 +4,7 @@ This is ``s2edit project`` as a function::
 
     from projector import ProjectorConfig
     from projector.batch import project_files
-    from projector.io import collect_images
+    from projector.images import collect_images
 
     done = project_files(G, collect_images(["photos/"]), "out", ProjectorConfig(steps=500))
     for item in done:
@@ -25,7 +25,7 @@ import torch
 from stylegan2_core.errors import Interrupted
 from stylegan2_core.image import to_uint8
 
-from .io import Preprocessing, load_target, prepare_target
+from .images import Preprocessing, load_target, prepare_target
 from .latent_file import LatentRecord, load_projection_state, save_projection_state
 from .outputs import OUTPUT_FILES, record_outputs, write_projection
 from .project import (

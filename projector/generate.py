@@ -13,7 +13,7 @@ from stylegan2_core.errors import InputError
 from stylegan2_core.image import to_uint8
 from stylegan2_core.latent import sample_ws
 
-from .io import save_grid, save_pixels
+from .images import save_grid, save_pixels
 from .outputs import record_outputs
 
 __all__ = ["GRID_NAME", "MAX_GRID_IMAGES", "seed_image_paths", "generate_seed_images"]

@@ -18,7 +18,7 @@ import torch
 from stylegan2_core.errors import InputError
 from stylegan2_core.fileio import atomic_write
 
-from .io import Preprocessing, save_image
+from .images import Preprocessing, save_image
 from .latent_file import model_provenance, save_latent, save_projected_w_npz
 from .metrics.image_quality import psnr, ssim
 from .project import ProjectionResult, ProjectorConfig

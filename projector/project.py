@@ -232,14 +232,14 @@ def _initial_latents(G, space, n, w_avg, init_ws):
     return init_ws.clone()
 
 
-def images_per_batch(G, accelerator: int) -> int:
-    """How many images to run through ``G`` together: ``accelerator`` on a GPU; on a CPU no more, and
+def images_per_batch(G, gpu_batch: int) -> int:
+    """How many images to run through ``G`` together: ``gpu_batch`` on a GPU; on a CPU no more, and
     at most 16 384 pixels (larger batches ran slower per image once their activations left the
     cache, up to 2x at 256 px: ``benchmarks/profile_projector.py --sample-batches``, and the
     projection step's throughput in ``docs/benchmarks.md``)."""
     if G.mapping.w_avg.device.type != "cpu":
-        return accelerator
-    return max(1, min(accelerator, 16384 // G.img_resolution**2))
+        return gpu_batch
+    return max(1, min(gpu_batch, 16384 // G.img_resolution**2))
 
 
 def _best_samples(G, cfg, c, distances, n: int, chunk: int) -> torch.Tensor:
@@ -515,7 +515,7 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
     for step in range(state.step if state is not None else 0, cfg.steps):
         if step == keep_step:  # only each image's best start goes on, with its optimizer state
             index = best_rows(loss)
-            kept, optimizer = _rebuild(optimizer, lambda x, i: x[index])
+            kept, optimizer = _rebuild(optimizer, lambda x, i, index=index: x[index])
             w_opt, noise = kept[0], (kept[1:] if cfg.optimize_noise else [m[index] for m in noise])
             gens = [gens[i] for i in index.tolist()]
             starts = 1

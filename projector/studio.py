@@ -7,7 +7,7 @@ tab: a latent (from a seed, a photo's projection or a latent file), the edit sta
 renders and exports. A ``ProjectionSlot`` lets one projection run per server at a time.
 
 The studio holds no algorithm of its own: directions come from ``projector.edits``, projection
-from ``projector.project``, files from ``projector.latent_file``, ``projector.io`` and
+from ``projector.project``, files from ``projector.latent_file``, ``projector.images`` and
 ``projector.video``. Slider values are in units of sigma, the std of w along the direction
 (the convention of ``docs/benchmarks.md``).
 """
@@ -43,7 +43,7 @@ from .edits import (
     sefa,
     style_mix,
 )
-from .io import image_size, prepare_target, read_image, save_image
+from .images import image_size, prepare_target, read_image, save_image
 from .latent_file import load_latent, model_provenance, save_latent, save_projected_w_npz
 from .outputs import check_outputs, projection_report
 from .project import DEFAULT_PRESET, ProjectorConfig, project
@@ -108,7 +108,7 @@ def _upload_suffix(data: bytes) -> str | None:
 def check_upload_image(data: bytes, name: str = "upload", max_bytes: int = MAX_UPLOAD_BYTES,
                        max_pixels: int = MAX_UPLOAD_PIXELS) -> str:
     """Refuse an upload before decoding it: too many bytes, not a PNG/JPEG/WebP/BMP, or too many pixels
-    by its header (``projector.io.image_size``: a decompression bomb). Returns the file suffix to decode it with."""
+    by its header (``projector.images.image_size``: a decompression bomb). Returns the file suffix to decode it with."""
     import io
 
     if not data:

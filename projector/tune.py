@@ -361,7 +361,7 @@ def _run_per_photo(G, target, reference, ws, noise, cfg, perceptual, seed, c, ca
             keep = (~done).nonzero().flatten()
             if not len(keep):
                 break
-            params, optimizer = _rebuild(optimizer, lambda x, _: x[keep])
+            params, optimizer = _rebuild(optimizer, lambda x, _, keep=keep: x[keep])
             active = active[keep]
             images, dist = forward()
         per_photo = cfg.perceptual_weight * dist + cfg.l2_weight * (images - target[active]).square().mean(dim=(1, 2, 3))

@@ -17,7 +17,7 @@ import torch
 from stylegan2_core.errors import InputError
 from stylegan2_core.image import to_uint8
 
-from .io import image_grid
+from .images import image_grid
 
 __all__ = ["VIDEO_SUFFIXES", "VideoWriter", "render_video", "parse_grid", "WalkVideo", "walk_video"]
 
@@ -171,11 +171,11 @@ def walk_video(G, path, *, seeds: Sequence[int] | None = None, latents: Sequence
     cells = grid[0] * grid[1]
     if seeds is not None:
         z = torch.stack([z_from_seeds(s, G.z_dim) for s in grid_seeds(list(seeds), cells)], dim=1)  # [K, cells, z]
-        keys = dict(z=z if cells > 1 else z[:, 0])
+        keys = {"z": z if cells > 1 else z[:, 0]}
         labels = [str(s) for s in seeds]
     else:
         ws = torch.cat([load_latent(f, G).ws for f in latents])
-        keys = dict(ws=torch.stack([ws.roll(-i, dims=0) for i in range(cells)], dim=1) if cells > 1 else ws)
+        keys = {"ws": torch.stack([ws.roll(-i, dims=0) for i in range(cells)], dim=1) if cells > 1 else ws}
         labels = [Path(f).stem for f in latents]
     total = frame_count(next(iter(keys.values())).shape[0], frames, loop)
     ws_iter = walk(G, frames, **keys, kind=kind, loop=loop, easing=easing, truncation_psi=truncation_psi, c=c,

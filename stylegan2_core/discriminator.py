@@ -212,8 +212,8 @@ class Discriminator(nn.Module):
         cmap_dim = cfg.channels(4) if cfg.cmap_dim is None else cfg.cmap_dim
         if cfg.c_dim == 0:
             cmap_dim = 0
-        common = dict(img_channels=cfg.img_channels, architecture=cfg.architecture, conv_clamp=cfg.conv_clamp,
-                      activation=cfg.activation)
+        common = {"img_channels": cfg.img_channels, "architecture": cfg.architecture, "conv_clamp": cfg.conv_clamp,
+                      "activation": cfg.activation}
         for res in self.block_resolutions:
             in_channels = cfg.channels(res) if res < cfg.img_resolution else 0
             block = DiscriminatorBlock(in_channels, cfg.channels(res), cfg.channels(res // 2), res,

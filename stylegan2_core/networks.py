@@ -217,8 +217,8 @@ class SynthesisBlock(nn.Module):
         self.architecture = cfg.architecture
         self.use_fp16 = use_fp16
         self.register_buffer("resample_filter", ops.setup_filter(list(cfg.resample_filter)))
-        layer_kwargs = dict(use_noise=cfg.use_noise, activation=cfg.activation, resample_filter=cfg.resample_filter,
-                            conv_clamp=cfg.conv_clamp)
+        layer_kwargs = {"use_noise": cfg.use_noise, "activation": cfg.activation, "resample_filter": cfg.resample_filter,
+                            "conv_clamp": cfg.conv_clamp}
         self.num_conv = 0
         self.num_torgb = 0
         if in_channels == 0:
@@ -254,7 +254,7 @@ class SynthesisBlock(nn.Module):
         dtype = torch.float16 if self.use_fp16 and not force_fp32 and ws.device.type == "cuda" else torch.float32
         if fused_modconv is None:
             fused_modconv = (not self.training) and (dtype == torch.float32 or int(ws.shape[0]) == 1)
-        kw = dict(noise_mode=noise_mode, fused_modconv=fused_modconv)
+        kw = {"noise_mode": noise_mode, "fused_modconv": fused_modconv}
 
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])

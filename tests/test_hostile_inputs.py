@@ -250,9 +250,8 @@ def test_latents_with_one_name_get_distinct_outputs(sandbox, capsys):
     assert code == 0, err
     cells = sorted(p.name for p in (sandbox / "m").glob("*-5.png"))
     assert cells == ["a-5.png", "b-5.png"], cells
-    from stylegan2_core import load_generator
-
     from projector.latent_file import resolve_latents
+    from stylegan2_core import load_generator
 
     G = load_generator("demo")
     _, labels = resolve_latents([str(sandbox / "a" / "face.png").replace("face.png", "latent.safetensors"),
@@ -261,9 +260,8 @@ def test_latents_with_one_name_get_distinct_outputs(sandbox, capsys):
 
 
 def test_latent_of_absurd_magnitude_warns(sandbox, caplog):
-    from stylegan2_core import load_generator
-
     from projector.latent_file import load_latent
+    from stylegan2_core import load_generator
 
     with caplog.at_level("WARNING"):
         load_latent(sandbox / "huge.safetensors", load_generator("demo"))

@@ -1,4 +1,4 @@
-"""One module per command. A module defines ``command`` (a plain command) or ``app`` (a command group)."""
+"""One module per command. Module ``NAME`` defines ``NAME_command`` (a plain command) or ``app`` (a command group)."""
 
 from importlib import import_module
 
@@ -14,4 +14,4 @@ def register_all(app: typer.Typer) -> None:
         if hasattr(module, "app"):
             app.add_typer(module.app, name=cli_name)
         else:
-            app.command(cli_name)(module.command)
+            app.command(cli_name)(getattr(module, f"{name}_command"))

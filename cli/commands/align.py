@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 
-def command(
+def align_command(
     photos: Annotated[list[Path], typer.Argument(help="Photos to align.", show_default=False)],
     outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Folder for the aligned images and their JSON.")],
     size: Annotated[int, typer.Option("--size", min=8, help="Side of the aligned square in pixels.")] = 256,
@@ -25,7 +25,7 @@ def command(
     from rich.table import Table
 
     from projector.align import align_file, save_alignment
-    from projector.io import save_pixels
+    from projector.images import save_pixels
     from stylegan2_core.errors import InputError
 
     from .._console import console, out

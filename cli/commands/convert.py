@@ -8,7 +8,7 @@ import typer
 from .._options import ForceOpt
 
 
-def command(
+def convert_command(
     network: Annotated[str, typer.Argument(help="Source checkpoint (path, URL, known name).")],
     output: Annotated[Path, typer.Argument(help="Output file: .safetensors (native) or .pt (rosinality).")],
     which: Annotated[str | None, typer.Option("--which", help="Network in a snapshot: G_ema (default) or G; TF: Gs or G.")] = None,

@@ -9,7 +9,7 @@ from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, Noi
 from .._tuned import NoTunedOpt
 
 
-def command(
+def edit_command(
     latent: Annotated[str, typer.Argument(help="Latent file, or seed(s) mapped with --trunc.")],
     directions: Annotated[list[Path], typer.Option("--direction", "-d", help="Directions file (.npz, .safetensors, "
                                                                              "or a bare .npy boundary); once.")],

@@ -17,7 +17,7 @@ from .._options import (
 )
 
 
-def command(
+def generate_command(
     seeds: Annotated[str, typer.Option("--seeds", "-s", help="Seeds, e.g. 0-3,7.")],
     network: NetworkOpt = "demo",
     trunc: TruncOpt = 1.0,

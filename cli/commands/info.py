@@ -7,7 +7,7 @@ import typer
 from .._options import DeviceOpt
 
 
-def command(
+def info_command(
     network: Annotated[str | None, typer.Argument(help="Checkpoint path, URL, known name or 'demo'.")] = None,
     ops: Annotated[bool, typer.Option("--ops", help="Report the op implementations and why.")] = False,
     device: DeviceOpt = "auto",

@@ -15,7 +15,7 @@ class Distance(str, Enum):
     auto = "auto"
 
 
-def command(
+def metrics_command(
     network: Annotated[str, typer.Option("--network", "-n", help="Checkpoint (path, URL, known name, 'demo') or a training run folder.")] = "demo",
     data: Annotated[str, typer.Option("--data", help="Real images for FD: an image folder, a zip, or 'world'.")] = "world",
     metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: fd, ppl.")] = "fd,ppl",

@@ -9,7 +9,7 @@ from .._options import ClassOpt, DeviceOpt, ForceOpt, NetworkOpt, NoiseMode, Noi
 from .._tuned import NoTunedOpt
 
 
-def command(
+def mix_command(
     rows: Annotated[list[str], typer.Option("--rows", help="Row latents: seeds (0,1 or 0-3) and/or latent files; "
                                                            "they keep their styles outside --styles.")],
     cols: Annotated[list[str], typer.Option("--cols", help="Column latents: seeds and/or latent files; their styles "

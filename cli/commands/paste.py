@@ -8,7 +8,7 @@ import typer
 from .._options import finite
 
 
-def command(
+def paste_command(
     original: Annotated[Path, typer.Argument(help="The photo the face was aligned from.", show_default=False)],
     edited: Annotated[Path, typer.Argument(help="The edited aligned image.", show_default=False)],
     alignment: Annotated[Path, typer.Option("--alignment", "-a", help="The JSON written by s2edit align.")],
@@ -21,7 +21,7 @@ def command(
 ) -> None:
     """Warp EDITED back through the alignment's transform and blend it into ORIGINAL."""
     from projector.align import load_alignment, paste_file
-    from projector.io import IMAGE_SUFFIXES, save_pixels
+    from projector.images import IMAGE_SUFFIXES, save_pixels
     from stylegan2_core.errors import InputError
 
     from .._console import out

@@ -31,7 +31,7 @@ class Preset(str, Enum):
     official = "official"
 
 
-def command(
+def project_command(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
     network: NetworkOpt = "demo",
     outdir: OutDirOpt = Path("out"),
@@ -65,7 +65,7 @@ def command(
     <outdir>/summary.json. Under torchrun (--nproc_per_node N -m cli project) each process projects its share."""
     from projector import ProjectorConfig, TuneConfig, pivot_space
     from projector.distributed import current_rank, project_sharded
-    from projector.io import collect_images
+    from projector.images import collect_images
     from projector.latent_file import load_latent
     from stylegan2_core import class_labels
 

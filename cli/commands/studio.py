@@ -24,7 +24,7 @@ def _check_port(host: str, port: int) -> None:
             raise InputError(f"cannot listen on {host}:{port} ({err.strerror or err}); pick another --port") from None
 
 
-def command(
+def studio_command(
     network: Annotated[list[str] | None, typer.Option("--network", "-n", help="Checkpoint path, URL, known name or "
                                                      "'demo'; repeat for a model picker. Only these can be "
                                                      "loaded.")] = None,

@@ -13,7 +13,7 @@ import typer
 from .._options import finite
 
 
-def command(
+def train_command(
     data: Annotated[str | None, typer.Option("--data", help="Image folder, zip of images, or 'world' (the procedural world, streamed).")] = None,
     resolution: Annotated[int | None, typer.Option("--resolution", help="Training resolution (power of two).")] = None,
     kimg: Annotated[float | None, typer.Option("--kimg", parser=finite(0), help="Train until this many thousand real images have been shown (total, counting resumed progress).")] = None,
@@ -62,7 +62,7 @@ def command(
     torch.set_num_threads(threads or torch.get_num_threads())
     cfg, run_dir = configure_run(
         data=data, resolution=resolution, resume=resume, outdir=outdir, name=name,
-        arch=dict(z_dim=z_dim, w_dim=z_dim, mapping_layers=mapping_layers, channel_base=cbase, channel_max=cmax),
+        arch={"z_dim": z_dim, "w_dim": z_dim, "mapping_layers": mapping_layers, "channel_base": cbase, "channel_max": cmax},
         batch_size=batch, kimg=kimg, lr=lr, r1_gamma=gamma, pl_weight=pl_weight, style_mixing_prob=mixing, xflip=xflip,
         ema_kimg=ema_kimg, ema_rampup=ema_rampup, seed=seed, tick_kimg=tick, snapshot_kimg=snap,
         sample_kimg=sample_every, metric_kimg=metric_every)

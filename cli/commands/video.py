@@ -22,7 +22,7 @@ class Easing(str, Enum):
     ease_in_out = "ease-in-out"
 
 
-def command(
+def video_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Video file: .mp4 (H.264), .mov, .mkv or .gif.")],
     seeds: Annotated[str | None, typer.Option("--seeds", "-s", help="Keyframe seeds, e.g. 0,1,2 or 0-3.")] = None,
     latents: Annotated[list[str] | None, typer.Option(

@@ -8,7 +8,7 @@ import typer
 from .._options import ForceOpt
 
 
-def command(
+def widen_command(
     checkpoint: Annotated[str, typer.Argument(help="Training checkpoint, or a run folder (its latest checkpoint.safetensors).")],
     outdir: Annotated[Path, typer.Option("--outdir", "-o", help="New run folder; the widened checkpoint.safetensors goes there.")],
     cmax: Annotated[int | None, typer.Option("--cmax", min=1, help="New maximum channels per generator layer.")] = None,

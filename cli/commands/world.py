@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 
-def command(
+def world_command(
     count: Annotated[int, typer.Option("--count", "-c", min=1, help="Number of images (consecutive seeds).")] = 16,
     outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Output folder for PNGs and labels.csv.")] = Path(
         "data/world"

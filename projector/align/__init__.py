@@ -19,7 +19,7 @@ import numpy as np
 from stylegan2_core.errors import InputError, ShapeError
 from stylegan2_core.fileio import atomic_write
 
-from ..io import read_pixels as read_image
+from ..images import read_pixels as read_image
 from . import _ffhq, _mtcnn
 
 __all__ = [

@@ -108,7 +108,7 @@ class ONet(nn.Module):
         return self.dense6_2(x), self.dense6_3(x), torch.softmax(self.dense6_1(x), dim=1)[:, 1]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def networks(device: str = "cpu") -> tuple[PNet, RNet, ONet]:
     """The three networks with their shipped weights, built once per device."""
     nets = []

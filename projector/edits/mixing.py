@@ -17,7 +17,7 @@ import torch
 
 from stylegan2_core.errors import InputError
 
-from ..io import image_grid
+from ..images import image_grid
 
 __all__ = ["layer_ranges", "parse_layers", "style_mix", "mixing_grid", "mixing_outputs", "write_mixing"]
 
@@ -118,7 +118,7 @@ def write_mixing(G, row_ws: torch.Tensor, col_ws: torch.Tensor, layers: list[int
     """
     from stylegan2_core.image import to_uint8
 
-    from ..io import save_pixels
+    from ..images import save_pixels
     from ..outputs import record_outputs
     from ..video import VideoWriter
 

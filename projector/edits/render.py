@@ -20,7 +20,7 @@ import torch
 from stylegan2_core.errors import InputError
 from stylegan2_core.image import to_uint8
 
-from ..io import image_grid, save_pixels
+from ..images import image_grid, save_pixels
 from ..outputs import record_outputs
 from .direction_file import DirectionSet, apply_direction, load_directions
 from .interpolate import direction_sweep

@@ -39,7 +39,7 @@ def style_affines(G) -> list[tuple[str, int, torch.nn.Module]]:
 def _check_layers(layers, num_ws: int) -> list[int] | None:
     if layers is None:
         return None
-    layers = sorted(set(int(i) for i in layers))
+    layers = sorted({int(i) for i in layers})
     if not layers or layers[0] < 0 or layers[-1] >= num_ws:
         raise InputError(f"layers {layers}: must be a non-empty subset of 0 .. {num_ws - 1}")
     return layers

@@ -21,7 +21,7 @@ import torch
 from stylegan2_core.errors import InputError
 from stylegan2_core.image import from_uint8
 
-from ..io import IMAGE_SUFFIXES
+from ..images import IMAGE_SUFFIXES
 
 __all__ = ["ImageFiles", "WorldImages", "open_source", "prepare_image", "RealStream"]
 

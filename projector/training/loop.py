@@ -31,7 +31,7 @@ from stylegan2_core.image import from_uint8
 from stylegan2_core.latent import sample_ws
 from stylegan2_core.networks import Generator
 
-from ..io import save_grid
+from ..images import save_grid
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import RealStream, open_source
@@ -57,7 +57,7 @@ class TrainEvent:
 
 @dataclass
 class TrainResult:
-    trainer: "Trainer"
+    trainer: Trainer
     checkpoint: Path | None
 
 
@@ -133,7 +133,7 @@ class Trainer:
         G_step = GeneratorStep(self.G)
         D = self.D
         if self.distributed:
-            ddp = dict(device_ids=[self.device.index] if self.device.type == "cuda" else None, broadcast_buffers=False)
+            ddp = {"device_ids": [self.device.index] if self.device.type == "cuda" else None, "broadcast_buffers": False}
             G_step = DistributedDataParallel(G_step, **ddp)
             D = DistributedDataParallel(D, **ddp)
         self.G.requires_grad_(False)
@@ -154,7 +154,7 @@ class Trainer:
         cfg = self.cfg
         interval = cfg.pl_interval if name == "G" else cfg.r1_interval
         ratio = interval / (interval + 1)
-        return dict(lr=cfg.lr * ratio, betas=tuple(b**ratio for b in cfg.betas), eps=cfg.eps)
+        return {"lr": cfg.lr * ratio, "betas": tuple(b**ratio for b in cfg.betas), "eps": cfg.eps}
 
     def _phases(self):
         cfg = self.cfg

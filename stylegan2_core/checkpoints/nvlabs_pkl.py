@@ -99,7 +99,7 @@ def _tf_generator_config(kw: dict) -> GeneratorConfig:
         img_channels=kw.get("num_channels", 3),
         mapping=MappingConfig(
             num_layers=kw.get("mapping_layers", 8),
-            embed_features=kw.get("label_fmaps", None),
+            embed_features=kw.get("label_fmaps"),
             layer_features=kw.get("mapping_fmaps", 512),
             activation=kw.get("mapping_nonlinearity", "lrelu"),
             lr_multiplier=kw.get("mapping_lrmul", 0.01),
@@ -109,7 +109,7 @@ def _tf_generator_config(kw: dict) -> GeneratorConfig:
             channel_base=kw.get("fmap_base", 16384) * 2,
             channel_max=kw.get("fmap_max", 512),
             num_fp16_res=kw.get("num_fp16_res", 0),
-            conv_clamp=kw.get("conv_clamp", None),
+            conv_clamp=kw.get("conv_clamp"),
             architecture=kw.get("architecture", "skip"),
             resample_filter=tuple(kw.get("resample_kernel", (1, 3, 3, 1))),
             use_noise=kw.get("use_noise", True),

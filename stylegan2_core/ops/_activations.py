@@ -4,8 +4,8 @@ A leaf module, shared by the reference path (``bias_act``) and the CUDA wrapper 
 so that the two never import each other.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

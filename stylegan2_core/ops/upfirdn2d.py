@@ -10,7 +10,7 @@ from ._params import filter_size, parse_padding, parse_scaling
 __all__ = ["setup_filter", "upfirdn2d", "filter2d", "upsample2d", "downsample2d"]
 
 
-def setup_filter(f, device=torch.device("cpu"), normalize=True, flip_filter=False, gain=1, separable=None):
+def setup_filter(f, device="cpu", normalize=True, flip_filter=False, gain=1, separable=None):
     """Turn a list of taps into a filter tensor: 1-D taps become their outer product unless separable."""
     if f is None:
         f = 1

@@ -9,6 +9,8 @@ import skimage.data
 
 from projector.align import (
     Face,
+    _ffhq,
+    _mtcnn,
     align_face,
     align_file,
     align_image,
@@ -17,8 +19,7 @@ from projector.align import (
     paste_back,
     save_alignment,
 )
-from projector.align import _ffhq, _mtcnn
-from projector.io import read_pixels as read_image
+from projector.images import read_pixels as read_image
 from stylegan2_core.errors import InputError
 
 # Checked by eye on 20x (mouth corners 30x) nearest-neighbour enlargements of the photo

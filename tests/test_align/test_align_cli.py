@@ -17,8 +17,8 @@ from stylegan2_core.errors import InputError
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
     app = typer.Typer()
-    app.command("align")(align_command.command)
-    app.command("paste")(paste_command.command)
+    app.command("align")(align_command.align_command)
+    app.command("paste")(paste_command.paste_command)
     return app
 
 

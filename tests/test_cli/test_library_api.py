@@ -11,7 +11,7 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from projector.io import image_grid
+from projector.images import image_grid
 from stylegan2_core import InputError, class_labels, load_generator, to_uint8, z_from_seeds, z_samples
 from stylegan2_core.latent import sample_ws
 
@@ -28,7 +28,7 @@ def G():
 def app():
     app = typer.Typer()
     for name in ("project", "generate", "edit", "metrics"):
-        app.command(name)(import_module(f"cli.commands.{name}").command)
+        app.command(name)(getattr(import_module(f"cli.commands.{name}"), f"{name}_command"))
     return app
 
 
@@ -72,7 +72,7 @@ def test_generate_seed_images_are_the_generator_images_and_grid(G, tmp_path):
 def test_project_files_writes_what_the_cli_writes(app, G, tmp_path):
     from projector import DEFAULT_PRESET, ProjectorConfig
     from projector.batch import project_files, projection_outputs
-    from projector.io import save_image
+    from projector.images import save_image
     from projector.losses import make_perceptual
 
     with torch.no_grad():

@@ -16,7 +16,7 @@ def s2edit(*args):
 
 
 def _write_targets(tmp_path):
-    from projector.io import save_image
+    from projector.images import save_image
     from stylegan2_core import load_generator, z_from_seeds
 
     G = load_generator(FIXTURES / "ada_tiny.pkl")
@@ -44,7 +44,7 @@ def test_project_two_images(tmp_path):
     import imageio
 
     with imageio.get_reader(out / "a" / "proj.mp4") as reader:
-        frames = [f for f in reader]
+        frames = list(reader)
     assert len(frames) == 5 and frames[0].shape[:2] == (32, 64)  # 3 Adam steps and 2 L-BFGS iterations
     before = (out / "a" / "proj.png").read_bytes()
     r = s2edit(*args)
@@ -64,7 +64,7 @@ def test_project_bad_inputs(tmp_path):
 
 def test_edit_at_zero_strength_redraws_the_projection(tmp_path):
     from projector import ProjectorConfig, project
-    from projector.io import Preprocessing
+    from projector.images import Preprocessing
     from projector.outputs import write_projection
     from stylegan2_core import load_generator, z_from_seeds
 

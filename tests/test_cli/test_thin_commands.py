@@ -10,14 +10,14 @@ MAX_LINES = 60
 
 
 def _command_functions(path: Path):
-    """Module-level functions that typer registers: ``command`` and ``@app.command`` functions."""
+    """Module-level functions that typer registers: ``<module>_command`` and ``@app.command`` functions."""
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in tree.body:
         if not isinstance(node, ast.FunctionDef):
             continue
         decorated = any(isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "command"
                         for d in node.decorator_list)
-        if node.name == "command" or decorated:
+        if node.name == f"{path.stem}_command" or decorated:
             yield node
 
 

@@ -56,7 +56,7 @@ def test_hostile_global_inside_persistent_record_is_refused(tmp_path):
     marker = tmp_path / "pwned2"
     payload = pickle.dumps(_Exploit(marker), protocol=2)
     # An otherwise well-formed ADA snapshot whose tensor data smuggles a payload.
-    data = open(FIXTURES / "ada_tiny.pkl", "rb").read()
+    data = (FIXTURES / "ada_tiny.pkl").read_bytes()
     bad = tmp_path / "evil2.pkl"
     bad.write_bytes(data[:-1] + payload[2:])  # breaks the structure and appends a REDUCE
     with pytest.raises(CheckpointError):

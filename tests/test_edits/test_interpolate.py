@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from projector.edits import (direction_sweep, ease, frame_count, grid_seeds, interpolate, slerp, walk)
+from projector.edits import direction_sweep, ease, frame_count, grid_seeds, interpolate, slerp, walk
 from stylegan2_core import InputError, load_generator, z_from_seeds
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"

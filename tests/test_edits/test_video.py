@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from projector.edits import walk
-from projector.io import image_grid
+from projector.images import image_grid
 from projector.video import VideoWriter, render_video
 from stylegan2_core import InputError, load_generator, to_uint8, z_from_seeds
 
@@ -48,15 +48,13 @@ def test_odd_sizes_are_padded_to_even(tmp_path):
 
 
 def test_failure_leaves_no_file(tmp_path):
-    with pytest.raises(RuntimeError):
-        with VideoWriter(tmp_path / "v.mp4") as writer:
-            writer.append(np.zeros((1, 16, 16, 3), np.uint8))
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), VideoWriter(tmp_path / "v.mp4") as writer:
+        writer.append(np.zeros((1, 16, 16, 3), np.uint8))
+        raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(InputError, match="differs"):
-        with VideoWriter(tmp_path / "v.mp4") as writer:
-            writer.append(np.zeros((1, 16, 16, 3), np.uint8))
-            writer.append(np.zeros((1, 8, 8, 3), np.uint8))
+    with pytest.raises(InputError, match="differs"), VideoWriter(tmp_path / "v.mp4") as writer:
+        writer.append(np.zeros((1, 16, 16, 3), np.uint8))
+        writer.append(np.zeros((1, 8, 8, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(InputError, match="unsupported"):
         VideoWriter(tmp_path / "v.avi")

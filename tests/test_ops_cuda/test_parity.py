@@ -88,7 +88,7 @@ def test_bias_act_matches_reference(act, dtype, case, clamp):
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     b = _randn([shape[dim]], 2, dtype)
-    kw = dict(dim=dim, act=act, clamp=clamp, gain=1.3 if act == "tanh" else None)
+    kw = {"dim": dim, "act": act, "clamp": clamp, "gain": 1.3 if act == "tanh" else None}
     (xc, xr), (bc, br) = _pair(x), _pair(b)
     y = ops.bias_act(xc, bc, impl="cuda", **kw)
     y_ref = ops.bias_act(xr, br, impl="ref", **kw)
@@ -182,7 +182,7 @@ def _upfirdn2d_case(name, dtype, layout="contiguous"):
         x = x.contiguous(memory_format=torch.channels_last)
     elif layout == "strided":
         x = _randn([shape[0], shape[1], shape[2] * 2, shape[3] + 3], 11, dtype)[:, :, ::2, 1:-2]
-    kw = dict(up=up, down=down, padding=padding, flip_filter=flip, gain=gain)
+    kw = {"up": up, "down": down, "padding": padding, "flip_filter": flip, "gain": gain}
     return x, _filter(fspec, 12), kw
 
 
@@ -227,7 +227,7 @@ def test_upfirdn2d_gradcheck_float64(name):
     x = _randn([1, 2, min(shape[2], 10), min(shape[3], 10)], 16, torch.float64).requires_grad_(True)
     f = _filter(fspec, 17)
     f = f.double() if f is not None else None
-    kw = dict(up=up, down=down, padding=padding, flip_filter=flip, gain=gain)
+    kw = {"up": up, "down": down, "padding": padding, "flip_filter": flip, "gain": gain}
 
     def fn(x):
         return ops.upfirdn2d(x, f, impl="cuda", **kw)

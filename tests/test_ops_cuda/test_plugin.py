@@ -3,6 +3,7 @@
 import os
 import types
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -88,7 +89,7 @@ def test_build_failure_is_one_line_with_log(fake_toolchain, monkeypatch):
     reason = str(info.value)
     assert "\n" not in reason and 'identifier "undefined_name" is undefined' in reason
     log = reason.rsplit("(log: ", 1)[1].rstrip(")")
-    assert "ninja: build stopped" in open(log).read()
+    assert "ninja: build stopped" in Path(log).read_text()
     assert [str(p) for p in written] == [log]  # the log is written atomically, through stylegan2_core.fileio
     assert _plugin.cache_dir() == cache_root() / "kernels"
     assert not [p for p in _plugin.cache_dir().iterdir() if p.is_dir()]  # the failed staging dir is gone

@@ -11,7 +11,7 @@ import torch
 
 from projector import ProjectorConfig
 from projector.distributed import SUMMARY_NAME, _consecutive_batches, complete, plan_shards, project_sharded
-from projector.io import save_image
+from projector.images import save_image
 from projector.losses import make_perceptual
 from stylegan2_core import InputError, load_generator, z_from_seeds
 

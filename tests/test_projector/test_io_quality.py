@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from projector.io import load_target, read_image
+from projector.images import load_target, read_image
 from projector.metrics.image_quality import psnr, ssim
 from stylegan2_core import InputError
 
@@ -51,7 +51,7 @@ def test_crop_and_pad(tmp_path):
     cv2.imwrite(str(tmp_path / "w.png"), (_gradient(30, 90)[..., ::-1] * 255).astype(np.uint8))
     t, prep = load_target(tmp_path / "w.png", 32)
     assert t.shape == (1, 3, 32, 32) and prep.mode == "crop" and prep.source_size == (90, 30)
-    assert -1 <= t.min() and t.max() <= 1
+    assert t.min() >= -1 and t.max() <= 1
     p, prep = load_target(tmp_path / "w.png", 32, crop=False)
     assert prep.mode == "pad" and p.shape == (1, 3, 32, 32)
 

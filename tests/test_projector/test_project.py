@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from projector import ProjectorConfig, learning_rate, project, w_noise_scale
+from projector.images import Preprocessing
 from projector.latent_file import load_latent
 from projector.outputs import write_projection
-from projector.io import Preprocessing
 from stylegan2_core import InputError, load_generator, z_from_seeds
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -79,7 +79,7 @@ def test_batch_step_matches_one_by_one(G, targets, space):
     for i in range(len(targets)):
         single = []
         project(G, targets[i:i + 1], cfg, distance=PixelDistance(), seeds=[7 + i],
-                callback=lambda s: single.append(s.loss))
+                callback=lambda s, single=single: single.append(s.loss))
         torch.testing.assert_close(losses[0][i:i + 1], single[0], rtol=1e-5, atol=1e-7)
 
 
@@ -206,7 +206,7 @@ def test_outputs_reload_to_the_same_image(G, targets, tmp_path):
     r = project(G, targets[:2], cfg, distance=PixelDistance())
     prep = Preprocessing(mode="crop", source_size=(32, 32), resolution=32)
     report = write_projection(tmp_path / "b", r, 1, targets[:2], G, cfg, prep, "b.png")
-    assert set(p.name for p in (tmp_path / "b").iterdir()) == {"target.png", "proj.png", "projected_w.npz",
+    assert {p.name for p in (tmp_path / "b").iterdir()} == {"target.png", "proj.png", "projected_w.npz",
                                                                  "latent.safetensors", "report.json"}
     assert json.loads((tmp_path / "b" / "report.json").read_text())["psnr_db"] == pytest.approx(report["psnr_db"])
     w = np.load(tmp_path / "b" / "projected_w.npz")["w"]

@@ -307,7 +307,7 @@ def test_uploads_refused_before_decoding(monkeypatch):
     with pytest.raises(InputError, match="cut.png: unreadable"):  # a signature and nothing readable behind it
         check_upload_image(_png_header(10, 10)[:20], "cut.png")
     assert check_upload_image(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()) == ".png"
-    seen = []  # the one header reader is projector.io's
+    seen = []  # the one header reader is projector.images's
     monkeypatch.setattr(projector.studio, "image_size", lambda f: seen.append(f) or (8, 8))
     check_upload_image(_png_header(10, 10))
     assert len(seen) == 1

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from stylegan2_core import Generator, save_generator
-from stylegan2_core.errors import CheckpointError, InputError
 from projector.training import network_configs
 from projector.training.checkpoint import average_generators, snapshot_paths
+from stylegan2_core import Generator, save_generator
+from stylegan2_core.errors import CheckpointError, InputError
 
 
 def _snapshots(folder, kimgs, seed=0, channel_max=16):

@@ -15,8 +15,8 @@ TINY = ["--resolution", "32", "--batch", "4", "--z-dim", "16", "--map", "2", "--
 
 def _app() -> typer.Typer:
     app = typer.Typer()
-    app.command("train")(train_cmd.command)
-    app.command("metrics")(metrics_cmd.command)
+    app.command("train")(train_cmd.train_command)
+    app.command("metrics")(metrics_cmd.metrics_command)
     return app
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from stylegan2_core.errors import InputError
-from stylegan2_core.image import from_uint8
 from projector import world
 from projector.training.data import ImageFiles, RealStream, WorldImages, open_source, prepare_image
+from stylegan2_core.errors import InputError
+from stylegan2_core.image import from_uint8
 
 
 def _write(path, rgb):

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from projector import load_network
-from stylegan2_core.errors import InputError
 from projector.training import Trainer, train
 from projector.training.checkpoint import flatten_optimizer, load_checkpoint, unflatten_optimizer
+from stylegan2_core.errors import InputError
 
 
 def test_phases_losses_and_intervals(tiny_cfg):

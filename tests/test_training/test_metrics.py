@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from projector.metrics.generative import fd_effnet_lite0, filtered_mean, generate_images, ppl_w, real_feature_stats
+from projector.training.data import WorldImages
 from stylegan2_core.config import GeneratorConfig, MappingConfig, SynthesisConfig
 from stylegan2_core.networks import Generator
-from projector.training.data import WorldImages
-from projector.metrics.generative import fd_effnet_lite0, filtered_mean, generate_images, ppl_w, real_feature_stats
 
 
 @pytest.fixture(scope="module")

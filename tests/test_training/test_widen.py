@@ -7,12 +7,12 @@ from typer.testing import CliRunner
 
 from cli.commands import train as train_cmd
 from cli.commands import widen as widen_cmd
-from stylegan2_core import Generator
-from stylegan2_core.errors import InputError
 from projector import load_network
 from projector.training import network_configs, train
 from projector.training.checkpoint import load_checkpoint
 from projector.training.widen import widen_generator, widen_training_checkpoint, widened_config
+from stylegan2_core import Generator
+from stylegan2_core.errors import InputError
 
 from .conftest import make_tiny
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from projector.io import read_image
+from projector.images import read_image
 from stylegan2_core.fileio import read_metadata, sha256_file
 
 PHOTO = Path(__file__).parents[2] / "examples" / "data" / "world_face.png"

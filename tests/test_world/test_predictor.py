@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from projector.world import ATTRIBUTE_NAMES, render_batch
 from projector.world.predictor import (
     DEFAULT_WEIGHTS,
     TRAIN_START_SEED,
@@ -20,7 +21,6 @@ from projector.world.predictor import (
     save_predictor,
     train_predictor,
 )
-from projector.world import ATTRIBUTE_NAMES, render_batch
 from stylegan2_core.errors import CheckpointError, InputError
 from stylegan2_core.image import from_uint8
 
@@ -83,7 +83,7 @@ def test_predict_api(shipped):
         out = shipped.predict(x)
         big = shipped.predict_labels(torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
     assert tuple(out) == ATTRIBUTE_NAMES
-    assert 0.0 <= out["glasses"].min() and out["glasses"].max() <= 1.0
+    assert out["glasses"].min() >= 0.0 and out["glasses"].max() <= 1.0
     # A 128 px copy is area-resized back to the same 64 px input.
     assert torch.allclose(big, torch.stack(list(out.values()), 1), atol=1e-4)
     with pytest.raises(ValueError):

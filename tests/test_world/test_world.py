@@ -42,7 +42,7 @@ def _with(**changes):
 
 
 def test_attribute_specs():
-    assert ATTRIBUTE_NAMES == tuple(BASE)
+    assert tuple(BASE) == ATTRIBUTE_NAMES
     for spec in ATTRIBUTES:
         assert spec.kind in ("continuous", "binary")
         assert spec.low < spec.high and spec.description
@@ -101,7 +101,7 @@ def test_attribute_semantics():
     # Glasses add dark frame pixels.
     assert (gray(render_from_labels(_with(glasses=1.0))) < 60).sum() > (gray(render_from_labels(BASE)) < 60).sum() + 20
     # A head shifted right moves the dark hair mass right.
-    black_hair = dict(hair_color=0.0)
+    black_hair = {"hair_color": 0.0}
     xs = [np.nonzero(gray(render_from_labels(_with(shift_x=v, **black_hair)))[:30] < 50)[1].mean() for v in (-1, 1)]
     assert xs[1] > xs[0] + 5
     # Darker skin tone, darker face centre.
@@ -131,7 +131,7 @@ def test_dataset():
     assert len(ds) == 4
     x, y = ds[2]
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32
-    assert -1.0 <= x.min() and x.max() <= 1.0
+    assert x.min() >= -1.0 and x.max() <= 1.0
     image, labels = render(102, 32)
     assert torch.equal(x, from_uint8(image)[0])
     assert torch.allclose(y, torch.tensor([labels[n] for n in ATTRIBUTE_NAMES]))
