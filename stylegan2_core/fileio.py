@@ -93,7 +93,7 @@ def _read(path, with_tensors: bool) -> tuple[dict[str, torch.Tensor], dict | Non
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(MAGIC_KEY)
-            tensors = {key: f.get_tensor(key) for key in f} if with_tensors else {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()} if with_tensors else {}
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: corrupt safetensors file ({err})") from None
     if raw is None:
