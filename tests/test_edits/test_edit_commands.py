@@ -28,11 +28,6 @@ def app():
     return app
 
 
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(NET)
-
-
 def run(app, *args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
