@@ -2,7 +2,8 @@
 
 Directions: ``sefa`` (closed form), ``pca`` (GANSpace), ``supervised`` (InterFaceGAN:
 ``fit_direction`` with a linear SVM or logistic regression); ``direction_file`` holds the
-``DirectionSet`` and its files; ``render`` turns an edit into images, a strip or a video.
+``DirectionSet`` and its files; ``render`` turns an edit into images, a strip or a video;
+``interpolate`` makes latent walks and their videos. All videos go through ``projector.video``.
 """
 
 from .direction_file import (
@@ -16,6 +17,7 @@ from .direction_file import (
 from .interpolate import (
     EASINGS,
     KINDS,
+    WalkVideo,
     direction_sweep,
     ease,
     frame_count,
@@ -24,6 +26,7 @@ from .interpolate import (
     interpolate,
     slerp,
     walk,
+    walk_video,
 )
 from .mixing import layer_ranges, mixing_grid, mixing_outputs, parse_layers, style_mix, write_mixing
 from .pca import pca
@@ -66,6 +69,8 @@ __all__ = [
     "slerp",
     "interpolate",
     "walk",
+    "walk_video",
+    "WalkVideo",
     "grid_seeds",
     "direction_sweep",
     "layer_ranges",

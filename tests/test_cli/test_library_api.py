@@ -20,11 +20,6 @@ NET = str(FIXTURES / "ada_tiny.pkl")
 
 
 @pytest.fixture(scope="module")
-def G():
-    return load_generator(NET)
-
-
-@pytest.fixture(scope="module")
 def app():
     app = typer.Typer()
     for name in ("project", "generate", "edit", "metrics"):

@@ -19,13 +19,6 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 CFG = ProjectorConfig(steps=2, w_avg_samples=100)
 
 
-class PixelDistance:
-    name = "pixel"
-
-    def __call__(self, a, b):
-        return (a - b).square().mean(dim=(1, 2, 3))
-
-
 def test_plan_shards_cover_every_image_once():
     for count in range(0, 9):
         for world in (1, 2, 3):
@@ -60,7 +53,7 @@ def _mtimes(folder):
     return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
-def test_two_processes_split_resume_and_refuse(photos, tmp_path):
+def test_two_processes_split_resume_and_refuse(photos, tmp_path, pixel_distance):
     out = tmp_path / "out"
     run = _project(photos, out)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -92,5 +85,5 @@ def test_two_processes_split_resume_and_refuse(photos, tmp_path):
 
     # Without resume or force, existing outputs are refused before any work.
     with pytest.raises(InputError, match="already exists"):
-        project_sharded(G, photos, out, CFG, distance=PixelDistance())
+        project_sharded(G, photos, out, CFG, distance=pixel_distance)
     assert _mtimes(out) == before

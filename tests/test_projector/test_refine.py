@@ -1,15 +1,10 @@
 """The L-BFGS refinement that ends a projection: each row its own minimizer, and a lower distance."""
 
-from pathlib import Path
-
-import pytest
 import torch
 
 from projector import ProjectorConfig, project
 from projector.project import _lbfgs_step, _refine_memory
-from stylegan2_core import load_generator, z_from_seeds
-
-FIXTURES = Path(__file__).parents[1] / "fixtures"
+from stylegan2_core import z_from_seeds
 
 
 def _quadratics(rows: int, dim: int, condition: float):
@@ -93,28 +88,16 @@ def test_a_row_that_cannot_descend_stops_where_it_is():
     assert mem["loss"][1] < loss[1]
 
 
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(FIXTURES / "ada_tiny.pkl")
-
-
-class PixelDistance:
-    name = "pixel"
-
-    def __call__(self, a, b):
-        return (a - b).square().mean(dim=(1, 2, 3))
-
-
-def test_refinement_lowers_the_projection_distance(G):
+def test_refinement_lowers_the_projection_distance(G, pixel_distance):
     with torch.no_grad():
         targets = G(z_from_seeds([21, 22], G.z_dim), noise_mode="const")
     adam = ProjectorConfig(steps=20, space="w+", initial_lr=0.05, initial_noise_factor=0.0, w_avg_samples=500)
-    before = project(G, targets, adam, distance=PixelDistance())
+    before = project(G, targets, adam, distance=pixel_distance)
     steps = []
-    refined = project(G, targets, ProjectorConfig(**{**adam.__dict__, "refine_steps": 15}), distance=PixelDistance(),
+    refined = project(G, targets, ProjectorConfig(**{**adam.__dict__, "refine_steps": 15}), distance=pixel_distance,
                       callback=lambda s: steps.append((s.step, s.num_steps, s.images.shape[0])))
     assert refined.steps == 35 and steps == [(k, 35, 2) for k in range(35)]
     assert (refined.distance < 0.5 * before.distance).all()
     with torch.no_grad():  # the reported distance is the returned latents' and noise maps'
-        torch.testing.assert_close(refined.distance, PixelDistance()(G.synthesis(refined.ws, noise=refined.noise),
+        torch.testing.assert_close(refined.distance, pixel_distance(G.synthesis(refined.ws, noise=refined.noise),
                                                                      targets))
