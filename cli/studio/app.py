@@ -97,7 +97,7 @@ async def asset(request):
 async def config(request):
     server = _server(request)
     server.tab(request)
-    return JSONResponse({"networks": [n.info() for n in server.networks], "tuning": True,
+    return JSONResponse({"networks": [n.info() for n in server.networks],
                          "max_upload_mib": server.max_upload_bytes // 2**20,
                          "max_megapixels": server.max_pixels / 1e6})
 
