@@ -153,7 +153,17 @@ class Case:
     needle: str
 
 
+def _free_port() -> str:
+    """A port nobody listens on now: the studio cases must fail on their input, not on the port."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
 DEMO = ("--network", "demo")
+STUDIO = ("studio", "--port", _free_port())
 CASES = [
     # Corrupt and hostile checkpoints.
     Case("missing checkpoint", ("generate", "--network", "missing.pkl", "--seeds", "0", "--outdir", "g"), "no such file"),
@@ -225,6 +235,11 @@ CASES = [
                                 "-3:3:100000", "--outdir", "e"), "strength"),
     Case("grid too large", ("generate", *DEMO, "--seeds", "0-9999", "--grid", "--outdir", "g"), "grid"),
     Case("duplicate stems", ("project", "a/face.png", "b/face.png", *DEMO, "--steps", "1", "--outdir", "p"), "face"),
+    # The studio refuses before it serves.
+    Case("studio hostile network", (*STUDIO, "--network", "hostile.pkl", "--outdir", "s"), "hostile.pkl"),
+    Case("studio latent as directions", (*STUDIO, *DEMO, "--directions", "good.safetensors", "--outdir", "s"),
+         "good.safetensors"),
+    Case("studio outdir is a file", (*STUDIO, *DEMO, "--outdir", "a_file"), "a_file"),
 ]
 
 
