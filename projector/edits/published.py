@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -173,7 +174,9 @@ def _read_torch(path: Path, num_ws: int | None) -> DirectionSet:
         raise InputError(f"{path}: {path.stat().st_size >> 20} MB is too large for a direction file "
                          f"(a checkpoint?)")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols it then reads or refuses anyway
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # the restricted unpickler refuses code: say so in one line
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"{path}: refused: not plain tensors ({first[:160]})") from None
