@@ -165,3 +165,29 @@ def test_force_replaces_only_the_same_latent_and_direction(tiny, tmp_path, capsy
     assert sorted(p.name for p in e.glob("1_up*.png")) == ["1_up_+0.00.png", "1_up_+1.00.png", "1_up_strip.png"]
     assert "removed 1" in said and "1_up_-1.00.png" in said
     assert len(list(e.glob("2_up_*.png"))) == 3 and len(list(e.glob("1_down_*.png"))) == 2
+
+
+def test_info_describes_each_published_format(tiny, tmp_path, capsys):
+    G = tiny
+    files = {
+        "boundary_smile.npy": lambda p: np.save(p, _unit(1, G.w_dim, 0).numpy()),
+        "age.pt": lambda p: torch.save(3 * _unit(1, G.w_dim, 1), p),
+        "pose.pt": lambda p: torch.save(torch.ones(1, G.num_ws, G.w_dim), p),
+        "ffhq_pca.pt": lambda p: torch.save({"mean": torch.zeros(1, G.w_dim), "comp": _unit(3, G.w_dim, 2)[:, None],
+                                             "std": torch.tensor([3.0, 2.0, 1.0])}, p),
+        "ganspace.npz": lambda p: np.savez(p, lat_comp=_unit(2, G.w_dim, 3)[:, None].numpy(),
+                                           lat_mean=np.zeros([1, G.w_dim]), lat_stdev=np.array([2.0, 1.0]),
+                                           act_comp=np.ones([2, 1, 5])),
+        "factor.pt": lambda p: torch.save({"ckpt": "x.pt", "eigvec": torch.eye(G.w_dim)}, p),
+        "boundary_anycost.pt": lambda p: torch.save({"Smiling": _unit(1, G.w_dim, 4)}, p),
+    }
+    expected = {"boundary_smile.npy": "one direction in W", "age.pt": "e4e / PTI direction tensor",
+                "pose.pt": f"1 x [num_ws {G.num_ws}, w_dim {G.w_dim}] (per layer)",
+                "ffhq_pca.pt": "e4e / PTI GANSpace", "ganspace.npz": "GANSpace cache",
+                "factor.pt": "SeFa factor", "boundary_anycost.pt": "anycost-gan"}
+    for name, write in files.items():
+        write(tmp_path / name)
+        code, out, err = s2edit(capsys, "info", tmp_path / name)
+        assert code == 0 and expected[name] in out, (name, out, err)
+    code, out, err = s2edit(capsys, "info", tmp_path / "ffhq_pca.pt")
+    assert "std │ 3, 2, 1" in out and "distance in W" in out
