@@ -138,7 +138,11 @@ def resolve_edits(G, recipes, keep=(), *, cache: dict | None = None) -> list[Res
         vector = ds.directions[recipe.index]
         others, names = kept.get(ds.space, (None, ()))
         if others is not None:
-            vector = orthogonalize(vector, others)
+            try:
+                vector = orthogonalize(vector, others)
+            except InputError:
+                raise InputError(f"{recipe.direction}: direction {recipe.index} lies in the span of the kept "
+                                 f"directions ({', '.join(names)}): keeping them leaves nothing to edit") from None
         resolved.append(ResolvedEdit(recipe, vector, ds.names[recipe.index], ds.space, layers, names))
     return resolved
 

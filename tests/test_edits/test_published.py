@@ -231,3 +231,10 @@ def test_keep_per_layer(G, tmp_path):
     moved = apply_edits(G, ws, [resolved]) - ws
     assert (moved * kept.float().double()).sum(-1).abs().max() < 1e-5  # every layer keeps its projection
     assert resolved.vector.double().pow(2).sum(-1).mean().sqrt().item() == pytest.approx(1, abs=1e-6)
+
+
+def test_keeping_the_edited_direction_is_refused_by_name(G, tmp_path):
+    np.save(tmp_path / "boundary_smile.npy", _unit(_rand(1, G.w_dim)).numpy())
+    spec = str(tmp_path / "boundary_smile.npy")
+    with pytest.raises(InputError, match=r"boundary_smile.npy: direction 0 lies in the span"):
+        resolve_edits(G, [EditRecipe(spec, 1.0)], keep=[spec])
