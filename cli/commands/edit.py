@@ -20,7 +20,7 @@ DirectionOpt = Annotated[list[Path] | None, typer.Option(
     "--direction", "-d", help="Swept direction file: s2edit's .npz/.safetensors or a published one (InterFaceGAN "
                               ".npy, e4e/PTI .pt, GANSpace .npz/ffhq_pca.pt, SeFa factor.pt, ...); once.")]
 AddOpt = Annotated[list[str] | None, typer.Option(
-    "--add", help="Fixed edit FILE[:INDEX]=STRENGTH[@LAYERS], applied at every strength (repeatable).")]
+    "--add", help="Fixed edit FILE[:INDEX]=STRENGTH\\[@LAYERS], applied at every strength (repeatable).")]
 KeepOpt = Annotated[list[str] | None, typer.Option(
     "--keep", help="Keep FILE[:INDEX] fixed: every edit is made orthogonal to it (repeatable).")]
 SpaceOpt = Annotated[Space, typer.Option(
