@@ -80,9 +80,13 @@ def parse_edit(text: str, num_ws: int) -> EditRecipe:
     if not sep or not spec:
         raise InputError(f"bad --add {text!r}: expected FILE[:INDEX]=STRENGTH[@LAYERS], e.g. smile.npz:0=2@0-5")
     strength, _, layers = rest.partition("@")
-    values = parse_strengths(strength.strip()) if strength.strip() and ":" not in strength else []
+    try:
+        values = parse_strengths(strength.strip()) if strength.strip() and ":" not in strength else []
+    except InputError:
+        values = []
     if len(values) != 1:
-        raise InputError(f"bad --add {text!r}: STRENGTH must be one number (the swept --strength takes lists)")
+        raise InputError(f"bad --add {text!r}: STRENGTH must be one finite number (the swept --strength takes "
+                         f"lists)")
     path, index = split_spec(spec)
     return EditRecipe(path, values[0], index or 0, parse_layers(layers, num_ws) if layers else None)
 
