@@ -238,3 +238,17 @@ def test_keeping_the_edited_direction_is_refused_by_name(G, tmp_path):
     spec = str(tmp_path / "boundary_smile.npy")
     with pytest.raises(InputError, match=r"boundary_smile.npy: direction 0 lies in the span"):
         resolve_edits(G, [EditRecipe(spec, 1.0)], keep=[spec])
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_per_layer_and_z_sets_round_trip(G, tmp_path, suffix):
+    from projector.edits import DirectionSet, save_directions
+
+    per_layer = _rand(2, G.num_ws, G.w_dim, seed=15).float()
+    per_layer /= per_layer.pow(2).sum(-1).mean(-1).sqrt()[:, None, None]
+    path = save_directions(tmp_path / f"p{suffix}", DirectionSet(per_layer, ["a", "b"], "file"))
+    back = load_directions(path, G.num_ws)
+    assert back.per_layer and torch.allclose(back.directions, per_layer, atol=1e-6) and back.space == "w"
+    z = _unit(_rand(1, G.z_dim, seed=16)).float()
+    back = load_directions(save_directions(tmp_path / f"z{suffix}", DirectionSet(z, ["zz"], "file", space="z")))
+    assert back.space == "z" and back.meta["format"] == "s2edit"
