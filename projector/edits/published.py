@@ -96,13 +96,13 @@ def read_direction_file(path: Path, num_ws: int | None = None) -> DirectionSet:
     raise InputError(f"{path}: not a direction file (expected .npz, .safetensors, .npy or a torch .pt)")
 
 
-def _set(path: Path, dirs, names, fmt: str, values=None, space: str = "w", layers=None, method: str | None = None,
+def _set(dirs, names, fmt: str, values=None, space: str = "w", method: str | None = None,
          meta: dict | None = None) -> DirectionSet:
+    """A published file's directions as stored, with ``meta['format']``; values default to the file's own
+    lengths (what its tools' strength 1 moves)."""
     dirs = torch.as_tensor(np.asarray(dirs, dtype=np.float32) if isinstance(dirs, np.ndarray) else dirs).float()
-    if values is None:  # the file's own lengths: what its tools' strength 1 moves
-        values = unit_norm(dirs)
-    return DirectionSet(dirs, list(names), method or fmt, layers, torch.as_tensor(values).float().reshape(-1),
-                        {**(meta or {}), "format": fmt}, space)
+    values = unit_norm(dirs) if values is None else torch.as_tensor(values).float().reshape(-1)
+    return DirectionSet(dirs, list(names), method or fmt, None, values, {**(meta or {}), "format": fmt}, space)
 
 
 def _from_array(path: Path, arr, num_ws: int | None, fmt: str | None = None) -> DirectionSet:
@@ -122,7 +122,7 @@ def _from_array(path: Path, arr, num_ws: int | None, fmt: str | None = None) -> 
     single = arr.shape[0] == 1
     fmt = fmt or ("boundary" if single and arr.ndim == 2 else "rows")
     names = [_name_from_stem(path)] if single else [f"d{i}" for i in range(arr.shape[0])]
-    return _set(path, arr, names, fmt, space=space, meta={"source_shape": shape})
+    return _set(arr, names, fmt, space=space, meta={"source_shape": shape})
 
 
 def _read_npz(path: Path, data) -> DirectionSet:
@@ -139,7 +139,7 @@ def _read_npz(path: Path, data) -> DirectionSet:
             raise InputError(f"{path}: GANSpace lat_comp {list(comp.shape)} / lat_stdev {None if std is None else list(std.shape)}"
                              f": expected [K, 1, w_dim] and [K]")
         mean = np.asarray(data["lat_mean"], dtype=np.float32).reshape(-1).tolist() if "lat_mean" in files else None
-        return _set(path, comp[:, 0], [f"pc{i}" for i in range(k)], "ganspace", std, method="pca",
+        return _set(comp[:, 0], [f"pc{i}" for i in range(k)], "ganspace", std, method="pca",
                     meta={"source": "ganspace", "mean": mean})
     raise InputError(f"{path}: no 'directions' (s2edit) or 'lat_comp' (GANSpace) array (has {sorted(files)[:8]})")
 
@@ -192,7 +192,7 @@ def _read_torch(path: Path, num_ws: int | None) -> DirectionSet:
         if std is not None and std.shape[0] != comp.shape[0]:
             raise InputError(f"{path}: 'std' has {std.shape[0]} values for {comp.shape[0]} components")
         mean = obj.get("mean")
-        return _set(path, comp[:, 0], [f"pc{i}" for i in range(comp.shape[0])], "e4e-ganspace", std, method="pca",
+        return _set(comp[:, 0], [f"pc{i}" for i in range(comp.shape[0])], "e4e-ganspace", std, method="pca",
                     meta={"source": "ganspace", "mean": None if mean is None
                           else _tensor(path, obj, "mean").reshape(-1).tolist()})
     if "eigvec" in obj:
@@ -200,7 +200,7 @@ def _read_torch(path: Path, num_ws: int | None) -> DirectionSet:
         if eigvec.ndim != 2 or eigvec.shape[0] != eigvec.shape[1]:
             raise InputError(f"{path}: SeFa 'eigvec' {list(eigvec.shape)}: expected [w_dim, w_dim]")
         ckpt = obj.get("ckpt")
-        return _set(path, eigvec.T.contiguous(), [f"sefa{i}" for i in range(eigvec.shape[1])], "sefa",
+        return _set(eigvec.T.contiguous(), [f"sefa{i}" for i in range(eigvec.shape[1])], "sefa",
                     meta={"source": "sefa", "ckpt": str(ckpt) if isinstance(ckpt, str | int | float) else None})
     return _named(path, obj)
 
@@ -223,4 +223,4 @@ def _named(path: Path, obj: dict) -> DirectionSet:
         names.append(str(name))
     if not rows or len({r.shape[0] for r in rows}) != 1:
         raise InputError(f"{path}: named boundaries must all be [1, w_dim] of one width")
-    return _set(path, torch.stack(rows), names, "named")
+    return _set(torch.stack(rows), names, "named")

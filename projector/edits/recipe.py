@@ -22,7 +22,7 @@ from stylegan2_core.latent import class_labels
 
 from .direction_file import DirectionSet, apply_direction, check_directions, load_directions, orthogonalize, split_spec
 
-__all__ = ["EditRecipe", "ResolvedEdit", "parse_edit", "load_kept", "resolve_edits", "apply_edits"]
+__all__ = ["EditRecipe", "ResolvedEdit", "parse_edit", "load_kept", "resolve_edits", "apply_edits", "source_edits"]
 
 
 @dataclass
