@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from projector import ProjectorConfig
+from projector.batch import ProjectionJob
 from projector.distributed import SUMMARY_NAME, _consecutive_batches, complete, plan_shards, project_sharded
 from projector.images import save_image
 from projector.losses import make_perceptual
@@ -77,8 +78,9 @@ def test_two_processes_split_resume_and_refuse(photos, tmp_path):
     (out / photos[3].stem / "report.json").unlink()
     before = _mtimes(out)
     G = load_generator(FIXTURES / "ada_tiny.pkl")
-    run = project_sharded(G, photos, out, ProjectorConfig.preset("official", steps=2), resume=True, batch_size=2,
-                          distance=make_perceptual("effnet")[0])  # as the command does
+    job = ProjectionJob(out, ProjectorConfig.preset("official", steps=2), resume=True, batch_size=2,
+                        distance=make_perceptual("effnet")[0])  # as the command does
+    run = project_sharded(G, photos, job)
     assert [f.path for f in run.projected] == [photos[3]] and len(run.images) == len(photos)
     after = _mtimes(out)
     changed = {p for p in after if before.get(p) != after[p]}
@@ -92,5 +94,5 @@ def test_two_processes_split_resume_and_refuse(photos, tmp_path):
 
     # Without resume or force, existing outputs are refused before any work.
     with pytest.raises(InputError, match="already exists"):
-        project_sharded(G, photos, out, CFG, distance=PixelDistance())
+        project_sharded(G, photos, ProjectionJob(out, CFG, distance=PixelDistance()))
     assert _mtimes(out) == before
