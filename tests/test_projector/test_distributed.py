@@ -96,3 +96,19 @@ def test_two_processes_split_resume_and_refuse(photos, tmp_path):
     with pytest.raises(InputError, match="already exists"):
         project_sharded(G, photos, ProjectionJob(out, CFG, distance=PixelDistance()))
     assert _mtimes(out) == before
+
+
+def test_an_unreadable_photo_does_not_stop_the_other_rank(photos, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for p in photos[:3]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / f"{photos[0].stem}x.png").write_bytes(b"not an image")  # rank 0's second image of four
+    mixed = sorted(folder.iterdir())
+    out = tmp_path / "out"
+    run = _project(mixed, out)
+    assert run.returncode == 1, run.stderr[-3000:]  # torchrun reports the exit code with its own traceback
+    assert "error: 1 of 4 images failed (p0x.png)" in run.stderr, run.stderr[-3000:]
+    summary = json.loads((out / SUMMARY_NAME).read_text())
+    assert [("failed" in item) for item in summary["images"]] == [False, True, False, False]
+    assert all(complete(p, out) for p in mixed if p.stem != f"{photos[0].stem}x")
