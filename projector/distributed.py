@@ -211,11 +211,11 @@ def _project_share(G, paths: list[Path], share: list[int], job: ProjectionJob, c
                 targets[i] = prepare_targets([paths[i]], G.img_resolution, crop=job.crop, align=job.align)[0]
             except InputError as err:
                 entries.append((i, {"failed": str(err)}))
-        for run in _consecutive_batches(list(targets), batch_size):
-            part = replace(job, cfg=replace(job.cfg, seed=job.cfg.seed + run[0]), batch_size=len(run))
-            done = project_files(G, [targets[i] for i in run], part, callback=callback, should_stop=should_stop)
+        for readable in _consecutive_batches(list(targets), batch_size):
+            seeded = replace(job, cfg=replace(job.cfg, seed=job.cfg.seed + readable[0]), batch_size=len(readable))
+            done = project_files(G, [targets[i] for i in readable], seeded, callback=callback, should_stop=should_stop)
             projected += done
-            entries += [(i, f.report) for i, f in zip(run, done)]
+            entries += [(i, f.report) for i, f in zip(readable, done)]
     return projected, entries
 
 

@@ -242,6 +242,10 @@ def check_state(state: ProjectionState, cfg: ProjectorConfig, n: int) -> None:
         raise InputError(f"the saved state's space {state.space!r} or its {len(state.rng)} random streams do not fit")
     if not (math.isfinite(state.adam_step) and state.adam_step >= 0):
         raise InputError(f"the saved state's Adam step {state.adam_step} is not a count")
+    shapes = [state.w_opt.shape, *(m.shape for m in state.noise)]
+    if len(state.moments) > len(shapes) or any(a.shape != shapes[k] or b.shape != shapes[k]
+                                               for k, (a, b) in enumerate(state.moments)):
+        raise InputError("the saved state's Adam moments do not fit its latents and noise maps")
     tensors = [state.w_opt, *state.noise, *(m for pair in state.moments for m in pair), state.loss,
                *state.refine.values()]
     if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
@@ -435,6 +439,8 @@ def _adam_step(G, cfg: ProjectorConfig, objective: ProjectionObjective, run: _Op
     w_noise = torch.cat([torch.randn([1, *run.w_opt.shape[1:]], generator=g) for g in run.gens]).to(run.w_opt.device)
     w_noise = w_noise * scale
     ws = (run.w_opt + w_noise).expand(-1, G.num_ws, -1) if run.space == "w" else run.w_opt + w_noise
+    # The non-fused modulated convolution for every batch size: one arithmetic path whatever the batch, and
+    # faster than the grouped convolution on CPU (benchmarks/profile_projector.py).
     synth = G.synthesis(ws, noise=run.noise, fused_modconv=False)
     loss, dist = objective.image_loss(synth)
     if cfg.optimize_noise:

@@ -97,7 +97,9 @@ def test_resume_refuses_a_state_made_otherwise(G, tmp_path):
     (lambda t, m: m.update(adam_step=-3.0), "Adam step"),
     (lambda t, m: t["adam.0.exp_avg_sq"].fill_(float("nan")), "NaN"),
     (lambda t, m: t["loss"].fill_(float("inf")), "NaN or inf"),
-], ids=["step beyond the schedule", "step 0", "no starts", "negative Adam step", "NaN moments", "inf loss"])
+    (lambda t, m: t.update({"adam.0.exp_avg": t["adam.0.exp_avg"][:, :1].clone()}), "moments do not fit"),
+], ids=["step beyond the schedule", "step 0", "no starts", "negative Adam step", "NaN moments", "inf loss",
+        "moments of another shape"])
 def test_resume_refuses_an_edited_state(G, tmp_path, edit, needle):
     photo, job = _stopped(G, tmp_path, stop=2)
     file = state_path(job.outdir, photo)
