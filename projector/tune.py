@@ -26,7 +26,8 @@ from stylegan2_core.ops import use_impl
 
 from .losses import make_perceptual
 from .metrics.image_quality import psnr, ssim
-from .project import _loss_input, _rebuild
+from .optim import loss_input as _loss_input
+from .optim import rebuild_adam as _rebuild
 
 __all__ = ["PIVOT_SPACE", "pivot_space", "UPDATES", "TuneConfig", "TuneStep", "TuneResult", "tune", "init_update",
            "apply_update",           "model_sha256", "save_tuned", "read_tuned", "load_tuned", "update_size", "recorded_tuned_file",

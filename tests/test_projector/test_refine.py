@@ -3,7 +3,7 @@
 import torch
 
 from projector import ProjectorConfig, project
-from projector.project import _lbfgs_step, _refine_memory
+from projector.refine import lbfgs_step, new_memory
 from stylegan2_core import z_from_seeds
 
 
@@ -25,10 +25,10 @@ def _quadratics(rows: int, dim: int, condition: float):
 
 def _minimize(evaluate, x, iterations, memory=6):
     loss, grad, seen = evaluate(x, torch.arange(x.shape[0]))
-    mem = _refine_memory(loss, grad, memory)
+    mem = new_memory(loss, grad, memory)
     seen = [seen]
     for _ in range(iterations):
-        _lbfgs_step(evaluate, x, mem, seen)
+        lbfgs_step(evaluate, x, mem, seen)
     return x, mem, seen
 
 
@@ -44,10 +44,10 @@ def test_lbfgs_matches_torch_lbfgs_while_full_steps_are_taken():
 
     x = torch.zeros(1, 6, dtype=torch.float64)
     loss, grad, seen = evaluate(x, torch.tensor([0]))
-    mem = _refine_memory(loss, grad, 4)
+    mem = new_memory(loss, grad, 4)
     for _ in range(5):
         optimizer.step(closure)
-        assert _lbfgs_step(evaluate, x, mem, [seen]) == 1.0
+        assert lbfgs_step(evaluate, x, mem, [seen]) == 1.0
         torch.testing.assert_close(x, reference.detach(), atol=1e-12, rtol=0)
 
 
@@ -82,8 +82,8 @@ def test_a_row_that_cannot_descend_stops_where_it_is():
     x[1] += 1
     loss, grad, seen = evaluate(x, torch.arange(2))
     grad[0] = 1.0  # a wrong gradient at the minimum: every step along -grad goes uphill
-    mem = _refine_memory(loss.clone(), grad, 4)
-    _lbfgs_step(evaluate, x, mem, [seen])
+    mem = new_memory(loss.clone(), grad, 4)
+    lbfgs_step(evaluate, x, mem, [seen])
     assert torch.equal(x[0], centers[0]) and mem["active"].tolist() == [False, True]
     assert mem["loss"][1] < loss[1]
 
