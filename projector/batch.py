@@ -36,7 +36,8 @@ from .project import (
     images_per_batch,
     project,
 )
-from .tune import TUNED_FILE, TuneConfig, TuneStep, tune
+from .tune import TuneConfig, TuneStep, tune
+from .tuned_file import TUNED_FILE
 from .video import VideoWriter
 
 if TYPE_CHECKING:

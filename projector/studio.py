@@ -751,7 +751,7 @@ class StudioSession:
             ws = self.edited_ws()
         meta = self._meta()
         if tuning:
-            from .tune import save_tuned
+            from .tuned_file import save_tuned
 
             _, update, cfg = tuning
             save_tuned(paths[2], self.net.G, update, cfg)

@@ -15,13 +15,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 import torch
 from torch.func import functional_call, vmap
 
-from stylegan2_core import InputError, ShapeError, check_ws, model_id
-from stylegan2_core.fileio import read_safetensors, safetensors_metadata, sha256_file, write_safetensors
+from stylegan2_core import InputError, ShapeError, check_ws
 from stylegan2_core.ops import use_impl
 
 from .losses import make_perceptual
@@ -29,13 +27,9 @@ from .metrics.image_quality import psnr, ssim
 from .project import _loss_input, _rebuild
 
 __all__ = ["PIVOT_SPACE", "pivot_space", "UPDATES", "TuneConfig", "TuneStep", "TuneResult", "tune", "init_update",
-           "apply_update",           "model_sha256", "save_tuned", "read_tuned", "load_tuned", "update_size", "recorded_tuned_file",
-           "tuned_generator", "TUNED_FILE"]
+           "apply_update", "check_update", "update_size"]
 
 UPDATES = ("full", "lora")
-TUNED_KIND = "tuned"
-TUNED_FILE = "tuned.safetensors"  # its name next to a projection's outputs
-FORMAT_VERSION = 1
 PTI_LPIPS_STOP = 0.06  # PTI stops tuning once LPIPS falls below this
 PIVOT_SPACE = "w"  # PTI tunes around a W projection (edits in W keep working)
 _SUFFIXES = ("delta", "lora_a", "lora_b")
@@ -193,7 +187,7 @@ def _merged(G, update: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return merged
 
 
-def _check_update(G, update: dict[str, torch.Tensor], where: str) -> None:
+def check_update(G, update: dict[str, torch.Tensor], where: str) -> None:
     """Every key names a synthesis parameter of ``G`` with a matching shape; factors come in pairs."""
     params = dict(G.synthesis.named_parameters())
     for key, value in update.items():
@@ -216,7 +210,7 @@ def _check_update(G, update: dict[str, torch.Tensor], where: str) -> None:
 
 def apply_update(G, update: dict[str, torch.Tensor]):
     """A copy of ``G`` whose synthesis parameters carry ``update``; ``G`` itself is not changed."""
-    _check_update(G, update, "update")
+    check_update(G, update, "update")
     tuned = copy.deepcopy(G)
     device = G.mapping.w_avg.device
     merged = _merged(G, {k: v.to(device, torch.float32) for k, v in update.items()})
@@ -456,95 +450,3 @@ def tune(G, target: torch.Tensor, pivot_ws: torch.Tensor, cfg: TuneConfig = Tune
                       psnr=figures[0][1], ssim=figures[0][2], pivot_distance=figures[1][0], pivot_psnr=figures[1][1],
                       pivot_ssim=figures[1][2], steps=steps, seconds=seconds, config=cfg,
                       loss_name=getattr(distance, "name", "custom"), history=history)
-
-
-# --------------------------------------------------------------------------- files
-
-
-def model_sha256(G) -> str:
-    """The base model's file sha256 (``G.checkpoint.sha256``), else its content identity."""
-    info = getattr(G, "checkpoint", None)
-    if info is not None and getattr(info, "sha256", None):
-        return info.sha256
-    return _model_id(G)
-
-
-def _model_id(G) -> str:
-    """The base model's content identity (the same for the network in any file format)."""
-    info = getattr(G, "checkpoint", None)
-    return getattr(info, "model_id", "") or model_id(G)
-
-
-def save_tuned(path, G, update: dict[str, torch.Tensor], cfg: TuneConfig | None = None,
-               meta: dict | None = None) -> Path:
-    """Write ``update`` as ``tuned.safetensors``-style file, atomically, with the base model's sha256."""
-    _check_update(G, update, str(path))
-    info = {"kind": TUNED_KIND, "format_version": FORMAT_VERSION, "model_sha256": model_sha256(G),
-            "model_id": _model_id(G),
-            "update": "lora" if any(k.endswith(".lora_a") for k in update) else "full",
-            "config": cfg.to_dict() if cfg is not None else None, **(meta or {})}
-    return write_safetensors(path, update, info)
-
-
-def read_tuned(path) -> tuple[dict[str, torch.Tensor], dict]:
-    """The update and metadata of a tuned file; one-line errors for a missing, corrupt or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: tuned generator file not found")
-    tensors, meta = read_safetensors(path)
-    if not meta or meta.get("kind") != TUNED_KIND:
-        raise InputError(f"{path}: not a tuned generator file (no kind 'tuned' in its metadata)")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"{path}: tuned file format {meta.get('format_version')!r}, this version reads "
-                         f"{FORMAT_VERSION}")
-    return tensors, meta
-
-
-def load_tuned(G, path, check_sha256: str | None = None):
-    """``G`` with the update saved at ``path`` applied; refuses a file made for another base model.
-
-    ``check_sha256``: optional expected sha256 of the file itself (as recorded in a latent file).
-    """
-    path = Path(path)
-    tensors, meta = read_tuned(path)
-    if check_sha256 is not None and sha256_file(path) != check_sha256:
-        raise InputError(f"{path}: tuned file changed since the latent was written (sha256 mismatch)")
-    key = "model_id" if meta.get("model_id") else "model_sha256"  # by content when recorded, else by file
-    expected = _model_id(G) if key == "model_id" else model_sha256(G)
-    if meta.get(key) != expected:
-        raise InputError(f"{path}: tuned for another model ({key} {str(meta.get(key))[:12]}), "
-                         f"not this network ({expected[:12]})")
-    _check_update(G, tensors, str(path))
-    return apply_update(G, {k: v.float() for k, v in tensors.items()})
-
-
-def recorded_tuned_file(latent_path) -> tuple[Path, str] | None:
-    """The tuned file a latent file records (path resolved next to it, its sha256), or None."""
-    latent_path = Path(latent_path)
-    entry = safetensors_metadata(latent_path).get("tuned")
-    if not entry:
-        return None
-    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
-        raise InputError(f"{latent_path}: unreadable 'tuned' entry in its metadata")
-    return latent_path.parent / entry["file"], entry.get("sha256")
-
-
-def tuned_generator(G, sources) -> tuple[object, str | None]:
-    """The generator to render ``sources`` (latent files or seeds) with, and a one-line note.
-
-    When latent files record a tuned generator (``s2edit project --tune``), ``G`` with that
-    update applied; latents tuned separately cannot share one render and are refused.
-    """
-    found = {}
-    for source in sources:
-        entry = recorded_tuned_file(source)
-        if entry is not None:
-            found.setdefault(entry[1] or str(entry[0]), (entry, source))
-    if not found:
-        return G, None
-    if len(found) > 1:
-        (_, a), (_, b) = list(found.values())[:2]
-        raise InputError(f"{a} and {b} were tuned separately and cannot be rendered by one generator: use them "
-                         "one at a time, tune them together (--tune-shared) or pass --no-tuned")
-    (path, sha256), source = next(iter(found.values()))
-    return load_tuned(G, path, check_sha256=sha256), f"using the tuned generator {path} recorded in {source}"

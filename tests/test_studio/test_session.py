@@ -199,7 +199,7 @@ def test_projection_progress_stop_and_busy(session):
 
 @pytest.mark.skipif(not TUNING_AVAILABLE, reason="projector.tune is not in this version")
 def test_projection_with_pivotal_tuning(session):
-    from projector.tune import read_tuned
+    from projector.tuned_file import read_tuned
 
     session.load_photo(WORLD_FACE)
     updates = []

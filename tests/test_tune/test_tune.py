@@ -8,16 +8,8 @@ import torch
 
 from projector import TuneConfig, load_tuned, save_tuned, tune
 from projector.latent_file import save_latent
-from projector.tune import (
-    _locality_ws,
-    _merged,
-    apply_update,
-    init_update,
-    model_sha256,
-    read_tuned,
-    tuned_generator,
-    update_size,
-)
+from projector.tune import _locality_ws, _merged, apply_update, init_update, update_size
+from projector.tuned_file import model_sha256, read_tuned, tuned_generator
 from stylegan2_core import InputError, S2EditError, load_generator, save_generator, z_from_seeds
 from stylegan2_core.fileio import sha256_file, write_safetensors
 
