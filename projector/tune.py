@@ -208,12 +208,19 @@ def check_update(G, update: dict[str, torch.Tensor], where: str) -> None:
             raise InputError(f"{where}: {key} contains NaN or inf")
 
 
-def apply_update(G, update: dict[str, torch.Tensor]):
-    """A copy of ``G`` whose synthesis parameters carry ``update``; ``G`` itself is not changed."""
-    check_update(G, update, "update")
+def apply_update(G, update: dict[str, torch.Tensor], where: str = "update"):
+    """A copy of ``G`` whose synthesis parameters carry ``update``; ``G`` itself is not changed.
+
+    Refuses (``InputError`` naming ``where``) an update that takes a weight to NaN or inf, as finite
+    but huge low-rank factors do.
+    """
+    check_update(G, update, where)
     tuned = copy.deepcopy(G)
     device = G.mapping.w_avg.device
     merged = _merged(G, {k: v.to(device, torch.float32) for k, v in update.items()})
+    for name, value in merged.items():
+        if not torch.isfinite(value).all():
+            raise InputError(f"{where}: the update takes the network's {name} to NaN or inf")
     with torch.no_grad():
         params = dict(tuned.synthesis.named_parameters())
         for name, value in merged.items():

@@ -7,6 +7,7 @@ may refer only to a file in its own folder, by the sha256 of that file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -14,7 +15,7 @@ import torch
 from stylegan2_core import InputError
 from stylegan2_core.fileio import read_safetensors, safetensors_metadata, sha256_file, write_safetensors
 
-from .latent_file import model_provenance
+from .latent_file import load_latent, model_provenance
 from .tune import TuneConfig, apply_update, check_update
 
 __all__ = ["TUNED_FILE", "TUNED_KIND", "FORMAT_VERSION", "model_sha256", "save_tuned", "read_tuned", "load_tuned",
@@ -23,6 +24,7 @@ __all__ = ["TUNED_FILE", "TUNED_KIND", "FORMAT_VERSION", "model_sha256", "save_t
 TUNED_KIND = "tuned"
 TUNED_FILE = "tuned.safetensors"  # its name next to a projection's outputs
 FORMAT_VERSION = 1
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def model_sha256(G) -> str:
@@ -70,19 +72,41 @@ def load_tuned(G, path, check_sha256: str | None = None):
     if meta.get(key) != expected:
         raise InputError(f"{path}: tuned for another model ({key} {str(meta.get(key))[:12]}), "
                          f"not this network ({expected[:12]})")
-    check_update(G, tensors, str(path))
-    return apply_update(G, {k: v.float() for k, v in tensors.items()})
+    return apply_update(G, {k: v.float() for k, v in tensors.items()}, where=str(path))
 
 
 def recorded_tuned_file(latent_path) -> tuple[Path, str] | None:
-    """The tuned file a latent file records (path resolved next to it, its sha256), or None."""
+    """The tuned file a latent file records and its sha256, or None when it records none.
+
+    The reference must name a file inside the latent's own folder (no absolute path, no ``..``
+    out of it, no symlink leading out of it) and carry the file's sha256; anything else is refused,
+    so a latent from elsewhere cannot make a command read files it was not given.
+    """
     latent_path = Path(latent_path)
     entry = safetensors_metadata(latent_path).get("tuned")
     if not entry:
         return None
-    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or not entry["file"]:
         raise InputError(f"{latent_path}: unreadable 'tuned' entry in its metadata")
-    return latent_path.parent / entry["file"], entry.get("sha256")
+    sha256 = entry.get("sha256")
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise InputError(f"{latent_path}: its 'tuned' entry has no sha256 of the tuned file")
+    folder = latent_path.parent.resolve()
+    path = latent_path.parent / entry["file"]
+    if Path(entry["file"]).is_absolute() or not path.resolve().is_relative_to(folder):
+        raise InputError(f"{latent_path}: its tuned file {entry['file']!r} is outside the latent's folder")
+    return path, sha256
+
+
+def _check_renders(tuned, latent_path, path: Path) -> None:
+    """The tuned generator draws the latent it was recorded with as finite pixels (a finite but huge
+    update draws NaN or inf, which images show as black)."""
+    record = load_latent(latent_path, tuned)
+    with torch.no_grad():
+        images = tuned.synthesis(record.ws[:1], noise=[m[:1] for m in record.noise] if record.noise else None,
+                                 noise_mode="const")
+    if not torch.isfinite(images).all():
+        raise InputError(f"{path}: the tuned generator draws NaN or inf (its update is far out of range)")
 
 
 def tuned_generator(G, sources) -> tuple[object, str | None]:
@@ -103,4 +127,6 @@ def tuned_generator(G, sources) -> tuple[object, str | None]:
         raise InputError(f"{a} and {b} were tuned separately and cannot be rendered by one generator: use them "
                          "one at a time, tune them together (--tune-shared) or pass --no-tuned")
     (path, sha256), source = next(iter(found.values()))
-    return load_tuned(G, path, check_sha256=sha256), f"using the tuned generator {path} recorded in {source}"
+    tuned = load_tuned(G, path, check_sha256=sha256)
+    _check_renders(tuned, source, path)
+    return tuned, f"using the tuned generator {path} recorded in {source}"

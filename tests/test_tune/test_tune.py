@@ -235,3 +235,48 @@ def test_latent_files_lead_to_their_tuned_generator(G, case, tmp_path):
     (latents[1].parent / "tuned.safetensors").write_bytes(b"")
     with pytest.raises(S2EditError):
         tuned_generator(G, [str(latents[1])])
+
+
+def _tuned_latent(G, pivot, folder: Path, entry: dict | None = None, update=None) -> Path:
+    """A latent in ``folder`` recording ``entry`` as its tuned file (default: a tuned file written beside it)."""
+    if entry is None:
+        tuned = save_tuned(folder / "tuned.safetensors", G, update if update is not None else init_update(G))
+        entry = {"file": "tuned.safetensors", "sha256": sha256_file(tuned)}
+    return save_latent(folder / "latent.safetensors", pivot, meta={"tuned": entry})
+
+
+def test_a_latent_refers_only_to_a_tuned_file_in_its_folder_by_sha256(G, case, tmp_path):
+    pivot = case[1][:1]
+    elsewhere = save_tuned(tmp_path / "elsewhere" / "tuned.safetensors", G, init_update(G))
+    sha256 = sha256_file(elsewhere)
+    inside = _tuned_latent(G, pivot, tmp_path / "ok")
+    assert tuned_generator(G, [str(inside)])[1]
+    refused = {"absolute": ({"file": str(elsewhere), "sha256": sha256}, "outside"),
+               "dotdot": ({"file": "../elsewhere/tuned.safetensors", "sha256": sha256}, "outside"),
+               "no sha256": ({"file": "tuned.safetensors"}, "sha256"),
+               "symlink": ({"file": "tuned.safetensors", "sha256": sha256}, "outside")}
+    for name, (entry, needle) in refused.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        if name == "symlink":
+            (folder / "tuned.safetensors").symlink_to(elsewhere)
+        elif name == "no sha256":
+            save_tuned(folder / "tuned.safetensors", G, init_update(G))
+        latent = _tuned_latent(G, pivot, folder, entry)
+        with pytest.raises(InputError, match=needle) as err:
+            tuned_generator(G, [str(latent)])
+        assert str(latent) in str(err.value) and "\n" not in str(err.value), name
+
+
+@pytest.mark.parametrize("update", ["lora", "full"])
+def test_a_finite_but_huge_update_is_refused(G, case, tmp_path, update):
+    """A small update times 1e30: low-rank factors overflow the merged weights; deltas keep them finite
+    (1e27) but the render overflows."""
+    gen = torch.Generator().manual_seed(1)
+    small = {k: v if k.endswith(".lora_a") else 1e-3 * torch.randn(v.shape, generator=gen)
+             for k, v in init_update(G, update).items()}
+    huge = {k: 1e30 * v for k, v in small.items()}
+    latent = _tuned_latent(G, case[1][:1], tmp_path, update=huge)
+    with pytest.raises(InputError, match="NaN or inf") as err:
+        tuned_generator(G, [str(latent)])
+    assert "tuned.safetensors" in str(err.value) and "\n" not in str(err.value)
