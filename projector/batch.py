@@ -36,8 +36,8 @@ from .project import (
     images_per_batch,
     project,
 )
-from .tune import TuneConfig, TuneStep, tune
-from .tuned_file import TUNED_FILE
+from .tune import TuneConfig, TuneStep
+from .tuned_file import TUNE_STATE_FILE, TUNED_FILE, resumed_tuning, tune_resumable
 from .video import VideoWriter
 
 if TYPE_CHECKING:
@@ -172,9 +172,11 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
         seeds = [cfg.seed + i for i in batch]
         state = ProjectionState.stack([states[i] for i in batch]) if batch[0] in states else None
         init_ws = init.ws.expand(len(chunk), -1, -1) if init is not None and state is None else None
+        folders = [outdir / p.stem for p in paths]
+        tuning = resumed_tuning(folders, tune_cfg, G.mapping.w_avg.device) if resume and tune_cfg else None
         with contextlib.ExitStack() as stack:
             writers = [stack.enter_context(VideoWriter(outdir / p.stem / VIDEO_NAME, fps=video_fps)) for p in paths] \
-                if save_video else []
+                if save_video and tuning is None else []
 
             def on_step(s: ProjectionStep, writers=writers, target=target, paths=paths) -> None:
                 if callback is not None:
@@ -185,17 +187,20 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
                         writer.append(frame)
 
             try:
-                result = project(G, target, cfg, c=c, distance=distance, init_ws=init_ws, init_noise=init_noise,
-                                 seeds=seeds, callback=on_step, should_stop=should_stop, state=state)
+                result = tuning.pivot if tuning is not None else project(
+                    G, target, cfg, c=c, distance=distance, init_ws=init_ws, init_noise=init_noise, seeds=seeds,
+                    callback=on_step, should_stop=should_stop, state=state)
             except ProjectionInterrupted as stop:
                 _save_states(stop.state, chunk, seeds, outdir, cfg, G)
                 raise Interrupted(f"stopped before step {stop.state.step} of {cfg.steps}; the state of "
                                   f"{', '.join(p.stem for p in paths)} is saved in <outdir>/<name>/{STATE_NAME}: "
                                   "rerun the same command with --resume to continue") from None
         tuned = None
-        if tune_cfg is not None:
-            tuned = tune(G, target, result.ws, tune_cfg, distance=distance, noise=result.noise, c=c, seed=seeds[0],
-                         callback=(lambda s, paths=paths: callback(paths, s)) if callback else None)
+        if tune_cfg is not None:  # the pivot is kept first, and the tuning state on a stop (--resume continues)
+            tuned = tune_resumable(G, target, result, tune_cfg, folders, state=tuning and tuning.state,
+                                   superseded=[state_path(outdir, p) for p in paths], distance=distance, c=c,
+                                   seed=seeds[0], should_stop=should_stop,
+                                   callback=(lambda s, paths=paths: callback(paths, s)) if callback else None)
         for i, (index, t) in enumerate(zip(batch, chunk)):
             extra = {"batch_size": len(chunk), "seed": seeds[i]}
             if state is not None:
@@ -208,6 +213,7 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
 
                 save_alignment(t.alignment, folder / ALIGNMENT_NAME, source=t.path.resolve())
             state_path(outdir, t.path).unlink(missing_ok=True)
+            (folder / TUNE_STATE_FILE).unlink(missing_ok=True)
             record_outputs("project", projection_outputs([t.path], outdir, save_video, align=t.alignment is not None,
                                                           tuned=tune_cfg is not None), force)
             done[index] = ProjectedFile(t.path, outdir / t.path.stem, report)

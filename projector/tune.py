@@ -296,6 +296,17 @@ class TuneState:
                        stopped=self.stopped[i:i + 1])
 
     @staticmethod
+    def start(G, cfg: TuneConfig, photos: int, seed: int = 0) -> TuneState:
+        """No step run yet: the fresh updates ``tune`` starts ``photos`` photos from (update ``i`` and its
+        random stream seeded with ``seed + i``; one update in shared mode or for a single photo)."""
+        count = _update_count(cfg, photos)
+        return TuneState(step=0, num_steps=cfg.steps,
+                         updates=[init_update(G, cfg.update, cfg.rank, seed=seed + i) for i in range(count)],
+                         moments=[{} for _ in range(count)], adam_step=0.0,
+                         rng=[torch.Generator().manual_seed(seed + i).get_state() for i in range(count)],
+                         stopped=[None] * count)
+
+    @staticmethod
     def stack(states: list[TuneState]) -> TuneState:
         """Updates' states side by side (they must have stopped at the same step of the same schedule)."""
         first = states[0]
@@ -314,13 +325,9 @@ class TuneInterrupted(Exception):
         self.state = state
 
 
-def _initial_state(G, cfg: TuneConfig, count: int, seed: int) -> TuneState:
-    """``count`` fresh updates (update ``i`` and its random stream seeded with ``seed + i``), no step run."""
-    return TuneState(step=0, num_steps=cfg.steps,
-                     updates=[init_update(G, cfg.update, cfg.rank, seed=seed + i) for i in range(count)],
-                     moments=[{} for _ in range(count)], adam_step=0.0,
-                     rng=[torch.Generator().manual_seed(seed + i).get_state() for i in range(count)],
-                     stopped=[None] * count)
+def _update_count(cfg: TuneConfig, photos: int) -> int:
+    """Updates tuned for ``photos`` photos: one shared by all (or for a single photo), else one per photo."""
+    return 1 if cfg.shared or photos == 1 else photos
 
 
 def _check_state(G, cfg: TuneConfig, state: TuneState, count: int) -> None:
@@ -520,12 +527,11 @@ def tune(G, target: torch.Tensor, pivot_ws: torch.Tensor, cfg: TuneConfig = Tune
     if distance is None:
         distance, _ = make_perceptual("auto", device=device)
     perceptual = _Perceptual(distance, cfg.max_loss_resolution)
-    count = 1 if cfg.shared or n == 1 else n  # updates tuned
-    if state is None:
-        state = _initial_state(G, cfg, count, int(seed))
-    _check_state(G, cfg, state, count)
+    state = state or TuneState.start(G, cfg, n, int(seed))
+    _check_state(G, cfg, state, _update_count(cfg, n))
 
-    run = _Tuning(G, target, perceptual.reference(target), ws, noise, cfg, perceptual, c, stacked=count > 1)
+    run = _Tuning(G, target, perceptual.reference(target), ws, noise, cfg, perceptual, c,
+                  stacked=_update_count(cfg, n) > 1)
     state = _optimize(run, state, callback, should_stop, photo=0 if n == 1 and not cfg.shared else None)
     updates = [{k: v.detach() for k, v in u.items()} for u in state.updates]
     generators = [apply_update(G, u) for u in updates]

@@ -1,29 +1,38 @@
-"""Tuned files: the update pivotal tuning leaves (``tuned.safetensors``) and how latents refer to it.
+"""Tuned files: the update pivotal tuning leaves (``tuned.safetensors``), how latents refer to it, and
+the state a stopped tuning leaves (``tune_resume.safetensors``).
 
 A tuned file holds one update (``projector.tune``) and the base model it is for; a latent written by
 ``s2edit project --tune`` records it (``tuned: {file, sha256}``) so that edits render with it. A latent
-may refer only to a file in its own folder, by the sha256 of that file.
+may refer only to a file in its own folder, by the sha256 of that file. ``tune_resumable`` keeps each
+photo's pivot and tuning progress in its folder so that a stopped ``s2edit project --tune`` continues.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from stylegan2_core import InputError
+from stylegan2_core.errors import CheckpointError, Interrupted
 from stylegan2_core.fileio import read_safetensors, safetensors_metadata, sha256_file, write_safetensors
 
 from .latent_file import load_latent, model_provenance
-from .tune import TuneConfig, apply_update, check_update
+from .project import ProjectionResult
+from .tune import TuneConfig, TuneInterrupted, TuneResult, TuneState, apply_update, check_update, tune
 
-__all__ = ["TUNED_FILE", "TUNED_KIND", "FORMAT_VERSION", "model_sha256", "save_tuned", "read_tuned", "load_tuned",
-           "recorded_tuned_file", "tuned_generator"]
+__all__ = ["TUNED_FILE", "TUNED_KIND", "FORMAT_VERSION", "TUNE_STATE_FILE", "model_sha256", "save_tuned", "read_tuned",
+           "load_tuned", "recorded_tuned_file", "tuned_generator", "save_tune_state", "load_tune_state",
+           "ResumedTuning", "resumed_tuning", "tune_resumable"]
 
 TUNED_KIND = "tuned"
 TUNED_FILE = "tuned.safetensors"  # its name next to a projection's outputs
 FORMAT_VERSION = 1
+TUNE_STATE_KIND = "tune-state"
+TUNE_STATE_FILE = "tune_resume.safetensors"  # a stopped tuning's pivot and state, next to the photo's outputs
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -130,3 +139,124 @@ def tuned_generator(G, sources) -> tuple[object, str | None]:
     tuned = load_tuned(G, path, check_sha256=sha256)
     _check_renders(tuned, source, path)
     return tuned, f"using the tuned generator {path} recorded in {source}"
+
+
+# --------------------------------------------------------------------------- stopped tunings
+
+
+def save_tune_state(path, state: TuneState, pivot: ProjectionResult, meta: dict | None = None) -> Path:
+    """Write one photo's stopped tuning, atomically: its one-update ``state`` and the one-image projection
+    ``pivot`` it tunes around (so that a resume needs no projection). ``meta`` (JSON) is stored beside them."""
+    (update,), (moments,), (rng,), (stopped,) = state.updates, state.moments, state.rng, state.stopped
+    tensors = {"pivot.ws": pivot.ws, "pivot.images": pivot.images, "pivot.distance": pivot.distance.reshape(-1),
+               "rng": rng, **{f"pivot.noise.{i}": m for i, m in enumerate(pivot.noise)},
+               **{f"update.{k}": v for k, v in update.items()}}
+    for key, (exp_avg, exp_avg_sq) in moments.items():
+        tensors[f"adam.{key}.exp_avg"], tensors[f"adam.{key}.exp_avg_sq"] = exp_avg, exp_avg_sq
+    info = {"kind": TUNE_STATE_KIND, "format_version": FORMAT_VERSION, "step": state.step,
+            "num_steps": state.num_steps, "adam_step": state.adam_step, "stopped": stopped, "history": state.history,
+            "seconds": state.seconds, "noise_maps": len(pivot.noise),
+            "pivot": {"loss_name": pivot.loss_name, "steps": pivot.steps, "seconds": pivot.seconds,
+                      "device": pivot.device}, **(meta or {})}
+    return write_safetensors(path, tensors, info)
+
+
+def load_tune_state(path) -> tuple[TuneState, ProjectionResult, dict]:
+    """(one-update ``TuneState``, one-image pivot, metadata) from ``save_tune_state``'s file; ``InputError``
+    naming the file when it is unreadable, foreign, incomplete or not finite."""
+    path = Path(path)
+    try:
+        tensors, meta = read_safetensors(path)
+    except CheckpointError as err:
+        raise InputError(str(err).replace("corrupt safetensors file", "unreadable tuning state")) from None
+    if not meta or meta.get("kind") != TUNE_STATE_KIND or meta.get("format_version") != FORMAT_VERSION:
+        raise InputError(f"{path}: not a tuning state written by this version of s2edit project --tune")
+    try:
+        update = {k.removeprefix("update."): v for k, v in tensors.items() if k.startswith("update.")}
+        moments = {k: (tensors[f"adam.{k}.exp_avg"], tensors[f"adam.{k}.exp_avg_sq"]) for k in update
+                   if f"adam.{k}.exp_avg" in tensors}
+        state = TuneState(step=int(meta["step"]), num_steps=int(meta["num_steps"]), updates=[update],
+                          moments=[moments], adam_step=float(meta["adam_step"]), rng=[tensors["rng"]],
+                          stopped=[None if meta["stopped"] is None else int(meta["stopped"])],
+                          history=[float(x) for x in meta["history"]], seconds=float(meta["seconds"]))
+        info = meta["pivot"]
+        pivot = ProjectionResult(ws=tensors["pivot.ws"], images=tensors["pivot.images"],
+                                 noise=[tensors[f"pivot.noise.{i}"] for i in range(int(meta["noise_maps"]))],
+                                 distance=tensors["pivot.distance"], loss_name=str(info["loss_name"]),
+                                 steps=int(info["steps"]), seconds=float(info["seconds"]), device=str(info["device"]))
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"{path}: incomplete tuning state ({err})") from None
+    values = [*update.values(), *(t for pair in moments.values() for t in pair), pivot.ws, *pivot.noise]
+    if not all(torch.isfinite(t).all() for t in values):
+        raise InputError(f"{path}: tuning state contains NaN or inf")
+    return state, pivot, meta
+
+
+@dataclass(frozen=True)
+class ResumedTuning:
+    """A stopped tuning of a batch of photos: their pivots (one ``ProjectionResult``) and its ``TuneState``."""
+
+    pivot: ProjectionResult
+    state: TuneState
+
+
+def resumed_tuning(folders: Sequence[Path], cfg: TuneConfig, device=None) -> ResumedTuning | None:
+    """The stopped tuning of the photos whose outputs go to ``folders`` (tuned together), or None when
+    none of them has one; refuses states for other settings, or for only some of the photos."""
+    paths = [Path(folder) / TUNE_STATE_FILE for folder in folders]
+    saved = [path for path in paths if path.is_file()]
+    if not saved:
+        return None
+    if len(saved) < len(paths):
+        missing = next(path for path in paths if not path.is_file())
+        raise InputError(f"{saved[0]}: this photo's tuning stopped, {missing.parent.name}'s (tuned with it) has no "
+                         "saved state; remove the stopped state or resume the photos as they were tuned")
+    loaded = [load_tune_state(path) for path in paths]
+    for path, (_, _, meta) in zip(paths, loaded):
+        if meta.get("config") != cfg.to_dict():
+            raise InputError(f"{path}: saved by a tuning with other settings; rerun with the same --tune options")
+    states = [state for state, _, _ in loaded]
+    pivots = [pivot for _, pivot, _ in loaded]
+    pivot = replace(pivots[0], ws=_cat([p.ws for p in pivots], device),
+                    noise=[_cat(maps, device) for maps in zip(*(p.noise for p in pivots))],
+                    images=_cat([p.images for p in pivots], device), distance=_cat([p.distance for p in pivots], device))
+    return ResumedTuning(pivot, states[0] if cfg.shared else TuneState.stack(states))
+
+
+def _cat(tensors, device) -> torch.Tensor:
+    return torch.cat(list(tensors)).to(device)
+
+
+def tune_resumable(G, target: torch.Tensor, pivot: ProjectionResult, cfg: TuneConfig, folders: Sequence[Path], *,
+                   state: TuneState | None = None, superseded: Sequence[Path] = (), seed: int = 0, should_stop=None,
+                   **kwargs) -> TuneResult:
+    """``projector.tune.tune`` of the photos ``target`` around ``pivot`` that survives a stop.
+
+    Photo ``i``'s pivot and tuning state go to ``folders[i]/tune_resume.safetensors``: before the first
+    step (unless ``state`` continues a stopped tuning, see ``resumed_tuning``), then the ``superseded``
+    files (the projection's resumable states) are removed; and when ``should_stop()`` stops the tuning,
+    which then raises ``Interrupted`` saying so. ``kwargs`` are ``tune``'s.
+    """
+    folders = [Path(folder) for folder in folders]
+    if state is None:
+        state = TuneState.start(G, cfg, len(folders), seed)
+        _save_states(folders, state, pivot, cfg)
+    for path in superseded:
+        Path(path).unlink(missing_ok=True)
+    try:
+        return tune(G, target, pivot.ws, cfg, noise=pivot.noise, state=state, should_stop=should_stop, **kwargs)
+    except TuneInterrupted as stop:
+        _save_states(folders, stop.state, pivot, cfg)
+        raise Interrupted(f"tuning stopped before step {stop.state.step} of {cfg.steps}; the pivot and tuning state "
+                          f"of {', '.join(folder.name for folder in folders)} are saved in "
+                          f"<outdir>/<name>/{TUNE_STATE_FILE}: rerun the same command with --resume to continue"
+                          ) from None
+
+
+def _save_states(folders: list[Path], state: TuneState, pivot: ProjectionResult, cfg: TuneConfig) -> None:
+    """Each photo's share of ``state`` (the whole of a shared one) and of ``pivot``, in its folder."""
+    for i, folder in enumerate(folders):
+        share = state if len(state.updates) == 1 else state.update(i)
+        row = replace(pivot, ws=pivot.ws[i:i + 1], noise=[m[i:i + 1] for m in pivot.noise],
+                      images=pivot.images[i:i + 1], distance=pivot.distance[i:i + 1], history=[])
+        save_tune_state(folder / TUNE_STATE_FILE, share, row, meta={"config": cfg.to_dict()})
