@@ -350,6 +350,38 @@ def test_interrupted_projection_keeps_a_resumable_state(tmp_path, sig):
     assert not (folder / "resume.safetensors").exists()
 
 
+def test_interrupted_tuning_keeps_the_pivot_and_a_resumable_state(tmp_path):
+    """Ctrl-C during ``project --tune`` keeps the finished projection and the tuning so far; --resume goes on."""
+    out = tmp_path / "proj"
+    args = [sys.executable, "-m", "cli", "project", str(WORLD_FACE), "--network", "demo", "--steps", "2", "--tune",
+            "--tune-steps", "40", "--loss", "effnet", "--outdir", str(out), "--device", "cpu"]
+    folder = out / "world_face"
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    deadline = time.time() + 300
+    while time.time() < deadline and not (folder / "tune_resume.safetensors").is_file():  # the pivot, kept first
+        time.sleep(0.2)
+    time.sleep(1.0)  # some steps into the tuning
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert "Traceback" not in stderr and "--resume" in stderr, stderr
+    names = sorted(p.name for p in folder.iterdir())
+    assert not [n for n in names if n.startswith(".") or n.endswith(PARTIAL_MARKERS)], names
+    from stylegan2_core.fileio import read_metadata
+
+    state = read_metadata(folder / "tune_resume.safetensors")
+    assert state["kind"] == "tune-state" and 0 < state["step"] < 40
+    assert not (folder / "latent.safetensors").exists() and not (folder / "tuned.safetensors").exists()
+    # Resuming starts from the kept pivot (no new projection) and the saved step, and completes the outputs.
+    r2 = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=900)
+    assert r2.returncode == 0, r2.stderr
+    report = json.loads((folder / "report.json").read_text())
+    assert report["seconds"] == round(state["pivot"]["seconds"], 3) and report["tuned"]["steps"] == 40
+    assert (folder / "tuned.safetensors").is_file() and read_metadata(folder / "latent.safetensors")["tuned"]
+    assert not (folder / "tune_resume.safetensors").exists()
+
+
 # --- Small things a user trips on ---------------------------------------------------------------------------------
 
 
