@@ -5,7 +5,9 @@ tuning the synthesis network until it draws the photo at the pivot closes that g
 latent stays where directions work. The mapping network and ``w_avg`` are never changed, so
 directions found in W still apply. The change is kept as an *update*: the deltas of every
 synthesis parameter (``full``) or low-rank factors of the convolution weights plus the small
-vectors (``lora``), which is what gets saved per photo and is refused for any other base model.
+vectors (``lora``), which is what gets saved per photo (``projector.tuned_file``) and is refused for any
+other base model. A tuning asked to stop (``should_stop``) raises ``TuneInterrupted`` with a ``TuneState``
+that ``tune(..., state=)`` continues exactly.
 """
 
 from __future__ import annotations

@@ -235,7 +235,8 @@ def tune_resumable(G, target: torch.Tensor, pivot: ProjectionResult, cfg: TuneCo
     Photo ``i``'s pivot and tuning state go to ``folders[i]/tune_resume.safetensors``: before the first
     step (unless ``state`` continues a stopped tuning, see ``resumed_tuning``), then the ``superseded``
     files (the projection's resumable states) are removed; and when ``should_stop()`` stops the tuning,
-    which then raises ``Interrupted`` saying so. ``kwargs`` are ``tune``'s.
+    which then raises ``Interrupted`` saying so. ``kwargs`` are ``tune``'s. The state files stay until the
+    caller has written the photos' outputs (``projector.batch.project_files`` removes them then).
     """
     folders = [Path(folder) for folder in folders]
     if state is None:
