@@ -532,11 +532,13 @@ def tune(G, target: torch.Tensor, pivot_ws: torch.Tensor, cfg: TuneConfig = Tune
     state = state or TuneState.start(G, cfg, n, int(seed))
     _check_state(G, cfg, state, _update_count(cfg, n))
 
+    start, earlier = time.perf_counter(), state.seconds
     run = _Tuning(G, target, perceptual.reference(target), ws, noise, cfg, perceptual, c,
                   stacked=_update_count(cfg, n) > 1)
     state = _optimize(run, state, callback, should_stop, photo=0 if n == 1 and not cfg.shared else None)
     updates = [{k: v.detach() for k, v in u.items()} for u in state.updates]
     generators = [apply_update(G, u) for u in updates]
+    state.seconds = earlier + time.perf_counter() - start  # the setup and the merge count too
     if cfg.shared:
         generators, updates = generators * n, updates * n
     return _result(G, run, generators, updates, state, distance)
