@@ -122,13 +122,14 @@ def tuned_generator(G, sources) -> tuple[object, str | None]:
     """The generator to render ``sources`` (latent files or seeds) with, and a one-line note.
 
     When latent files record a tuned generator (``s2edit project --tune``), ``G`` with that
-    update applied; latents tuned separately cannot share one render and are refused.
+    update applied; latents tuned separately cannot share one render and are refused, and so is an
+    update under which the recorded latent renders as NaN or inf.
     """
     found = {}
     for source in sources:
         entry = recorded_tuned_file(source)
         if entry is not None:
-            found.setdefault(entry[1] or str(entry[0]), (entry, source))
+            found.setdefault(entry[1], (entry, source))  # by sha256: one tuned file under several names is one
     if not found:
         return G, None
     if len(found) > 1:
