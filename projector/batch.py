@@ -39,7 +39,8 @@ from .project import (
     images_per_batch,
     project,
 )
-from .tune import TUNED_FILE, TuneConfig, TuneStep, tune
+from .tune import TuneConfig, TuneStep
+from .tuned_file import TUNE_STATE_FILE, TUNED_FILE, resumed_tuning, tune_resumable
 from .video import VideoWriter
 
 if TYPE_CHECKING:
@@ -206,9 +207,11 @@ def _project_batch(G, batch_targets: list[PreparedTarget], target: torch.Tensor,
     paths = [t.path for t in batch_targets]
     init_ws = job.init.ws.expand(len(paths), -1, -1) if job.init is not None and state is None else None
     init_noise = job.init.noise if job.init is not None and job.init.noise else None
+    folders = [job.outdir / p.stem for p in paths]
+    tuning = resumed_tuning(folders, job.tune_cfg, G.mapping.w_avg.device) if job.resume and job.tune_cfg else None
     with contextlib.ExitStack() as stack:
         writers = [stack.enter_context(VideoWriter(job.outdir / p.stem / VIDEO_NAME, fps=job.video_fps))
-                   for p in paths] if job.save_video else []
+                   for p in paths] if job.save_video and tuning is None else []
 
         def on_step(s: ProjectionStep) -> None:
             if callback is not None:
@@ -219,18 +222,20 @@ def _project_batch(G, batch_targets: list[PreparedTarget], target: torch.Tensor,
                     writer.append(frame)
 
         try:
-            result = project(G, target, job.cfg, c=job.c, distance=job.distance, init_ws=init_ws,
-                             init_noise=init_noise, seeds=seeds, callback=on_step, should_stop=should_stop,
-                             state=state)
+            result = tuning.pivot if tuning is not None else project(
+                G, target, job.cfg, c=job.c, distance=job.distance, init_ws=init_ws, init_noise=init_noise,
+                seeds=seeds, callback=on_step, should_stop=should_stop, state=state)
         except ProjectionInterrupted as interrupted:
             _save_states(interrupted.state, batch_targets, seeds, job, G)
             raise Interrupted(f"stopped before step {interrupted.state.step} of {interrupted.state.num_steps}; the "
                               f"state of {', '.join(p.stem for p in paths)} is saved in <outdir>/<name>/{STATE_NAME}: "
                               "rerun the same command with --resume to continue") from None
     tuned = None
-    if job.tune_cfg is not None:
-        tuned = tune(G, target, result.ws, job.tune_cfg, distance=job.distance, noise=result.noise, c=job.c,
-                     seed=seeds[0], callback=(lambda s: callback(paths, s)) if callback else None)
+    if job.tune_cfg is not None:  # the pivot is kept first, and the tuning state on a stop (--resume continues)
+        tuned = tune_resumable(G, target, result, job.tune_cfg, folders, state=tuning and tuning.state,
+                               superseded=[state_path(job.outdir, p) for p in paths], distance=job.distance, c=job.c,
+                               seed=seeds[0], should_stop=should_stop,
+                               callback=(lambda s: callback(paths, s)) if callback else None)
     return result, tuned
 
 
@@ -248,6 +253,7 @@ def _write_photo(G, t: PreparedTarget, result, i: int, target: torch.Tensor, tun
 
         save_alignment(t.alignment, folder / ALIGNMENT_NAME, source=t.path.resolve())
     state_path(job.outdir, t.path).unlink(missing_ok=True)
+    (folder / TUNE_STATE_FILE).unlink(missing_ok=True)
     record_outputs("project", projection_outputs([t.path], job.outdir, job.save_video, align=t.alignment is not None,
                                                   tuned=job.tune_cfg is not None), job.force)
     return ProjectedFile(t.path, folder, report)

@@ -19,7 +19,7 @@ from stylegan2_core.image import to_uint8
 
 from ..outputs import projection_report
 from ..project import DEFAULT_PRESET, ProjectionInterrupted, ProjectionState, ProjectorConfig, project
-from ..tune import TuneConfig, pivot_space, tune
+from ..tune import TuneConfig, TuneInterrupted, pivot_space, tune
 
 __all__ = ["StudioBusyError", "ProjectionSlot", "ProjectionOptions", "ProjectionUpdate", "Tuning",
            "ProjectionOutcome", "run_projection", "stopped_latent"]
@@ -113,19 +113,13 @@ class ProjectionOutcome:
     tuning: Tuning | None = None
 
 
-class _TuningStopped(Exception):
-    """Raised from tuning's step callback when the slot's stop flag is set (``tune`` has no ``should_stop``)."""
-
-
-def _reporter(progress, every: int, phase: str, stop: threading.Event | None = None):
-    """A step callback: a ``ProjectionUpdate`` every ``every`` steps and at the last; ``stop`` ends tuning."""
+def _reporter(progress, every: int, phase: str):
+    """A step callback: a ``ProjectionUpdate`` every ``every`` steps and at the last."""
     def on_step(s):
         if progress is not None and (s.step % every == 0 or s.step == s.num_steps - 1):
             image = getattr(s, "images", None)
             progress(ProjectionUpdate(s.step + 1, s.num_steps, float(s.distance.mean()),
                                       None if image is None else to_uint8(image[:1].clamp(-1, 1))[0], phase))
-        if stop is not None and stop.is_set():
-            raise _TuningStopped
 
     return on_step
 
@@ -141,10 +135,11 @@ def stopped_latent(state: ProjectionState, G, optimize_noise: bool) -> tuple[tor
 def _tune(G, target, ws, noise, distance, options: ProjectionOptions, slot: ProjectionSlot, progress, every):
     """Pivotal tuning around the projection: (Tuning, report); (None, report) if stopped."""
     cfg = options.tune_config()
-    on_step = _reporter(progress, every or max(1, cfg.steps // 20), "tune", slot.stop)
+    on_step = _reporter(progress, every or max(1, cfg.steps // 20), "tune")
     try:
-        result = tune(G, target, ws, cfg, distance=distance, noise=noise, callback=on_step)
-    except _TuningStopped:
+        result = tune(G, target, ws, cfg, distance=distance, noise=noise, callback=on_step,
+                      should_stop=slot.stop.is_set)
+    except TuneInterrupted:
         return None, {"stopped": True}
     return Tuning(result.generators[0], result.updates[0], cfg), {
         "stopped": False, "steps": result.steps[0], "perceptual_distance": float(result.distance[0]),

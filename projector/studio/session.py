@@ -28,7 +28,8 @@ from ..edits import apply_direction, interpolate, parse_layers, style_mix
 from ..images import prepare_target, read_image, save_image
 from ..latent_file import load_latent, model_provenance, save_latent, save_projected_w_npz
 from ..outputs import check_outputs
-from ..tune import TuneConfig, load_tuned, read_tuned, recorded_tuned_file, save_tuned
+from ..tune import TuneConfig
+from ..tuned_file import load_tuned, read_tuned, recorded_tuned_file, save_tuned
 from ..video import VideoWriter
 from .network import StudioNetwork
 from .projection import ProjectionOptions, ProjectionSlot, ProjectionUpdate, StudioBusyError, Tuning, run_projection

@@ -200,7 +200,7 @@ def test_projection_progress_stop_and_busy(session, monkeypatch):
 
 
 def test_projection_with_pivotal_tuning(session, tmp_path):
-    from projector.tune import read_tuned, recorded_tuned_file, tuned_generator
+    from projector.tuned_file import read_tuned, recorded_tuned_file, tuned_generator
     from stylegan2_core.fileio import sha256_file
 
     session.load_photo(WORLD_FACE)
