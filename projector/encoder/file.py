@@ -12,7 +12,7 @@ import torch
 
 from stylegan2_core import model_id
 from stylegan2_core.errors import CheckpointError, InputError
-from stylegan2_core.fileio import read_safetensors, write_safetensors
+from stylegan2_core.fileio import read_safetensors, safetensors_metadata, write_safetensors
 
 from .config import EncoderConfig
 from .network import Encoder
@@ -39,10 +39,10 @@ def _read(path) -> tuple[dict[str, torch.Tensor], dict, EncoderConfig]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such encoder file")
+    kind = safetensors_metadata(path).get("kind")  # {} for other formats: nothing else is parsed
+    if kind != ENCODER_KIND:
+        raise InputError(f"{path}: not an encoder file (kind {kind!r}); s2edit train-encoder writes them")
     tensors, meta = read_safetensors(path)
-    if not meta or meta.get("kind") != ENCODER_KIND:
-        raise InputError(f"{path}: not an encoder file (kind {(meta or {}).get('kind')!r}); "
-                         "s2edit train-encoder writes them")
     try:
         return tensors, meta, EncoderConfig.from_dict(meta["config"])
     except (InputError, KeyError, TypeError) as err:
