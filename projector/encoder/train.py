@@ -106,6 +106,7 @@ class EncoderTrainer:
         self.opt = torch.optim.Adam(self.encoder.parameters(), lr=cfg.lr, betas=cfg.betas)
         self.rng = torch.Generator(self.device)
         self.rng.manual_seed(_rng_seed(cfg.seed, rank))
+        self.notices: list[str] = []
         self.distance = self._perceptual()
         self.stream = None
         if cfg.real_batch:
@@ -113,15 +114,15 @@ class EncoderTrainer:
             self.stream = RealStream(source, cfg.real_batch, cfg.seed, rank, world_size, cfg.xflip)
         self.step_index = 0
         self.nimg = 0
-        self.notices: list[str] = []
 
     def _perceptual(self):
         if self.cfg.perceptual_weight == 0:
             return None
         from ..losses import make_perceptual
 
-        distance, notice = make_perceptual(self.cfg.perceptual, self.device, allow_download=False)
-        self.notices = [notice] if notice else []
+        distance, notice = make_perceptual(self.cfg.perceptual, self.device)
+        if notice:
+            self.notices.append(notice)
         return distance
 
     @torch.no_grad()
