@@ -47,9 +47,10 @@ def train_encoder_command(
     from projector.encoder import configure_encoder_run, train_encoder
 
     from .._console import console, graceful_stop, progress
+    from .._options import resolve_device
 
     torch.set_num_threads(threads or torch.get_num_threads())
-    dev = None if device == "auto" else torch.device(device)
+    dev = None if device == "auto" else resolve_device(device)
     cfg, G, run_dir = configure_encoder_run(
         network, resume=resume, outdir=outdir, name=name, passes=passes, device=dev or "cpu", kimg=kimg, data=data,
         real_fraction=real_fraction, batch_size=batch, lr=lr, perceptual=loss, seed=seed, tick_kimg=tick,

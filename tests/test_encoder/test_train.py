@@ -78,3 +78,15 @@ def test_resume_refuses_another_encoder(ada_tiny, tiny_train, tmp_path):
     other = cfg.replace(encoder=cfg.encoder.replace(head_channels=16), kimg=0.008)
     with pytest.raises(InputError, match="differs"):
         train_encoder(other, ada_tiny, tmp_path, resume=tmp_path, device="cpu")
+
+
+def test_conditional_network_trains_on_drawn_classes(tiny_train, fixtures_dir):
+    from stylegan2_core import load_generator
+
+    G = load_generator(fixtures_dir / "ada_tiny_cond.pkl")
+    assert G.c_dim > 0
+    trainer = EncoderTrainer(tiny_train(G), G)
+    before = {k: v.clone() for k, v in trainer.encoder.state_dict().items()}
+    stats = trainer.step()
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values()), stats
+    assert any(not torch.equal(v, before[k]) for k, v in trainer.encoder.state_dict().items())
