@@ -5,6 +5,7 @@ import torch
 from typer.testing import CliRunner
 
 from cli.app import app
+from projector.describe import describe_file
 from projector.encoder import Encoder, encoder_file_name, load_encoder, save_encoder
 from stylegan2_core import load_generator, model_id
 from stylegan2_core.errors import InputError
@@ -50,8 +51,12 @@ def test_not_an_encoder_file_is_refused(tmp_path, fixtures_dir):
 
 def test_info_describes_an_encoder_file(ada_tiny, encoder_file):
     encoder, path = encoder_file
-    res = CliRunner().invoke(app, ["info", str(path)], env={"COLUMNS": "200"})
-    assert res.exit_code == 0, res.output
+    rows = dict(describe_file(path).rows)
     params = sum(p.numel() for p in encoder.parameters())
-    for text in ("encoder file", "small", "32 px", "passes", f"{params:,}", model_id(ada_tiny), "1.5 kimg"):
-        assert text in res.output, text
+    assert rows["architecture"].startswith("small (backbone at 32 px") and rows["resolution"] == "32 px"
+    assert rows["passes"] == "2" and rows["parameters"] == f"{params:,}" and rows["training"] == "1.5 kimg"
+    assert rows["network"] == f"id {model_id(ada_tiny)} (ada_tiny.pkl)"
+    res = CliRunner().invoke(app, ["info", str(path)])
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())  # the table wraps at the terminal's width
+    assert "(encoder file)" in out and "passes" in out
