@@ -25,7 +25,15 @@ from .interpolate import (
     slerp,
     walk,
 )
-from .mixing import layer_ranges, mixing_grid, mixing_outputs, parse_layers, style_mix, write_mixing
+from .mixing import (
+    layer_ranges,
+    mixing_grid,
+    mixing_outputs,
+    parse_layers,
+    style_mix,
+    write_mixing,
+    ws_resolutions,
+)
 from .pca import pca
 from .render import EditPlan, parse_strengths, plan_edit, render_edit
 from .sefa import sefa, style_affines
@@ -69,6 +77,7 @@ __all__ = [
     "grid_seeds",
     "direction_sweep",
     "layer_ranges",
+    "ws_resolutions",
     "parse_layers",
     "style_mix",
     "mixing_grid",

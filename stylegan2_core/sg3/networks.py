@@ -190,6 +190,7 @@ class SynthesisNetwork(nn.Module):
         self.num_ws = cfg.num_layers + 2
         self.output_scale = cfg.output_scale
         s = _layer_schedule(cfg, img_resolution, img_channels)
+        self.cutoffs = [float(c) for c in s["cutoffs"]]
         self.input = SynthesisInput(w_dim, int(s["channels"][0]), int(s["sizes"][0]), s["sampling_rates"][0],
                                     s["cutoffs"][0])
         self.layer_names = []
@@ -215,6 +216,11 @@ class SynthesisNetwork(nn.Module):
     def fp16_resolutions(self) -> list[int]:
         """Output sizes of the layers that run in fp16 on a GPU (fp32 on the CPU)."""
         return sorted({layer.out_size for layer in self.layers if layer.use_fp16})
+
+    def ws_resolutions(self) -> list[float]:
+        """The image resolution each ws row controls: twice the cutoff frequency of the layer it modulates (the
+        input's bandwidth for row 0), as StyleGAN2's rows control 4, 4, 8, 8, ... px (style mixing groups)."""
+        return [2 * c for c in [self.cutoffs[0], *self.cutoffs]]
 
     def noise_shapes(self) -> list[tuple[int, int]]:
         """StyleGAN3 has no noise inputs: always empty (the StyleGAN2 synthesis lists one per noisy layer)."""
