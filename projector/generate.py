@@ -44,8 +44,8 @@ def parse_translate(text: str) -> tuple[float, float]:
 
 @contextlib.contextmanager
 def image_transform(G, translate=(0.0, 0.0), rotate: float = 0.0) -> Iterator[None]:
-    """Inside the block, StyleGAN3 network ``G`` draws its images translated by ``translate`` (x, y, in half
-    image widths) and rotated by ``rotate`` degrees, as the official ``gen_images.py``; restored afterwards.
+    """Inside the block, StyleGAN3 network ``G`` draws its images translated by ``translate`` (x, y, in image
+    widths) and rotated by ``rotate`` degrees, as the official ``gen_images.py``; restored afterwards.
 
     StyleGAN2 networks have no input transform: ``InputError``.
     """

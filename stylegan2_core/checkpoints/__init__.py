@@ -176,12 +176,13 @@ def load_generator(source="demo", device="cpu", network: str | None = None, sha2
     Args:
         source: checkpoint path, http(s) URL, or a name from ``KNOWN_NETWORKS`` / ``"demo"``.
         device: where to put the generator.
-        network: which network of a snapshot: ``G_ema`` (default) or ``G`` for ADA pickles, ``Gs``/``G``
+        network: which network of a snapshot: ``G_ema`` (default) or ``G`` for ADA and StyleGAN3 pickles, ``Gs``/``G``
             for TF pickles, ``g_ema``/``g`` for rosinality training checkpoints.
         sha256: optional expected digest of a downloaded file.
         progress: optional ``callback(done_bytes, total_bytes)`` for downloads.
     Returns:
-        ``Generator`` in eval mode with gradients disabled, and ``G.checkpoint`` describing the source.
+        ``Generator`` (``StyleGAN3Generator`` for StyleGAN3 files) in eval mode with gradients disabled, and
+        ``G.checkpoint`` describing the source.
     """
     if str(source) == "demo" and not Path("demo").exists():
         path = _demo_path()

@@ -27,7 +27,7 @@ __all__ = ["make_transform", "SynthesisInput", "SynthesisLayer", "SynthesisNetwo
 
 def make_transform(translate=(0.0, 0.0), rotate: float = 0.0) -> np.ndarray:
     """The 3x3 image transform of the official ``gen_images.py``: rotate by ``rotate`` degrees, translate by
-    ``translate`` (x, y, in units of half the image). The synthesis input takes its inverse."""
+    ``translate`` (x, y, in image widths: the image spans [-0.5, 0.5]). The synthesis input takes its inverse."""
     angle = np.deg2rad(rotate)
     s, c = np.sin(angle), np.cos(angle)
     return np.array([[c, s, translate[0]], [-s, c, translate[1]], [0, 0, 1]], dtype=np.float64)

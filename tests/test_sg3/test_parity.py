@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stylegan2_core import StyleGAN3Generator, load_generator, make_transform, to_uint8
+from stylegan2_core import InputError, ShapeError, StyleGAN3Generator, load_generator, make_transform, to_uint8
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 NAMES = ["sg3t_tiny", "sg3r_tiny_cond"]
@@ -82,3 +82,16 @@ def test_gradient_wrt_ws(case):
     (G.synthesis(ws) * torch.from_numpy(ref["grad_weights_rs99"])).sum().backward()
     expected = ref["grad_ws_seed0"]
     assert _max_diff(ws.grad, expected) / np.abs(expected).max() < GRAD_REL_TOL
+
+
+def test_noise_arguments_are_accepted_and_checked(case):
+    G, ref, _, _ = case
+    ws = torch.from_numpy(ref["ws_psi1"][:1])
+    with torch.no_grad():
+        assert _max_diff(G.synthesis(ws, noise_mode="random", noise=[]), ref["img_psi1"][:1]) < IMG_TOL
+    with pytest.raises(ShapeError, match="no noise maps"):
+        G.synthesis(ws, noise=[torch.zeros([1, 1, 4, 4])])
+    with pytest.raises(InputError, match="noise_mode"):
+        G.synthesis(ws, noise_mode="bogus")
+    with pytest.raises(ShapeError, match="synthesis ws"):
+        G.synthesis(ws[:, :-1])
