@@ -110,3 +110,22 @@ def test_config_round_trip_and_unknown_keys():
         StyleGAN3Config.from_dict({**cfg.to_dict(), "synthesis": {"conv_kernal": 1}})
     with pytest.raises(InputError, match="architecture"):
         StyleGAN3Config(architecture="stylegan2")
+
+
+def test_native_file_with_a_bad_stylegan3_config_is_a_checkpoint_error(tmp_path):
+    from stylegan2_core.checkpoints.native import write_native
+
+    G = load_generator(FIXTURES / "sg3t_tiny.pkl")
+    tensors = {k: v for k, v in G.state_dict().items() if not k.endswith("_filter")}
+    config = G.cfg.to_dict()
+    bad = tmp_path / "bad.safetensors"
+    write_native(bad, tensors, None, extra={"config": {**config, "synthesis": {**config["synthesis"], "warp": 1}}})
+    with pytest.raises(CheckpointError, match="unknown config keys") as err:
+        load_generator(bad)
+    assert str(bad) in str(err.value) and "\n" not in str(err.value)
+    ada = load_generator(FIXTURES / "ada_tiny.pkl")  # StyleGAN2 tensors under a StyleGAN3 config
+    mismatched = tmp_path / "mismatched.safetensors"
+    write_native(mismatched, {k: v for k, v in ada.state_dict().items() if not k.endswith("resample_filter")}, None,
+                 extra={"config": config})
+    with pytest.raises(CheckpointError, match="do not match the generator config"):
+        load_generator(mismatched)
