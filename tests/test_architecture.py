@@ -142,3 +142,32 @@ def test_only_cli_prints():
             tree = ast.parse(path.read_text())
             calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print"]
             assert not calls, f"{path.relative_to(ROOT)} calls print()"
+
+
+
+def _long_definitions(path: Path, max_function: int, max_module: int) -> list[str]:
+    source = path.read_text()
+    lines = len(source.splitlines())
+    found = [f"{path}: {lines} lines"] if lines > max_module else []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            if length > max_function:
+                found.append(f"{path}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
+def test_functions_and_modules_stay_readable():
+    """No function over 100 lines and no module over 600 in the three packages: a public function reads
+    top to bottom as a few named phases."""
+    paths = [p for package in ("stylegan2_core", "projector", "cli") for p in sorted((ROOT / package).rglob("*.py"))]
+    assert paths
+    too_long = [entry for p in paths for entry in _long_definitions(p, 100, 600)]
+    assert not too_long, "split these into named phases or modules: " + "; ".join(too_long)
+
+
+def test_the_length_check_sees_long_functions_and_modules(tmp_path):
+    long = tmp_path / "long.py"
+    long.write_text("class A:\n    def f(self):\n" + "        x = 1\n" * 120)
+    assert [entry.split(" ", 1)[1] for entry in _long_definitions(long, 100, 600)] == ["f: 121 lines"]
+    assert len(_long_definitions(long, 200, 100)) == 1  # the module
