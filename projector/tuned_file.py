@@ -25,7 +25,7 @@ from .project import ProjectionResult
 from .tune import TuneConfig, TuneInterrupted, TuneResult, TuneState, apply_update, check_update, tune
 
 __all__ = ["TUNED_FILE", "TUNED_KIND", "FORMAT_VERSION", "TUNE_STATE_FILE", "model_sha256", "save_tuned", "read_tuned",
-           "load_tuned", "recorded_tuned_file", "tuned_generator", "save_tune_state", "load_tune_state",
+           "load_tuned", "baked_generator", "recorded_tuned_file", "tuned_generator", "save_tune_state", "load_tune_state",
            "ResumedTuning", "resumed_tuning", "tune_resumable"]
 
 TUNED_KIND = "tuned"
@@ -82,6 +82,14 @@ def load_tuned(G, path, check_sha256: str | None = None):
         raise InputError(f"{path}: tuned for another model ({key} {str(meta.get(key))[:12]}), "
                          f"not this network ({expected[:12]})")
     return apply_update(G, {k: v.float() for k, v in tensors.items()}, where=str(path))
+
+
+def baked_generator(G, path) -> tuple[object, dict]:
+    """``G`` with the tuned update at ``path`` merged into its weights, as a standalone generator (to save
+    in any format and use in other tools), and what it records: the tuned file's sha256 and the base
+    model's id. Its latent draws the same image with it as with ``G`` and the tuned file."""
+    baked = load_tuned(G, path)
+    return baked, {"file": Path(path).name, "sha256": sha256_file(path), "base_model_id": model_provenance(G)["model_id"]}
 
 
 def recorded_tuned_file(latent_path) -> tuple[Path, str] | None:
