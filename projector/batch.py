@@ -27,7 +27,7 @@ from stylegan2_core.image import to_uint8
 
 from .images import Preprocessing, load_target, prepare_target
 from .latent_file import LatentRecord, load_projection_state, save_projection_state
-from .outputs import OUTPUT_FILES, record_outputs, write_projection
+from .outputs import OUTPUT_FILES, photo_folder, record_outputs, write_projection
 from .project import (
     ProjectionInterrupted,
     ProjectionState,
@@ -88,7 +88,7 @@ def projection_outputs(paths: Sequence[Path], outdir, save_video: bool = False, 
     + alignment.json for aligned faces, + tuned.safetensors when tuning)."""
     names = (OUTPUT_FILES + ((VIDEO_NAME,) if save_video else ()) + ((ALIGNMENT_NAME,) if align else ())
              + ((TUNED_FILE,) if tuned else ()))
-    return [Path(outdir) / Path(p).stem / name for p in paths for name in names]
+    return [photo_folder(outdir, p) / name for p in paths for name in names]
 
 
 def prepare_targets(paths: Sequence[Path], resolution: int, crop: bool = True, align: bool = False,
@@ -172,7 +172,7 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
         state = ProjectionState.stack([states[i] for i in batch]) if batch[0] in states else None
         init_ws = init.ws.expand(len(chunk), -1, -1) if init is not None and state is None else None
         with contextlib.ExitStack() as stack:
-            writers = [stack.enter_context(VideoWriter(outdir / p.stem / VIDEO_NAME, fps=video_fps)) for p in paths] \
+            writers = [stack.enter_context(VideoWriter(photo_folder(outdir, p) / VIDEO_NAME, fps=video_fps)) for p in paths] \
                 if save_video else []
 
             def on_step(s: ProjectionStep, writers=writers, target=target, paths=paths) -> None:
@@ -199,7 +199,7 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
             extra = {"batch_size": len(chunk), "seed": seeds[i]}
             if state is not None:
                 extra["resumed_from_step"] = state.step
-            folder = outdir / t.path.stem
+            folder = photo_folder(outdir, t.path)
             report = write_projection(folder, result, i, target, G, cfg, t.preprocessing, str(t.path),
                                       extra_report=extra, extra_meta=t.source_meta(), tuned=tuned)
             if t.alignment is not None:
@@ -209,13 +209,13 @@ def project_files(G, targets: Sequence[PreparedTarget | Path | str], outdir, cfg
             state_path(outdir, t.path).unlink(missing_ok=True)
             record_outputs("project", projection_outputs([t.path], outdir, save_video, align=t.alignment is not None,
                                                           tuned=tune_cfg is not None), force)
-            done[index] = ProjectedFile(t.path, outdir / t.path.stem, report)
+            done[index] = ProjectedFile(t.path, folder, report)
     return [done[i] for i in range(len(prepared))]
 
 
 def state_path(outdir, path) -> Path:
     """Where an interrupted projection of ``path`` keeps its resumable state."""
-    return Path(outdir) / Path(path).stem / STATE_NAME
+    return photo_folder(outdir, path) / STATE_NAME
 
 
 def _batches(count: int, batch_size: int, states: dict) -> list[list[int]]:

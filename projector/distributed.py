@@ -27,7 +27,6 @@ from pathlib import Path
 
 import torch
 
-from stylegan2_core.errors import InputError
 from stylegan2_core.fileio import atomic_write
 
 from .batch import (
@@ -38,7 +37,7 @@ from .batch import (
     project_files,
     projection_outputs,
 )
-from .outputs import OUTPUT_FILES, check_outputs
+from .outputs import OUTPUT_FILES, check_outputs, photo_folder, photo_folders
 from .project import ProjectionStep, ProjectorConfig
 
 __all__ = ["Rank", "ShardedRun", "SUMMARY_NAME", "current_rank", "complete", "plan_shards", "project_sharded"]
@@ -91,7 +90,7 @@ def current_rank(device: str | torch.device | None = None) -> Rank:
 
 def complete(path: Path, outdir) -> bool:
     """Whether ``path``'s outputs are all there and its report reads (what ``resume`` skips)."""
-    folder = Path(outdir) / Path(path).stem
+    folder = photo_folder(outdir, path)
     if not all((folder / name).is_file() for name in OUTPUT_FILES):
         return False
     try:
@@ -142,8 +141,8 @@ def _write_summary(outdir: Path, paths: Sequence[Path], reports: dict[int, dict]
     earlier run), rewritten only when its content changes."""
     images = []
     for i, path in enumerate(paths):
-        report = reports.get(i) or json.loads((outdir / path.stem / "report.json").read_text())
-        images.append({"image": str(path), "outdir": str(outdir / path.stem), **report})
+        report = reports.get(i) or json.loads((photo_folder(outdir, path) / "report.json").read_text())
+        images.append({"image": str(path), "outdir": str(photo_folder(outdir, path)), **report})
     text = json.dumps({"images": images, "projector": asdict(cfg)}, indent=2) + "\n"
     target = outdir / SUMMARY_NAME
     if not target.is_file() or target.read_text() != text:
@@ -168,10 +167,7 @@ def project_sharded(G, paths: Sequence[Path | str], outdir, cfg: ProjectorConfig
     rank = rank or current_rank()
     outdir = Path(outdir)
     paths = [Path(p) for p in paths]
-    stems = [p.stem for p in paths]
-    if len(set(stems)) != len(stems):
-        dupe = next(s for s in stems if stems.count(s) > 1)
-        raise InputError(f"several inputs share the name {dupe!r}; outputs go to <outdir>/<name>/, rename one")
+    photo_folders(paths, outdir)  # refuses names that leave outdir and photos that share a folder
     done_before = [i for i, p in enumerate(paths) if resume and complete(p, outdir)]
     todo = [i for i in range(len(paths)) if i not in set(done_before)]
     # Partial outputs of an unfinished image are redone under resume; anything else needs force.

@@ -38,7 +38,7 @@ def edit_command(
     from stylegan2_core.errors import InputError
 
     from .._console import console, out, progress, stage_progress
-    from .._options import check_outputs, load_network, resolve_device
+    from .._options import check_outputs, hold_outdir, load_network, resolve_device
     from .._tuned import with_tuned
 
     if outdir is None and video is None:
@@ -52,10 +52,11 @@ def edit_command(
     plan = plan_edit(G, latent, direction, strengths, index, layers, truncation_psi=trunc, class_idx=class_idx)
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    check_outputs(plan.outputs(outdir, video), force)
-    with progress() as bar:
-        render_edit(G, plan, outdir, video, noise_mode=noise_mode.value, fps=fps, batch_size=batch_size,
-                    progress=stage_progress(bar, {"video": video.name if video else ""}), force=force)
+    with hold_outdir(outdir, "edit"):
+        check_outputs(plan.outputs(outdir, video), force)
+        with progress() as bar:
+            render_edit(G, plan, outdir, video, noise_mode=noise_mode.value, fps=fps, batch_size=batch_size,
+                        progress=stage_progress(bar, {"video": video.name if video else ""}), force=force)
     out.print(_table(plan, direction, outdir, video, noise_mode.value, fps))
 
 

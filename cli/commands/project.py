@@ -70,7 +70,7 @@ def project_command(
     from stylegan2_core import class_labels
 
     from .._console import graceful_stop, progress
-    from .._options import load_network, resolve_device
+    from .._options import hold_outdir, load_network, resolve_device
 
     paths = collect_images(images)
     cfg = ProjectorConfig.preset(preset.value, steps=steps, refine_steps=refine_steps, initial_lr=lr, seed=seed,
@@ -82,7 +82,8 @@ def project_command(
     init_record = load_latent(init, G) if init is not None else None
     distance = _perceptual(loss.value, rank)
     c = class_labels(class_idx, G.c_dim) if G.c_dim or class_idx is not None else None
-    with progress() if rank.is_main else contextlib.nullcontext() as bar, graceful_stop() as stop_requested:
+    with (hold_outdir(outdir, "project", rank), progress() if rank.is_main else contextlib.nullcontext() as bar,
+          graceful_stop() as stop_requested):
         run = project_sharded(G, paths, outdir, cfg, rank=rank, resume=resume, force=force, batch_size=batch_size,
                               crop=not no_crop, align=align, save_video=save_video, video_every=video_every, c=c,
                               distance=distance, init=init_record, should_stop=stop_requested, tune_cfg=tune_cfg,
