@@ -1,9 +1,12 @@
-"""Writing a command's outputs: the no-overwrite check, the output manifest, one projection's results.
+"""Writing a command's outputs: the folder lock, output names, the no-overwrite check, the output manifest,
+one projection's results.
 
-Every output folder holds a manifest (``s2edit-outputs.json``) listing, per command, the files that
-command wrote there. With ``--force`` a command replaces its own output set as a whole: the files its
-previous run listed that the new run did not write are removed (``record_outputs``). Files that no
-manifest lists are never deleted.
+A run holds its output folder (``hold_outdir``), so two runs never write into one folder at once.
+Names derived from input files (a photo's folder ``<outdir>/<stem>``) are checked to stay inside the
+output folder (``photo_folder``). Every output folder holds a manifest (``s2edit-outputs.json``)
+listing, per command, the files that command wrote there. With ``--force`` a command replaces its
+own output set as a whole: the files its previous run listed that the new run did not write are
+removed (``record_outputs``). Files that no manifest lists are never deleted.
 """
 
 import contextlib

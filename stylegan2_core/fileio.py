@@ -1,7 +1,8 @@
 """The project's one way to touch files: atomic writes, safetensors with s2edit metadata, cached downloads.
 
-Every file s2edit writes goes through ``atomic_write`` (temporary file in the same folder,
-then rename), so an interrupt or a crash never leaves half a file. safetensors files carry
+Every file s2edit writes goes through ``atomic_write`` or ``atomic_path`` (a fresh temporary file in
+the same folder, then a rename), so an interrupt or a crash never leaves half a file and a symlink
+in the way is replaced, never written through. safetensors files carry
 their JSON metadata under one key, ``MAGIC_KEY``. Downloads land in ``cache_root()``.
 """
 
