@@ -172,12 +172,13 @@ def _read_lock(lock: Path) -> dict | None:
 
 def _is_stale(holder: dict | None) -> bool:
     """Whether a lock's holder is a process of this host that no longer runs (another host's is never stale)."""
-    if holder is None or holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+    if holder is None or holder.get("host") != socket.gethostname():
         return False
-    if holder["pid"] == os.getpid():
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
         return False
     try:
-        os.kill(holder["pid"], 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except OSError:
@@ -190,17 +191,18 @@ def _remove_stale_lock(outdir: Path, lock: Path, holder: dict) -> None:
     taking over one stale lock cannot remove each other's new lock."""
     try:
         import fcntl
-    except ImportError:  # no flock (Windows): remove it directly
+    except ImportError:  # no flock (Windows): a narrower race, the check and the removal back to back
         fcntl = None
-    fd = os.open(outdir, os.O_RDONLY)
+    fd = os.open(outdir, os.O_RDONLY) if fcntl is not None else None
     try:
-        if fcntl is not None:
+        if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
         if _read_lock(lock) == holder:
             lock.unlink(missing_ok=True)
             log.info("%s: took over the lock of pid %s, which no longer runs", outdir, holder["pid"])
     finally:
-        os.close(fd)  # releases the flock
+        if fd is not None:
+            os.close(fd)  # releases the flock
 
 
 def _held_message(outdir: Path, lock: Path, holder: dict | None) -> str:

@@ -551,6 +551,9 @@ def test_a_stale_lock_is_taken_over_and_released(sandbox, capsys):
     _plant_lock(sandbox / "h", gone.pid, host="another-host")  # another host's process cannot be checked
     code, _, err = run_cli(["generate", *DEMO, "--seeds", "0", "--outdir", "h"], sandbox, capsys)
     assert code == 2 and "in use" in err and "another-host" in err
+    (sandbox / "h" / LOCK_NAME).write_text("")  # a lock that names no one is left for the user to judge
+    code, _, err = run_cli(["generate", *DEMO, "--seeds", "0", "--outdir", "h"], sandbox, capsys)
+    assert code == 2 and "remove that file" in err and (sandbox / "h" / LOCK_NAME).exists()
 
 
 def test_two_projects_into_one_folder(tmp_path, capsys):
