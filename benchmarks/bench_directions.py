@@ -6,11 +6,14 @@ fit the InterFaceGAN direction (linear SVM in W, held-out accuracy), then move
 is the std of the fitted w along the direction, and predict every attribute on the edits.
 
 Each attribute is edited along its plain direction and along the conditional one
-(orthogonal to the other attributes' directions, InterFaceGAN's conditional manipulation).
+(orthogonal to the other attributes' directions, InterFaceGAN's conditional manipulation: what
+``s2edit edit --keep`` does, through the same ``orthogonalize``).
 Reported per attribute, all changes in units of the world's std of that attribute:
 the target's mean at each strength (monotone?), the share of latents whose target rises
 monotonically, the target's change from -2σ to +2σ, and the largest mean absolute change
-of any other attribute over the same span.
+of any other attribute over the same span. The leakage table puts plain and conditional side
+by side: the mean over the other attributes of their mean absolute change, the largest one,
+and the leakage per unit of target change.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_directions.py --network demo
 """
@@ -78,21 +81,30 @@ def main() -> None:
         target = pred[:, :, a]
         means = target.mean(0)
         others = np.abs(pred[:, -1] - pred[:, 0]).mean(0)
+        mean_leak = float(np.delete(others, a).mean())
         others[a] = -np.inf
         worst = int(np.argmax(others))
         return (means, bool(np.all(np.diff(means) > 0)), float(np.mean(np.all(np.diff(target, axis=1) > 0, axis=1))),
-                float(means[-1] - means[0]), names[worst], float(others[worst]))
+                float(means[-1] - means[0]), names[worst], float(others[worst]), mean_leak)
 
     header = ["| attribute | SVM val. acc. | target mean at -2σ … +2σ | mean monotone | latents monotone | "
               "target change | largest other change |", "| --- | ---: | --- | --- | ---: | ---: | --- |"]
     tables = {"plain": list(header), "conditional": list(header)}
+    leakage = ["| edited attribute | target change plain / cond. | mean leak plain / cond. | largest leak plain | "
+               "largest leak cond. | leak per target change plain / cond. |",
+               "| --- | ---: | ---: | --- | --- | ---: |"]
     for name in attributes:
         others = torch.stack([d for other, d in directions.items() if other != name])
+        row = []
         for kind, direction in (("plain", directions[name]), ("conditional", orthogonalize(directions[name], others))):
-            means, mono, per_latent, change, other, other_change = evaluate(name, direction)
+            means, mono, per_latent, change, other, other_change, mean_leak = evaluate(name, direction)
             trace = " ".join(f"{m:+.2f}" for m in means)
             tables[kind].append(f"| {name} | {float(fits[name].values[0]):.3f} | {trace} | {'yes' if mono else 'no'} | "
                                 f"{per_latent:.0%} | {change:+.2f} | {other} {other_change:.2f} |")
+            row.append((change, mean_leak, other, other_change))
+        (cp, lp, op, mp), (cc, lc, oc, mc) = row
+        leakage.append(f"| {name} | {cp:+.2f} / {cc:+.2f} | {lp:.3f} / {lc:.3f} | {op} {mp:.2f} | {oc} {mc:.2f} | "
+                       f"{lp / max(abs(cp), 1e-9):.3f} / {lc / max(abs(cc), 1e-9):.3f} |")
 
     lines = [
         f"Network `{args.network}`; {args.samples} scored samples per fit (seed 0), {args.eval} edited latents "
@@ -107,6 +119,11 @@ def main() -> None:
         "Conditional directions (each made orthogonal to the other ten attributes' directions):",
         "",
         *tables["conditional"],
+        "",
+        "Leakage: mean absolute change of the other attributes from -2σ to +2σ (world-std units), plain and "
+        "conditional:",
+        "",
+        *leakage,
     ]
     text = "\n".join(lines)
     print(text)

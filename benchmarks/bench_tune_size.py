@@ -26,7 +26,8 @@ import torch
 
 from projector import ProjectorConfig, TuneConfig, project, tune
 from projector.losses import make_perceptual
-from projector.tune import init_update, save_tuned, update_size
+from projector.tune import init_update, update_size
+from projector.tuned_file import save_tuned
 from projector.world.offworld import offworld_set
 from stylegan2_core import Generator, GeneratorConfig, from_uint8, load_generator, save_generator
 

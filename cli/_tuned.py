@@ -12,7 +12,7 @@ def with_tuned(G, sources, no_tuned: bool):
     """The generator for ``sources``: the tuned one their latent files record (saying so), else ``G``."""
     if no_tuned:
         return G
-    from projector.tune import tuned_generator
+    from projector.tuned_file import tuned_generator
 
     from ._console import console
 

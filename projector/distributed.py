@@ -4,14 +4,16 @@ Launched with ``torchrun`` (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` in the envi
 process runs ``project_sharded`` on the same file list; without it there is one rank and no
 process group. The order of work:
 
-1. every rank checks the outputs of all images before any work (refusing existing ones unless
-   ``force`` or ``resume``), and lists the images still to do (``resume`` skips those whose
-   outputs are complete); a barrier makes every rank see the same list;
+1. every rank checks the outputs of all images before any work (refusing existing ones, and saved
+   states of stopped projections, unless ``force`` or ``resume``; under ``resume`` a state made with
+   another network, image or settings), and lists the images still to do (``resume`` skips those
+   whose outputs are complete); a barrier makes every rank see the same list;
 2. the list is cut into ``WORLD_SIZE`` contiguous shares; each rank projects its share in
    batches on its own device (``cuda:LOCAL_RANK`` on GPUs, the CPU otherwise; NCCL or gloo),
    image ``i`` of the whole list always with seed ``cfg.seed + i``;
 3. the reports are gathered on rank 0, which writes one ``summary.json`` over all images
-   (projected now or before) and leaves it untouched when nothing changed.
+   (projected now or before, or failed: an image that cannot be read is listed with its reason
+   while the others are projected) and leaves it untouched when nothing changed.
 
 Every image is projected exactly once per run; outputs are written atomically per file, so a
 killed run continues with ``resume``.
@@ -27,20 +29,24 @@ from pathlib import Path
 
 import torch
 
+from stylegan2_core.errors import InputError, S2EditError
 from stylegan2_core.fileio import atomic_write
 
 from .batch import (
     PreparedTarget,
     ProjectedFile,
+    ProjectionJob,
     photos_per_batch,
     prepare_targets,
     project_files,
     projection_outputs,
+    resumable_state,
+    state_path,
 )
 from .outputs import OUTPUT_FILES, check_outputs, photo_folder, photo_folders
 from .project import ProjectionStep, ProjectorConfig
 
-__all__ = ["Rank", "ShardedRun", "SUMMARY_NAME", "current_rank", "complete", "plan_shards", "project_sharded"]
+__all__ = ["ProjectionJob", "Rank", "ShardedRun", "SUMMARY_NAME", "current_rank", "complete", "plan_shards", "project_sharded"]
 
 SUMMARY_NAME = "summary.json"
 
@@ -67,6 +73,24 @@ class ShardedRun:
     projected: list[ProjectedFile]
     summary: Path | None
     images: list[dict]
+
+    @property
+    def failed(self) -> list[dict]:
+        """The summary's entries of images that could not be projected (each with its ``failed`` reason)."""
+        return [entry for entry in self.images if "failed" in entry]
+
+    def raise_failures(self) -> None:
+        """Raise when images failed: ``InputError`` (exit 2) naming the first when none could be projected,
+        else ``S2EditError`` (exit 1) naming those that failed."""
+        failed = self.failed
+        if not failed:
+            return
+        if len(failed) == len(self.images):
+            more = f" (and {len(failed) - 1} more images failed, see {self.summary})" if len(failed) > 1 else ""
+            raise InputError(failed[0]["failed"] + more)
+        names = ", ".join(Path(entry["image"]).name for entry in failed)
+        raise S2EditError(f"{len(failed)} of {len(self.images)} images failed ({names}); the others are projected, "
+                          f"the reasons are in {self.summary}")
 
 
 def current_rank(device: str | torch.device | None = None) -> Rank:
@@ -135,14 +159,14 @@ def _gather(rank: Rank, items: list) -> list:
     return [x for part in gathered for x in part] if rank.is_main else []
 
 
-def _write_summary(outdir: Path, paths: Sequence[Path], reports: dict[int, dict], cfg: ProjectorConfig
+def _write_summary(outdir: Path, paths: Sequence[Path], entries: dict[int, dict], cfg: ProjectorConfig
                    ) -> tuple[Path, list[dict]]:
-    """``summary.json`` over every image (``reports`` by index, else its ``report.json`` from an
-    earlier run), rewritten only when its content changes."""
+    """``summary.json`` over every image (``entries`` by index: a report or ``{"failed": reason}``, else its
+    ``report.json`` from an earlier run), rewritten only when its content changes."""
     images = []
     for i, path in enumerate(paths):
-        report = reports.get(i) or json.loads((photo_folder(outdir, path) / "report.json").read_text())
-        images.append({"image": str(path), "outdir": str(photo_folder(outdir, path)), **report})
+        entry = entries.get(i) or json.loads((photo_folder(outdir, path) / "report.json").read_text())
+        images.append({"image": str(path), "outdir": str(photo_folder(outdir, path)), **entry})
     text = json.dumps({"images": images, "projector": asdict(cfg)}, indent=2) + "\n"
     target = outdir / SUMMARY_NAME
     if not target.is_file() or target.read_text() != text:
@@ -150,43 +174,67 @@ def _write_summary(outdir: Path, paths: Sequence[Path], reports: dict[int, dict]
     return target, images
 
 
-def project_sharded(G, paths: Sequence[Path | str], outdir, cfg: ProjectorConfig, *, rank: Rank | None = None,
-                    resume: bool = False, force: bool = False, batch_size: int | None = None, crop: bool = True,
-                    align: bool = False, save_video: bool = False, video_every: int = 10,
-                    c: torch.Tensor | None = None, distance=None, init=None,
-                    callback: Callable[[list[Path], ProjectionStep], None] | None = None,
-                    should_stop: Callable[[], bool] | None = None, tune_cfg=None) -> ShardedRun:
-    """Project this rank's share of ``paths`` (see the module docstring); the keyword arguments are
-    ``projector.batch.project_files``'s. Targets are read batch by batch, so memory stays bounded
-    for folders of any size. ``resume`` also continues images stopped by ``should_stop`` from
-    their saved state (``project_files``).
+def _plan(G, paths: list[Path], job: ProjectionJob) -> list[int]:
+    """The indices of the images still to do, after checking every output before any work: distinct names,
+    no existing outputs unless ``force`` or ``resume``, and no saved state that this run would discard
+    (without ``resume``) or could not continue (another network, image or settings)."""
+    photo_folders(paths, job.outdir)  # refuses names that leave outdir and photos that share a folder
+    todo = [i for i, p in enumerate(paths) if not (job.resume and complete(p, job.outdir))]
+    saved = [paths[i] for i in todo if state_path(job.outdir, paths[i]).is_file()]
+    if saved and not (job.resume or job.force):
+        raise InputError(f"{state_path(job.outdir, saved[0])}: holds a stopped projection; pass --resume to "
+                         "continue it or --force to discard it")
+    if job.resume:
+        for path in saved:
+            resumable_state(G, path, job)
+    # Partial outputs of an unfinished image are redone under resume; anything else needs force.
+    check_outputs(projection_outputs([paths[i] for i in todo], job.outdir, job.save_video, align=job.align,
+                                     tuned=job.tune_cfg is not None) + [job.outdir / SUMMARY_NAME],
+                  force=job.force or job.resume)
+    return todo
 
-    Raises ``InputError`` (on every rank, before any work) when outputs exist and neither
-    ``force`` nor ``resume`` is set.
+
+def _project_share(G, paths: list[Path], share: list[int], job: ProjectionJob, callback, should_stop
+                   ) -> tuple[list[ProjectedFile], list[tuple[int, dict]]]:
+    """This rank's images in batches of consecutive indices (image ``i`` with seed ``cfg.seed + i``):
+    (the projected files, ``(index, report or {"failed": reason})`` per image). An image that cannot be
+    read or prepared is listed as failed and the others go on."""
+    batch_size = photos_per_batch(G, job.batch_size, job.tune_cfg, len(share))  # shared tuning: one per process
+    projected, entries = [], []
+    for batch in _consecutive_batches(share, batch_size):
+        targets: dict[int, PreparedTarget] = {}
+        for i in batch:
+            try:
+                targets[i] = prepare_targets([paths[i]], G.img_resolution, crop=job.crop, align=job.align)[0]
+            except InputError as err:
+                entries.append((i, {"failed": str(err)}))
+        for readable in _consecutive_batches(list(targets), batch_size):
+            seeded = replace(job, cfg=replace(job.cfg, seed=job.cfg.seed + readable[0]), batch_size=len(readable))
+            done = project_files(G, [targets[i] for i in readable], seeded, callback=callback, should_stop=should_stop)
+            projected += done
+            entries += [(i, f.report) for i, f in zip(readable, done)]
+    return projected, entries
+
+
+def project_sharded(G, paths: Sequence[Path | str], job: ProjectionJob, *, rank: Rank | None = None,
+                    callback: Callable[[list[Path], ProjectionStep], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> ShardedRun:
+    """Project this rank's share of ``paths`` as ``job`` says (see the module docstring and
+    ``projector.batch.project_files``). Targets are read batch by batch, so memory stays bounded
+    for folders of any size; an image that cannot be read is listed as failed in the summary
+    (``ShardedRun.raise_failures``). ``job.resume`` also continues images stopped by ``should_stop``
+    from their saved state.
+
+    Raises ``InputError`` (on every rank, before any work) when outputs or saved states exist and neither
+    ``force`` nor ``resume`` is set, or a saved state cannot be continued.
     """
     rank = rank or current_rank()
-    outdir = Path(outdir)
     paths = [Path(p) for p in paths]
-    photo_folders(paths, outdir)  # refuses names that leave outdir and photos that share a folder
-    done_before = [i for i, p in enumerate(paths) if resume and complete(p, outdir)]
-    todo = [i for i in range(len(paths)) if i not in set(done_before)]
-    # Partial outputs of an unfinished image are redone under resume; anything else needs force.
-    check_outputs(projection_outputs([paths[i] for i in todo], outdir, save_video, align=align,
-                                     tuned=tune_cfg is not None) + [outdir / SUMMARY_NAME], force=force or resume)
+    todo = _plan(G, paths, job)
     _barrier(rank)  # every rank has listed the work before any rank writes
     mine = plan_shards(todo, rank.world_size)[rank.rank]
-    batch_size = photos_per_batch(G, batch_size, tune_cfg, len(mine))  # shared tuning: one generator per process
-    projected, reports = [], []
-    for batch in _consecutive_batches(mine, batch_size):
-        targets: list[PreparedTarget] = prepare_targets([paths[i] for i in batch], G.img_resolution, crop=crop,
-                                                        align=align)
-        done = project_files(G, targets, outdir, replace(cfg, seed=cfg.seed + batch[0]), c=c, distance=distance,
-                             init=init, batch_size=len(batch), save_video=save_video, video_every=video_every,
-                             callback=callback, should_stop=should_stop, resume=resume, force=force,
-                             tune_cfg=tune_cfg)
-        projected += done
-        reports += [(i, f.report) for i, f in zip(batch, done)]
-    gathered = dict(_gather(rank, reports))
-    summary, images = _write_summary(outdir, paths, gathered, cfg) if rank.is_main else (None, [])
+    projected, entries = _project_share(G, paths, mine, job, callback, should_stop)
+    gathered = dict(_gather(rank, entries))
+    summary, images = _write_summary(job.outdir, paths, gathered, job.cfg) if rank.is_main else (None, [])
     _barrier(rank)
     return ShardedRun(projected, summary, images)

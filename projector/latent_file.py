@@ -34,6 +34,7 @@ __all__ = [
     "load_projection_state",
     "LatentRecord",
     "FORMAT_VERSION",
+    "EDITS_KEY",
     "model_provenance",
     "model_mismatch",
     "save_latent",
@@ -44,6 +45,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
+EDITS_KEY = "edits"  # an edited latent's recipe: one dict per edit applied, oldest first (projector.edits.recipe)
 ABSURD_MAGNITUDE = 1e4  # |w| from a mapping network stays within tens; far beyond, images are noise
 _SEEDS_RE = re.compile(r"\d+(-\d+)?")
 _WARNED: set[tuple[str, str]] = set()  # (file, model) pairs already warned about in this process
@@ -101,7 +103,8 @@ def save_latent(path, ws: torch.Tensor, noise: list[torch.Tensor] | None = None,
 
     ``meta`` goes into the JSON metadata next to ``kind`` and ``format_version``; the keys
     the tools read are ``space`` ('w' or 'w+'), ``model_id`` and ``model_sha256`` (``model_provenance``),
-    ``resolution``, ``preprocessing`` and ``loss``. Values must be JSON-serializable (paths become strings).
+    ``resolution``, ``preprocessing``, ``loss`` and, for edited latents, ``EDITS_KEY``. Values must be
+    JSON-serializable (paths become strings).
     """
     from safetensors.torch import save_file
 

@@ -290,7 +290,7 @@ def _write_tuned(outdir: Path, G, tuned, i: int) -> tuple[dict, dict]:
     """Write image ``i``'s tuned update; returns (latent metadata entry, report entry)."""
     from stylegan2_core.fileio import sha256_file
 
-    from .tune import TUNED_FILE, save_tuned
+    from .tuned_file import TUNED_FILE, save_tuned
 
     path = save_tuned(outdir / TUNED_FILE, G, tuned.updates[i], tuned.config)
     cfg = tuned.config

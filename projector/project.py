@@ -12,26 +12,32 @@ A seed reproduces a run exactly for the same batch, thread count, device and tor
 Differences from the official script: the optimized noise maps are returned (and used for
 the final image) instead of being written into the generator's buffers; conditional
 networks work; any device. ``ProjectorConfig.preset('fast')``, the default, adds a better
-start, a shorter schedule and a per-image L-BFGS refinement of the latents at the end; in the
-refinement every image also has its own curvature memory and line search (see
-``docs/projection.md``).
+start, a shorter schedule and a per-image L-BFGS refinement of the latents at the end
+(``projector.refine``); its speed and quality: ``docs/projection.md``.
+
+``project`` runs as phases: check the inputs, build the objective (``projector.objective``), start
+the latents (the mean w, a given latent, the best W samples, or a saved state), the Adam steps,
+the refinement, the result; every step ends in one progress report and one stop check.
 """
 
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from stylegan2_core import InputError, check_ws, w_statistics, z_samples
 
 from .losses import make_perceptual, noise_regularizer
+from .objective import ProjectionObjective
+from .optim import rebuild_adam
+from .refine import refine_latents
 
 __all__ = ["DEFAULT_PRESET", "PRESETS", "ProjectorConfig", "ProjectionStep", "ProjectionResult", "ProjectionState",
-           "ProjectionInterrupted", "images_per_batch", "learning_rate", "w_noise_scale", "project"]
+           "ProjectionInterrupted", "check_state", "images_per_batch", "learning_rate", "w_noise_scale", "project"]
 
 SPACES = ("w", "w+")
 
@@ -93,16 +99,14 @@ class ProjectorConfig:
     @classmethod
     def preset(cls, name: str, **overrides) -> "ProjectorConfig":
         """A named configuration: ``'official'`` (the paper's schedule, 1000 steps) or ``'fast'``
-        (a better start and a shorter search, about 0.2x the time; its measured quality against
-        the official preset is in ``docs/projection.md``); keyword arguments override fields (None
-        keeps the preset's value)."""
+        (a better start, a shorter search and an L-BFGS refinement; its speed and quality are measured
+        in ``docs/projection.md``); keyword arguments override fields (None keeps the preset's value)."""
         if name not in PRESETS:
             raise InputError(f"unknown projector preset {name!r}; use one of {tuple(PRESETS)}")
         return replace(cls(**PRESETS[name]), **{k: v for k, v in overrides.items() if v is not None})
 
 
-# The preset used when none is named (the CLI, ``project``, the studio): it reaches the official
-# preset's final quality on every benchmark image in under a fifth of the time (docs/projection.md).
+# The preset used when none is named (the CLI, ``project``, the studio); docs/projection.md compares the two.
 DEFAULT_PRESET = "fast"
 
 # Field values that differ from the official defaults, per preset.
@@ -111,7 +115,7 @@ PRESETS: dict[str, dict] = {
     # The best 3 of 64 W samples optimized side by side for 16 steps, then the best one alone; W for
     # the first 30 % of the 80 Adam steps, W+ after; half the official learning rate and no latent
     # noise (the start is already in a good basin); then 40 L-BFGS iterations on the latents, which
-    # converge where Adam crawls. See docs/projection.md for the measurements.
+    # converge where Adam crawls. Its measurements: docs/projection.md.
     "fast": {"steps": 80, "space": "w+", "w_first": 0.3, "initial_lr": 0.05, "initial_noise_factor": 0.0,
              "init_samples": 64, "starts": 3, "keep_best_at": 0.2, "refine_steps": 40},
 }
@@ -151,7 +155,7 @@ class ProjectionState:
     Rows are the optimized latents, ``starts`` consecutive rows per image. ``moments`` are Adam's
     (exp_avg, exp_avg_sq) per optimized tensor in the order [latents, *noise maps] (noise maps only
     when optimized); ``rng`` the row's random-stream states; ``refine`` each row's L-BFGS memory
-    once the refinement has begun (tensors with one entry per row, see ``_refine_memory``).
+    once the refinement has begun (tensors with one entry per row, see ``projector.refine.new_memory``).
     """
 
     step: int  # the next step to run
@@ -212,12 +216,113 @@ def w_noise_scale(t: float, w_std: float, cfg: ProjectorConfig) -> float:
     return w_std * cfg.initial_noise_factor * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
 
 
-def _loss_input(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Images for the perceptual distance: area-downsampled to ``size``, channels-last (the same
-    distance; its convolutions run faster on CPU, benchmarks/profile_projector.py)."""
-    if images.shape[-1] > size:
-        images = F.interpolate(images, size=(size, size), mode="area")
-    return images.contiguous(memory_format=torch.channels_last)
+def images_per_batch(G, gpu_batch: int) -> int:
+    """How many images to run through ``G`` together: ``gpu_batch`` on a GPU; on a CPU no more, and
+    at most 16 384 pixels (larger batches ran slower per image once their activations left the
+    cache, up to 2x at 256 px: ``benchmarks/profile_projector.py --sample-batches``, and the
+    projection step's throughput in ``docs/benchmarks.md``)."""
+    if G.mapping.w_avg.device.type != "cpu":
+        return gpu_batch
+    return max(1, min(gpu_batch, 16384 // G.img_resolution**2))
+
+
+def check_state(state: ProjectionState, cfg: ProjectorConfig, n: int) -> None:
+    """Refuse a ``ProjectionState`` that ``project`` cannot continue with ``cfg`` for ``n`` images: another
+    schedule or image count, or edited values (a step outside the schedule, no starts, a negative Adam
+    step, numbers that are not finite). Raises ``InputError`` naming the problem."""
+    rows = state.w_opt.shape[0]
+    if state.starts < 1 or rows % state.starts:
+        raise InputError(f"the saved state has {state.starts} starts per image for {rows} latents")
+    if state.num_steps != cfg.total_steps or rows != n * state.starts:
+        raise InputError(f"the saved state is for {rows // state.starts} image(s) and {state.num_steps} steps, not "
+                         f"{n} and {cfg.total_steps}")
+    if not 0 < state.step < state.num_steps:
+        raise InputError(f"the saved state stopped before step {state.step}, outside the {state.num_steps} steps")
+    if state.space not in SPACES or len(state.rng) != rows:
+        raise InputError(f"the saved state's space {state.space!r} or its {len(state.rng)} random streams do not fit")
+    if not (math.isfinite(state.adam_step) and state.adam_step >= 0):
+        raise InputError(f"the saved state's Adam step {state.adam_step} is not a count")
+    shapes = [state.w_opt.shape, *(m.shape for m in state.noise)]
+    if len(state.moments) > len(shapes) or any(a.shape != shapes[k] or b.shape != shapes[k]
+                                               for k, (a, b) in enumerate(state.moments)):
+        raise InputError("the saved state's Adam moments do not fit its latents and noise maps")
+    tensors = [state.w_opt, *state.noise, *(m for pair in state.moments for m in pair), state.loss,
+               *state.refine.values()]
+    if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
+        raise InputError("the saved state contains NaN or inf")
+    if any((second < 0).any() for _, second in state.moments):
+        raise InputError("the saved state has negative Adam second moments")
+
+
+@dataclass
+class _Optimization:
+    """A projection in progress: the optimized rows (``starts`` consecutive rows per image), their
+    Adam, one random stream per row, the space of the latents and the last step's loss per row."""
+
+    w_opt: torch.Tensor
+    noise: list[torch.Tensor]
+    optimizer: torch.optim.Adam
+    gens: list[torch.Generator]
+    starts: int
+    space: str
+    loss: torch.Tensor | None = None
+    history: list[float] = field(default_factory=list)  # mean loss per step
+
+    def best_rows(self, values: torch.Tensor) -> torch.Tensor | None:
+        """Index of each image's best start (lowest ``values``), as rows of the optimized batch."""
+        if self.starts == 1:
+            return None
+        n = values.shape[0] // self.starts
+        return values.reshape(n, self.starts).argmin(dim=1) + torch.arange(n, device=values.device) * self.starts
+
+    def keep_best_starts(self, optimize_noise: bool) -> None:
+        """Only each image's best start goes on, with its optimizer state and random stream."""
+        index = self.best_rows(self.loss)
+        kept, self.optimizer = rebuild_adam(self.optimizer, lambda x, i: x[index])
+        self.w_opt, self.noise = kept[0], (kept[1:] if optimize_noise else [m[index] for m in self.noise])
+        self.gens = [self.gens[i] for i in index.tolist()]
+        self.starts = 1
+
+    def widen_to_wplus(self, num_ws: int, optimize_noise: bool) -> None:
+        """The W latent becomes one latent per layer, Adam's moments included."""
+        kept, self.optimizer = rebuild_adam(self.optimizer, lambda x, i: x.expand(-1, num_ws, -1) if i == 0 else x)
+        self.w_opt, self.noise = kept[0], (kept[1:] if optimize_noise else self.noise)
+        self.space = "w+"
+
+    def snapshot(self, step: int, num_steps: int, refine: dict[str, torch.Tensor] | None = None) -> ProjectionState:
+        """The ``ProjectionState`` that continues this run at ``step``."""
+        params = self.optimizer.param_groups[0]["params"]
+        moments = [(self.optimizer.state[p]["exp_avg"].detach().clone(),
+                    self.optimizer.state[p]["exp_avg_sq"].detach().clone()) for p in params]
+        return ProjectionState(step=step, num_steps=num_steps, space=self.space, starts=self.starts,
+                               w_opt=self.w_opt.detach().clone(), noise=[m.detach().clone() for m in self.noise],
+                               moments=moments, adam_step=float(self.optimizer.state[params[0]]["step"]),
+                               rng=[g.get_state() for g in self.gens], loss=self.loss.detach().cpu(),
+                               refine={k: v.detach().clone() for k, v in (refine or {}).items()})
+
+
+def _pick(x: torch.Tensor, index: torch.Tensor | None) -> torch.Tensor:
+    return x if index is None else x[index]
+
+
+def _class_labels(G, c: torch.Tensor | None, n: int, device) -> torch.Tensor | None:
+    """One class label per image (a single label is shared), or None for an unconditional network."""
+    if c is not None and c.numel():
+        c = c.to(device).reshape(-1, G.c_dim)
+        return c.repeat(n, 1) if c.shape[0] == 1 and n > 1 else c
+    if G.c_dim:
+        raise InputError(f"this network is conditional ({G.c_dim} classes): pass a class label")
+    return c
+
+
+def _w_statistics(G, cfg: ProjectorConfig, c: torch.Tensor | None, n: int) -> tuple[torch.Tensor, float]:
+    """Each image's mean w [N, 1, w_dim] and the W std (per class for conditional networks)."""
+    device = G.mapping.w_avg.device
+    if G.c_dim:
+        stats = [w_statistics(G, cfg.w_avg_samples, cfg.w_avg_seed, c=c[i:i + 1]) for i in range(n)]
+        return torch.cat([s[0] for s in stats]).to(device), float(np.mean([s[1] for s in stats]))
+    w_avg, w_std = w_statistics(G, cfg.w_avg_samples, cfg.w_avg_seed)
+    return w_avg.to(device).expand(n, -1, -1), w_std
 
 
 def _initial_latents(G, space, n, w_avg, init_ws):
@@ -232,22 +337,12 @@ def _initial_latents(G, space, n, w_avg, init_ws):
     return init_ws.clone()
 
 
-def images_per_batch(G, gpu_batch: int) -> int:
-    """How many images to run through ``G`` together: ``gpu_batch`` on a GPU; on a CPU no more, and
-    at most 16 384 pixels (larger batches ran slower per image once their activations left the
-    cache, up to 2x at 256 px: ``benchmarks/profile_projector.py --sample-batches``, and the
-    projection step's throughput in ``docs/benchmarks.md``)."""
-    if G.mapping.w_avg.device.type != "cpu":
-        return gpu_batch
-    return max(1, min(gpu_batch, 16384 // G.img_resolution**2))
-
-
-def _best_samples(G, cfg, c, distances, n: int, chunk: int) -> torch.Tensor:
+def _best_samples(G, cfg, c, objective: ProjectionObjective, n: int) -> torch.Tensor:
     """The ``cfg.starts`` best of the first ``cfg.init_samples`` W samples per image, [N * starts, 1, w_dim].
 
     The samples are the first z of the W-statistics stream (``RandomState(w_avg_seed)``), rendered
-    once (per class label) with the network's constant noise, ``chunk`` at a time;
-    ``distances(images, image_indices)`` ranks them against each image's target.
+    once (per class label) with the network's constant noise, ``objective.render_batch`` at a time,
+    and ranked against each image's target.
     """
     device = G.mapping.w_avg.device
     z = z_samples(cfg.init_samples, G.z_dim, cfg.w_avg_seed).to(device)
@@ -260,108 +355,153 @@ def _best_samples(G, cfg, c, distances, n: int, chunk: int) -> torch.Tensor:
             ci = None if c is None else c[indices[0]:indices[0] + 1].expand(len(z), -1)
             w = G.mapping(z, ci)[:, :1]
             images = torch.cat([G.synthesis(part.expand(-1, G.num_ws, -1), noise_mode="const", fused_modconv=False)
-                                for part in w.split(chunk)])
-            for i, dist in zip(indices, distances(images, indices)):
+                                for part in w.split(objective.render_batch)])
+            for i, dist in zip(indices, objective.candidate_distances(images, indices)):
                 chosen[i] = w[dist.argsort()[:cfg.starts]]
     return torch.cat(chosen)
 
 
-def _rebuild(optimizer: torch.optim.Adam, change: Callable[[torch.Tensor, int], torch.Tensor]
-             ) -> tuple[list[torch.Tensor], torch.optim.Adam]:
-    """New leaves ``change(p, i)`` for every optimized tensor ``p`` (i: its position over all
-    parameter groups), and an Adam with the same groups whose moments went through the same
-    change (rows kept, latents widened to W+)."""
-    old = [p for group in optimizer.param_groups for p in group["params"]]
-    params = [change(p.detach(), i).clone().requires_grad_(True) for i, p in enumerate(old)]
-    groups, start = [], 0
-    for group in optimizer.param_groups:
-        count = len(group["params"])
-        groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": params[start:start + count]})
-        start += count
-    new = torch.optim.Adam(groups)
-    for i, (before, param) in enumerate(zip(old, params)):
-        state = optimizer.state.get(before)
-        if state:
-            new.state[param] = {k: change(v, i).clone() if torch.is_tensor(v) and v.ndim else v for k, v in state.items()}
-    return params, new
+def _start_latents(G, cfg, objective, c, w_avg, init_ws, state, space: str) -> torch.Tensor:
+    """The first optimized latents: the saved state's, the best W samples, a given latent or the mean w."""
+    n = objective.target.shape[0]
+    if state is not None:
+        return state.w_opt.to(w_avg.device, torch.float32).clone()
+    if init_ws is None and cfg.init_samples:
+        w_start = _best_samples(G, cfg, c, objective, n)
+        return (w_start if space == "w" else w_start.expand(-1, G.num_ws, -1)).clone()
+    return _initial_latents(G, space, n, w_avg, init_ws)
 
 
-def _refine_memory(loss: torch.Tensor, grad: torch.Tensor, size: int) -> dict[str, torch.Tensor]:
-    """Empty L-BFGS memory for rows at a point with ``loss`` [rows] and ``grad`` [rows, D]: ``size``
-    curvature pairs (s, y) per row, oldest first, and rho = 1 / (s . y), 0 in an empty slot; the
-    first step is the gradient scaled to unit L1 norm (torch.optim.LBFGS's choice)."""
-    rows, dim = grad.shape
-    return {"loss": loss, "grad": grad, "s": grad.new_zeros(rows, size, dim), "y": grad.new_zeros(rows, size, dim),
-            "rho": grad.new_zeros(rows, size), "gamma": grad.abs().sum(1).clamp(min=1).reciprocal(),
-            "active": torch.ones(rows, dtype=torch.bool, device=grad.device)}
+def _start_noise(G, cfg, gens, init_noise, state, starts: int) -> list[torch.Tensor]:
+    """The first noise maps, per layer [rows, 1, H, W]: the saved state's, given maps, random or the network's."""
+    device, rows = G.mapping.w_avg.device, len(gens)
+    if state is not None:
+        return [m.to(device, torch.float32).clone() for m in state.noise]
+    if init_noise is not None:
+        n = rows // starts
+        return [m.detach().to(device, torch.float32).expand(n, -1, -1, -1).repeat_interleave(starts, dim=0)
+                for m in init_noise]
+    if cfg.optimize_noise:
+        return [torch.cat([torch.randn([1, 1, h, w], generator=g) for g in gens]).to(device)
+                for h, w in G.synthesis.noise_shapes()]
+    return [m.to(device).expand(rows, -1, -1, -1).clone() for m in G.synthesis.const_noise()]
 
 
-def _lbfgs_direction(mem: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Each row's search direction -H g from its own memory (the two-loop recursion; empty slots,
-    rho 0, change nothing); steepest descent where rounding made it point uphill."""
-    s, y, rho, grad = mem["s"], mem["y"], mem["rho"], mem["grad"]
-    q = grad.clone()
-    alphas = []
-    for k in reversed(range(s.shape[1])):
-        alphas.append(rho[:, k] * (s[:, k] * q).sum(1))
-        q -= alphas[-1][:, None] * y[:, k]
-    q *= mem["gamma"][:, None]
-    for k in range(s.shape[1]):
-        beta = rho[:, k] * (y[:, k] * q).sum(1)
-        q += (alphas[-1 - k] - beta)[:, None] * s[:, k]
-    uphill = (q * grad).sum(1) <= 0
-    return torch.where(uphill[:, None], -grad * mem["gamma"][:, None], -q)
+def _start(G, cfg, objective, c, w_avg, seeds, init_ws, init_noise, state) -> _Optimization:
+    """The optimization's starting point: latents, noise maps, Adam (its moments from a saved state) and
+    one random stream per row (image i, start j; start 0 keeps the image's own seed)."""
+    starts = state.starts if state is not None else (cfg.starts if init_ws is None else 1)
+    gens = [torch.Generator().manual_seed(int(s) + j * (1 << 32)) for s in seeds for j in range(starts)]
+    space = "w" if cfg.space == "w" or (cfg.w_first > 0 and init_ws is None) else "w+"  # of the first steps
+    if state is not None:
+        space = state.space
+    w_opt = _start_latents(G, cfg, objective, c, w_avg, init_ws, state, space).requires_grad_(True)
+    noise = _start_noise(G, cfg, gens, init_noise, state, starts)
+    if state is not None:
+        try:
+            for g, rng_state in zip(gens, state.rng):
+                g.set_state(rng_state)
+        except (RuntimeError, TypeError) as err:
+            raise InputError(f"the saved state's random streams are unusable ({err})") from None
+    params = [w_opt] + ([m.requires_grad_(True) for m in noise] if cfg.optimize_noise else [])
+    optimizer = torch.optim.Adam(params, betas=(0.9, 0.999), lr=cfg.initial_lr)
+    if state is not None and state.adam_step:
+        device = w_opt.device
+        for param, (exp_avg, exp_avg_sq) in zip(params, state.moments):
+            optimizer.state[param] = {"step": torch.tensor(float(state.adam_step)),
+                                      "exp_avg": exp_avg.to(device, torch.float32).clone(),
+                                      "exp_avg_sq": exp_avg_sq.to(device, torch.float32).clone()}
+    return _Optimization(w_opt, noise, optimizer, gens, starts, space,
+                         loss=state.loss.to(w_opt.device) if state is not None else None)
 
 
-def _lbfgs_step(evaluate, x: torch.Tensor, mem: dict[str, torch.Tensor], seen: list[torch.Tensor],
-                max_halvings: int = 10) -> float:
-    """One L-BFGS iteration of every active row of ``x`` [rows, D], in place: a backtracking line
-    search from step 1 along the row's direction until the Armijo condition holds, each row on its
-    own (rows still searching are evaluated together). A row whose search fails stays and stops.
-
-    ``evaluate(points, rows)`` returns (loss [r], grad [r, D], *outputs); ``seen`` holds each row's
-    latest outputs and is updated where a row moves. Returns the mean accepted step length.
-    """
-    direction = _lbfgs_direction(mem)
-    slope = (direction * mem["grad"]).sum(1)
-    length = torch.ones_like(slope)
-    searching = mem["active"].clone()
-    accepted = []
-    for _ in range(max_halvings):
-        rows = searching.nonzero().squeeze(1)
-        if not len(rows):
-            break
-        points = x[rows] + length[rows, None] * direction[rows]
-        loss, grad, *outputs = evaluate(points, rows)
-        ok = loss <= mem["loss"][rows] + 1e-4 * length[rows] * slope[rows]
-        moved = rows[ok]
-        s, y = points[ok] - x[moved], grad[ok] - mem["grad"][moved]
-        sy = (s * y).sum(1)
-        curved = sy > 1e-10  # a pair that keeps H positive definite; others leave the memory as it is
-        update = moved[curved]
-        mem["s"][update] = torch.cat([mem["s"][update, 1:], s[curved, None]], dim=1)
-        mem["y"][update] = torch.cat([mem["y"][update, 1:], y[curved, None]], dim=1)
-        mem["rho"][update] = torch.cat([mem["rho"][update, 1:], sy[curved, None].reciprocal()], dim=1)
-        mem["gamma"][update] = sy[curved] / y[curved].square().sum(1)
-        x[moved], mem["loss"][moved], mem["grad"][moved] = points[ok], loss[ok], grad[ok]
-        for buffer, value in zip(seen, outputs):
-            buffer[moved] = value[ok]
-        accepted += length[moved].tolist()
-        searching[moved] = False
-        length[rows[~ok]] *= 0.5
-    mem["active"] &= ~searching
-    return float(np.mean(accepted)) if accepted else 0.0
+def _after_step(G, cfg: ProjectorConfig, callback, should_stop, step: int, run: _Optimization, loss, dist, lr: float,
+                images, refine: dict[str, torch.Tensor] | None = None) -> None:
+    """The end of every step: the progress report (each image's best start) and the stop check."""
+    if callback is not None:
+        index = run.best_rows(loss)
+        callback(ProjectionStep(step=step, num_steps=cfg.total_steps, loss=_pick(loss, index).clone(),
+                                distance=_pick(dist, index).clone(), lr=lr, images=_pick(images, index).clone(),
+                                ws=_pick(run.w_opt.detach().expand(-1, G.num_ws, -1), index).clone(),
+                                noise=[_pick(m.detach(), index).clone() for m in run.noise]))
+    if should_stop is not None and step + 1 < cfg.total_steps and should_stop():
+        raise ProjectionInterrupted(run.snapshot(step + 1, cfg.total_steps, refine))
 
 
-def _state(step, num_steps, space, starts, w_opt, noise, optimizer, gens, loss, refine=None) -> ProjectionState:
-    params = optimizer.param_groups[0]["params"]
-    moments = [(optimizer.state[p]["exp_avg"].detach().clone(), optimizer.state[p]["exp_avg_sq"].detach().clone())
-               for p in params]
-    adam_step = float(optimizer.state[params[0]]["step"])
-    return ProjectionState(step=step, num_steps=num_steps, space=space, starts=starts, w_opt=w_opt.detach().clone(),
-                           noise=[m.detach().clone() for m in noise], moments=moments, adam_step=adam_step,
-                           rng=[g.get_state() for g in gens], loss=loss.detach().cpu(),
-                           refine={k: v.detach().clone() for k, v in (refine or {}).items()})
+def _adam_step(G, cfg: ProjectorConfig, objective: ProjectionObjective, run: _Optimization, step: int,
+               w_std: float) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """One Adam step of every row; the noise maps are renormalized after it. Returns (lr, images, distance)."""
+    t = step / cfg.steps
+    lr = learning_rate(t, cfg)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    scale = w_noise_scale(t, w_std, cfg)
+    w_noise = torch.cat([torch.randn([1, *run.w_opt.shape[1:]], generator=g) for g in run.gens]).to(run.w_opt.device)
+    w_noise = w_noise * scale
+    ws = (run.w_opt + w_noise).expand(-1, G.num_ws, -1) if run.space == "w" else run.w_opt + w_noise
+    # The non-fused modulated convolution for every batch size: one arithmetic path whatever the batch, and
+    # faster than the grouped convolution on CPU (benchmarks/profile_projector.py).
+    synth = G.synthesis(ws, noise=run.noise, fused_modconv=False)
+    loss, dist = objective.image_loss(synth)
+    if cfg.optimize_noise:
+        loss = loss + cfg.noise_reg_weight * noise_regularizer(run.noise)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.sum().backward()
+    run.optimizer.step()
+    if cfg.optimize_noise:
+        with torch.no_grad():
+            for m in run.noise:
+                m -= m.mean(dim=(1, 2, 3), keepdim=True)
+                m *= m.square().mean(dim=(1, 2, 3), keepdim=True).rsqrt()
+    run.loss = loss.detach()
+    run.history.append(float(run.loss.mean()))
+    return lr, synth.detach(), dist.detach()
+
+
+def _adam_phase(G, cfg: ProjectorConfig, objective: ProjectionObjective, run: _Optimization, w_std: float,
+                first_step: int, after_step: Callable) -> None:
+    """The Adam steps from ``first_step``: the starts pruned to each image's best at ``cfg.keep_best_at``,
+    W widened to W+ at ``cfg.w_first``, then the official schedule."""
+    keep_step = max(1, round(cfg.keep_best_at * cfg.steps)) if run.starts > 1 else None  # after one step at least
+    wplus_step = round(cfg.w_first * cfg.steps) if run.space != cfg.space else None
+    for step in range(first_step, cfg.steps):
+        if step == keep_step:
+            run.keep_best_starts(cfg.optimize_noise)
+        if step == wplus_step:
+            run.widen_to_wplus(G.num_ws, cfg.optimize_noise)
+        lr, images, dist = _adam_step(G, cfg, objective, run, step, w_std)
+        after_step(step, run, run.loss, dist, lr, images)
+
+
+def _refine_phase(G, cfg: ProjectorConfig, objective: ProjectionObjective, run: _Optimization, first_step: int,
+                  memory: dict[str, torch.Tensor] | None, after_step: Callable) -> None:
+    """The L-BFGS iterations from ``first_step`` to ``cfg.total_steps`` on the latents, noise maps fixed
+    (``projector.refine``); ``memory``: a saved state's curvature memory."""
+    run.noise = [m.detach() for m in run.noise]
+    target_of = objective.own_targets(run.w_opt.shape[0])
+
+    def after_iteration(step, latents, mem, seen, length):
+        run.w_opt, run.loss = latents, mem["loss"]
+        run.history.append(float(mem["loss"].mean()))
+        after_step(step, run, mem["loss"], seen[1], length, seen[0], refine=mem)
+
+    run.w_opt = refine_latents(G, lambda images, rows: objective.image_loss(images, target_of[rows]), run.w_opt,
+                               run.noise, range(first_step, cfg.total_steps), cfg.refine_memory, memory=memory,
+                               after_iteration=after_iteration)
+
+
+def _result(G, cfg: ProjectorConfig, objective: ProjectionObjective, run: _Optimization, seconds: float
+            ) -> ProjectionResult:
+    """Each image's best start rendered without latent noise, and its final distance."""
+    with torch.no_grad():
+        ws = run.w_opt.detach().expand(-1, G.num_ws, -1).clone()
+        noise = [m.detach().clone() for m in run.noise]
+        images = G.synthesis(ws, noise=noise, fused_modconv=False)
+        final = objective.perceptual(images)
+        index = run.best_rows(final)
+    return ProjectionResult(ws=_pick(ws, index), noise=[_pick(m, index) for m in noise], images=_pick(images, index),
+                            distance=_pick(final, index), loss_name=getattr(objective.distance, "name", "custom"),
+                            steps=cfg.total_steps, seconds=seconds, device=str(ws.device), history=run.history)
 
 
 def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: torch.Tensor | None = None,
@@ -386,9 +526,9 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
         should_stop: checked after every step; when it returns True, ``ProjectionInterrupted`` is
             raised carrying a ``ProjectionState`` (the step is finished first, so the state is whole).
         state: continue a projection from its ``ProjectionState`` (same ``G``, targets, ``cfg`` and
-            seeds): the result equals the uninterrupted run's.
+            seeds): the result equals the uninterrupted run's (``check_state`` refuses one that does not fit).
     """
-    start = time.perf_counter()
+    started = time.perf_counter()
     cfg = ProjectorConfig.preset(DEFAULT_PRESET) if cfg is None else cfg
     device = G.mapping.w_avg.device
     R = G.img_resolution
@@ -396,205 +536,19 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
         raise InputError(f"target must be [N, {G.img_channels}, {R}, {R}], got {list(target.shape)}")
     n = target.shape[0]
     seeds = [cfg.seed + i for i in range(n)] if seeds is None else list(seeds)
-    starts = cfg.starts if init_ws is None else 1
     if state is not None:
-        if state.num_steps != cfg.total_steps or state.w_opt.shape[0] != n * state.starts:
-            raise InputError(f"the saved state is for {state.w_opt.shape[0] // state.starts} image(s) and "
-                             f"{state.num_steps} steps, not {n} and {cfg.total_steps}")
-        starts = state.starts
-    # One random stream per optimized row (image i, start j); start 0 keeps the image's own seed.
-    gens = [torch.Generator().manual_seed(int(s) + j * (1 << 32)) for s in seeds for j in range(starts)]
+        check_state(state, cfg, n)
     if distance is None:
         distance, _ = make_perceptual("auto", device=device)
-    target = target.to(device, torch.float32)
-    if c is not None and c.numel():
-        c = c.to(device).reshape(-1, G.c_dim)
-        if c.shape[0] == 1 and n > 1:
-            c = c.repeat(n, 1)
-    elif G.c_dim:
-        raise InputError(f"this network is conditional ({G.c_dim} classes): pass a class label")
-
-    # W statistics (per class for conditional networks).
-    if G.c_dim:
-        stats = [w_statistics(G, cfg.w_avg_samples, cfg.w_avg_seed, c=c[i:i + 1]) for i in range(n)]
-        w_avg = torch.cat([s[0] for s in stats]).to(device)
-        w_std = float(np.mean([s[1] for s in stats]))
-    else:
-        w_avg, w_std = w_statistics(G, cfg.w_avg_samples, cfg.w_avg_seed)
-        w_avg = w_avg.to(device).expand(n, -1, -1)
-
-    loss_res = cfg.max_loss_resolution
-    target_small = _loss_input(target, loss_res)
-    cached = hasattr(distance, "embed") and hasattr(distance, "distance")
-    with torch.no_grad():
-        target_features = distance.embed(target_small) if cached else None
-
-    def own_targets(rows: int) -> torch.Tensor:
-        """The target of each of ``rows`` optimized rows (``rows // n`` consecutive rows per image)."""
-        return torch.arange(n, device=device).repeat_interleave(rows // n)
-
-    def perceptual(images, targets=None):
-        """Distance of each image to its target: ``targets[i]`` (default: ``own_targets``)."""
-        images = _loss_input(images, loss_res)
-        if targets is None:
-            targets = own_targets(images.shape[0])
-        if cached:
-            return distance.distance(distance.embed(images), [f[targets] for f in target_features])
-        return distance(images, target_small[targets])
-
-    def image_loss(synth, targets=None):
-        """(loss, perceptual distance) of each image: the distance plus the optional pixel MSE term,
-        against ``targets[i]`` (default: ``own_targets``)."""
-        if targets is None:
-            targets = own_targets(synth.shape[0])
-        dist = perceptual(synth, targets)
-        if not cfg.mse_weight:
-            return dist, dist
-        return dist + cfg.mse_weight * (synth - target[targets]).square().mean(dim=(1, 2, 3)), dist
-
-    chunk = images_per_batch(G, 16)
-
-    def candidate_distances(images, indices):
-        """[len(indices), K]: every candidate image against every listed target (features computed once)."""
-        images = _loss_input(images, loss_res)
-        if cached:
-            feats = [torch.cat(parts) for parts in zip(*(distance.embed(x) for x in images.split(chunk)))]
-            return torch.stack([distance.distance(feats, [f[i:i + 1].expand_as(g) for f, g in zip(target_features, feats)])
-                                for i in indices])
-        return torch.stack([torch.cat([distance(x, target_small[i:i + 1].expand_as(x)) for x in images.split(chunk)])
-                            for i in indices])
-
-    space = "w" if cfg.space == "w" or (cfg.w_first > 0 and init_ws is None) else "w+"  # of the first steps
-    if state is not None:
-        space, w_opt = state.space, state.w_opt.to(device, torch.float32).clone()
-    elif init_ws is None and cfg.init_samples:
-        w_start = _best_samples(G, cfg, c, candidate_distances, n, chunk)
-        w_opt = (w_start if space == "w" else w_start.expand(-1, G.num_ws, -1)).clone()
-    else:
-        w_opt = _initial_latents(G, space, n, w_avg, init_ws)
-    w_opt.requires_grad_(True)
-    rows = n * starts
-    shapes = G.synthesis.noise_shapes()
-    if state is not None:
-        noise = [m.to(device, torch.float32).clone() for m in state.noise]
-        for g, rng_state in zip(gens, state.rng):
-            g.set_state(rng_state)
-    elif init_noise is not None:
-        noise = [m.detach().to(device, torch.float32).expand(n, -1, -1, -1).repeat_interleave(starts, dim=0)
-                 for m in init_noise]
-    elif cfg.optimize_noise:
-        noise = [torch.cat([torch.randn([1, 1, h, w], generator=g) for g in gens]).to(device) for h, w in shapes]
-    else:
-        noise = [m.to(device).expand(rows, -1, -1, -1).clone() for m in G.synthesis.const_noise()]
-    params = [w_opt]
-    if cfg.optimize_noise:
-        for m in noise:
-            m.requires_grad_(True)
-        params += noise
-    optimizer = torch.optim.Adam(params, betas=(0.9, 0.999), lr=cfg.initial_lr)
-    if state is not None and state.adam_step:
-        for param, (exp_avg, exp_avg_sq) in zip(params, state.moments):
-            optimizer.state[param] = {"step": torch.tensor(float(state.adam_step)),
-                                      "exp_avg": exp_avg.to(device, torch.float32).clone(),
-                                      "exp_avg_sq": exp_avg_sq.to(device, torch.float32).clone()}
-    def best_rows(values):
-        """Index of each image's best start (lowest ``values``), as rows of the optimized batch."""
-        if starts == 1:
-            return None
-        return values.reshape(n, starts).argmin(dim=1) + torch.arange(n, device=values.device) * starts
-
-    def pick(x, index):
-        return x if index is None else x[index]
-
-    # The non-fused modulated convolution for every batch size: one arithmetic path whatever the
-    # batch, and faster than the grouped convolution on CPU (benchmarks/profile_projector.py).
-    history = []
-    keep_step = max(1, round(cfg.keep_best_at * cfg.steps)) if starts > 1 else None  # after one step at least
-    wplus_step = round(cfg.w_first * cfg.steps) if space != cfg.space else None
-    loss = state.loss.to(device) if state is not None else None
-    for step in range(state.step if state is not None else 0, cfg.steps):
-        if step == keep_step:  # only each image's best start goes on, with its optimizer state
-            index = best_rows(loss)
-            kept, optimizer = _rebuild(optimizer, lambda x, i, index=index: x[index])
-            w_opt, noise = kept[0], (kept[1:] if cfg.optimize_noise else [m[index] for m in noise])
-            gens = [gens[i] for i in index.tolist()]
-            starts = 1
-        if step == wplus_step:  # the W latent becomes one latent per layer, moments included
-            kept, optimizer = _rebuild(optimizer, lambda x, i: x.expand(-1, G.num_ws, -1) if i == 0 else x)
-            w_opt, noise = kept[0], (kept[1:] if cfg.optimize_noise else noise)
-            space = "w+"
-        t = step / cfg.steps
-        lr = learning_rate(t, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        scale = w_noise_scale(t, w_std, cfg)
-        w_noise = torch.cat([torch.randn([1, *w_opt.shape[1:]], generator=g) for g in gens]).to(device) * scale
-        ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if space == "w" else w_opt + w_noise
-        synth = G.synthesis(ws, noise=noise, fused_modconv=False)
-        loss, dist = image_loss(synth)
-        if cfg.optimize_noise:
-            loss = loss + cfg.noise_reg_weight * noise_regularizer(noise)
-        optimizer.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        optimizer.step()
-        if cfg.optimize_noise:
-            with torch.no_grad():
-                for m in noise:
-                    m -= m.mean(dim=(1, 2, 3), keepdim=True)
-                    m *= m.square().mean(dim=(1, 2, 3), keepdim=True).rsqrt()
-        loss = loss.detach()
-        history.append(float(loss.mean()))
-        if callback is not None:
-            index = best_rows(loss)
-            current = w_opt.detach().expand(-1, G.num_ws, -1)
-            callback(ProjectionStep(step=step, num_steps=cfg.total_steps, loss=pick(loss, index),
-                                    distance=pick(dist.detach(), index), lr=lr, images=pick(synth.detach(), index),
-                                    ws=pick(current, index), noise=[pick(m.detach(), index) for m in noise]))
-        if should_stop is not None and step + 1 < cfg.total_steps and should_stop():
-            raise ProjectionInterrupted(_state(step + 1, cfg.total_steps, space, starts, w_opt, noise, optimizer, gens,
-                                                   loss))
-
-    first_refine = max(cfg.steps, state.step if state is not None else 0)
-    if first_refine < cfg.total_steps:
-        # L-BFGS on the latents, noise maps fixed: the last digits of convergence that Adam reaches slowly.
-        latent_shape, noise = w_opt.shape[1:], [m.detach() for m in noise]
-        target_of = own_targets(w_opt.shape[0])
-
-        def evaluate(points, rows):
-            points = points.detach().requires_grad_(True)
-            synth = G.synthesis(points.view(-1, *latent_shape).expand(-1, G.num_ws, -1),
-                                noise=[m[rows] for m in noise], fused_modconv=False)
-            loss, dist = image_loss(synth, target_of[rows])
-            (grad,) = torch.autograd.grad(loss.sum(), points)
-            return loss.detach(), grad, synth.detach(), dist.detach()
-
-        x = w_opt.detach().reshape(w_opt.shape[0], -1).clone()
-        loss, grad, *seen = evaluate(x, torch.arange(x.shape[0], device=device))  # seen: what callbacks show
-        if state is not None and state.refine:
-            mem = {k: v.to(device).clone() for k, v in state.refine.items()}
-        else:
-            mem = _refine_memory(loss, grad, cfg.refine_memory)
-        for step in range(first_refine, cfg.total_steps):
-            length = _lbfgs_step(evaluate, x, mem, seen)
-            w_opt = x.view(-1, *latent_shape)
-            history.append(float(mem["loss"].mean()))
-            if callback is not None:
-                index = best_rows(mem["loss"])
-                callback(ProjectionStep(step=step, num_steps=cfg.total_steps, loss=pick(mem["loss"].clone(), index),
-                                        distance=pick(seen[1].clone(), index), lr=length,
-                                        images=pick(seen[0].clone(), index),
-                                        ws=pick(w_opt.expand(-1, G.num_ws, -1).clone(), index), noise=[pick(m, index) for m in noise]))
-            if should_stop is not None and step + 1 < cfg.total_steps and should_stop():
-                raise ProjectionInterrupted(_state(step + 1, cfg.total_steps, space, starts, w_opt, noise, optimizer,
-                                                   gens, mem["loss"], refine=mem))
-
-    with torch.no_grad():
-        ws = w_opt.detach().expand(-1, G.num_ws, -1).clone()
-        noise = [m.detach().clone() for m in noise]
-        images = G.synthesis(ws, noise=noise, fused_modconv=False)
-        final = perceptual(images)
-        index = best_rows(final)
-        ws, images, final = pick(ws, index), pick(images, index), pick(final, index)
-        noise = [pick(m, index) for m in noise]
-    return ProjectionResult(ws=ws, noise=noise, images=images, distance=final, loss_name=getattr(distance, "name", "custom"),
-                            steps=cfg.total_steps, seconds=time.perf_counter() - start, device=str(device), history=history)
+    c = _class_labels(G, c, n, device)
+    w_avg, w_std = _w_statistics(G, cfg, c, n)
+    objective = ProjectionObjective(target.to(device, torch.float32), distance, cfg.max_loss_resolution,
+                                    cfg.mse_weight, render_batch=images_per_batch(G, 16))
+    run = _start(G, cfg, objective, c, w_avg, seeds, init_ws, init_noise, state)
+    after_step = partial(_after_step, G, cfg, callback, should_stop)
+    first_step = state.step if state is not None else 0
+    _adam_phase(G, cfg, objective, run, w_std, first_step, after_step)
+    if max(cfg.steps, first_step) < cfg.total_steps:
+        _refine_phase(G, cfg, objective, run, max(cfg.steps, first_step), state.refine if state is not None else None,
+                      after_step)
+    return _result(G, cfg, objective, run, time.perf_counter() - started)

@@ -5,7 +5,9 @@ tuning the synthesis network until it draws the photo at the pivot closes that g
 latent stays where directions work. The mapping network and ``w_avg`` are never changed, so
 directions found in W still apply. The change is kept as an *update*: the deltas of every
 synthesis parameter (``full``) or low-rank factors of the convolution weights plus the small
-vectors (``lora``), which is what gets saved per photo and is refused for any other base model.
+vectors (``lora``), which is what gets saved per photo (``projector.tuned_file``) and is refused for any
+other base model. A tuning asked to stop (``should_stop``) raises ``TuneInterrupted`` with a ``TuneState``
+that ``tune(..., state=)`` continues exactly.
 """
 
 from __future__ import annotations
@@ -14,28 +16,23 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 from torch.func import functional_call, vmap
 
-from stylegan2_core import InputError, ShapeError, check_ws, model_id
-from stylegan2_core.fileio import read_safetensors, safetensors_metadata, sha256_file, write_safetensors
+from stylegan2_core import InputError, ShapeError, check_ws
 from stylegan2_core.ops import use_impl
 
 from .losses import make_perceptual
 from .metrics.image_quality import psnr, ssim
-from .project import _loss_input, _rebuild
+from .optim import loss_input as _loss_input
+from .optim import rebuild_adam as _rebuild
 
-__all__ = ["PIVOT_SPACE", "pivot_space", "UPDATES", "TuneConfig", "TuneStep", "TuneResult", "tune", "init_update",
-           "apply_update",           "model_sha256", "save_tuned", "read_tuned", "load_tuned", "update_size", "recorded_tuned_file",
-           "tuned_generator", "TUNED_FILE"]
+__all__ = ["PIVOT_SPACE", "pivot_space", "UPDATES", "TuneConfig", "TuneStep", "TuneResult", "TuneState",
+           "TuneInterrupted", "tune", "init_update", "apply_update", "check_update", "update_size"]
 
 UPDATES = ("full", "lora")
-TUNED_KIND = "tuned"
-TUNED_FILE = "tuned.safetensors"  # its name next to a projection's outputs
-FORMAT_VERSION = 1
 PTI_LPIPS_STOP = 0.06  # PTI stops tuning once LPIPS falls below this
 PIVOT_SPACE = "w"  # PTI tunes around a W projection (edits in W keep working)
 _SUFFIXES = ("delta", "lora_a", "lora_b")
@@ -193,7 +190,7 @@ def _merged(G, update: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return merged
 
 
-def _check_update(G, update: dict[str, torch.Tensor], where: str) -> None:
+def check_update(G, update: dict[str, torch.Tensor], where: str) -> None:
     """Every key names a synthesis parameter of ``G`` with a matching shape; factors come in pairs."""
     params = dict(G.synthesis.named_parameters())
     for key, value in update.items():
@@ -214,12 +211,19 @@ def _check_update(G, update: dict[str, torch.Tensor], where: str) -> None:
             raise InputError(f"{where}: {key} contains NaN or inf")
 
 
-def apply_update(G, update: dict[str, torch.Tensor]):
-    """A copy of ``G`` whose synthesis parameters carry ``update``; ``G`` itself is not changed."""
-    _check_update(G, update, "update")
+def apply_update(G, update: dict[str, torch.Tensor], where: str = "update"):
+    """A copy of ``G`` whose synthesis parameters carry ``update``; ``G`` itself is not changed.
+
+    Refuses (``InputError`` naming ``where``) an update that takes a weight to NaN or inf, as finite
+    but huge low-rank factors do.
+    """
+    check_update(G, update, where)
     tuned = copy.deepcopy(G)
     device = G.mapping.w_avg.device
     merged = _merged(G, {k: v.to(device, torch.float32) for k, v in update.items()})
+    for name, value in merged.items():
+        if not torch.isfinite(value).all():
+            raise InputError(f"{where}: the update takes the network's {name} to NaN or inf")
     with torch.no_grad():
         params = dict(tuned.synthesis.named_parameters())
         for name, value in merged.items():
@@ -270,47 +274,133 @@ def _locality_ws(G, pivots: torch.Tensor, cfg: TuneConfig, gen: torch.Generator,
     return pivot + cfg.locality_alpha * direction / norm
 
 
-def _run(G, target, reference, ws, noise, cfg, perceptual, gen, c, update, photo, callback, history) -> int:
-    """Adam on ``update`` for one photo (or, in shared mode, all of them at once); returns the steps run."""
-    params = list(update.values())
-    for p in params:
-        p.requires_grad_(True)
-    factors = [v for k, v in update.items() if not k.endswith(".delta")]
-    vectors = [v for k, v in update.items() if k.endswith(".delta")]
-    groups = [{"params": vectors, "lr": cfg.lr}] + ([{"params": factors, "lr": cfg.lr * cfg.lora_lr_scale}]
-                                                     if factors else [])
-    optimizer = torch.optim.Adam(groups, betas=(0.9, 0.999))
-    fused = target.shape[0] == 1
-    stop = cfg.stop_for(perceptual.distance)
-    steps_run = cfg.steps
-    for step in range(cfg.steps):
-        merged = _merged(G, update)
-        images = functional_call(G.synthesis, merged, (ws,), {"noise": noise, "fused_modconv": fused})
-        dist = perceptual(images, reference)
-        if stop and bool((dist.detach() < stop).all()):
-            steps_run = step
-            break
-        l2 = (images - target).square().mean(dim=(1, 2, 3))
-        loss = (cfg.perceptual_weight * dist + cfg.l2_weight * l2).mean()
-        if cfg.locality:
-            near = _locality_ws(G, ws, cfg, gen, c)
-            with torch.no_grad():
-                original = G.synthesis(near, noise_mode="const")
-            drawn = functional_call(G.synthesis, merged, (near,), {"noise_mode": "const",
-                                                                  "fused_modconv": len(near) == 1})
-            loc_l2 = (drawn - original).square().mean(dim=(1, 2, 3))
-            loc_p = perceptual(drawn, perceptual.reference(original))
-            loss = loss + (cfg.locality_l2_weight * loc_l2 + cfg.locality_perceptual_weight * loc_p).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        history.append(float(loss.detach()))
-        if callback is not None:
-            callback(TuneStep(step=step, num_steps=cfg.steps, photo=photo, loss=float(loss.detach()),
-                              distance=dist.detach()))
-    for p in params:
-        p.requires_grad_(False)
-    return steps_run
+@dataclass
+class TuneState:
+    """Where a tuning stopped, complete enough to continue it exactly (``tune(..., state=)``).
+
+    One entry per update being tuned: one for all photos in shared mode (and for a single photo),
+    else one per photo. ``moments`` are Adam's (exp_avg, exp_avg_sq) per update tensor, empty before
+    the first step and for an update that stopped early; ``rng`` each update's locality random stream.
+    """
+
+    step: int  # the next step to run
+    num_steps: int
+    updates: list[dict[str, torch.Tensor]]  # an update that stopped early holds its final tensors
+    moments: list[dict[str, tuple[torch.Tensor, torch.Tensor]]]
+    adam_step: float
+    rng: list[torch.Tensor]
+    stopped: list[int | None]  # the step an update stopped early at; None while it tunes
+    history: list[float] = field(default_factory=list)  # mean loss per step so far
+    seconds: float = 0.0  # tuning time so far
+
+    def update(self, i: int) -> TuneState:
+        """The state of update ``i`` alone (photo ``i`` of a per-photo tuning)."""
+        return replace(self, updates=self.updates[i:i + 1], moments=self.moments[i:i + 1], rng=self.rng[i:i + 1],
+                       stopped=self.stopped[i:i + 1])
+
+    @staticmethod
+    def start(G, cfg: TuneConfig, photos: int, seed: int = 0) -> TuneState:
+        """No step run yet: the fresh updates ``tune`` starts ``photos`` photos from (update ``i`` and its
+        random stream seeded with ``seed + i``; one update in shared mode or for a single photo)."""
+        count = _update_count(cfg, photos)
+        return TuneState(step=0, num_steps=cfg.steps,
+                         updates=[init_update(G, cfg.update, cfg.rank, seed=seed + i) for i in range(count)],
+                         moments=[{} for _ in range(count)], adam_step=0.0,
+                         rng=[torch.Generator().manual_seed(seed + i).get_state() for i in range(count)],
+                         stopped=[None] * count)
+
+    @staticmethod
+    def stack(states: list[TuneState]) -> TuneState:
+        """Updates' states side by side (they must have stopped at the same step of the same schedule)."""
+        first = states[0]
+        if any((s.step, s.num_steps, s.adam_step) != (first.step, first.num_steps, first.adam_step) for s in states):
+            raise InputError("these tunings stopped at different points; resume them one at a time")
+        return replace(first, updates=[u for s in states for u in s.updates],
+                       moments=[m for s in states for m in s.moments], rng=[r for s in states for r in s.rng],
+                       stopped=[x for s in states for x in s.stopped])
+
+
+class TuneInterrupted(Exception):
+    """Raised by ``tune`` between two steps when ``should_stop()`` turned true; carries the state."""
+
+    def __init__(self, state: TuneState):
+        super().__init__(f"tuning stopped before step {state.step} of {state.num_steps}")
+        self.state = state
+
+
+def _update_count(cfg: TuneConfig, photos: int) -> int:
+    """Updates tuned for ``photos`` photos: one shared by all (or for a single photo), else one per photo."""
+    return 1 if cfg.shared or photos == 1 else photos
+
+
+def _check_state(G, cfg: TuneConfig, state: TuneState, count: int) -> None:
+    """A saved state continues only the tuning it came from: the same steps, update kind, rank and photos."""
+    fresh = init_update(G, cfg.update, cfg.rank)
+    fits = state.num_steps == cfg.steps and 0 <= state.step <= cfg.steps and len(state.updates) == count \
+        and all(u.keys() == fresh.keys() and all(u[k].shape == v.shape for k, v in fresh.items())
+                for u in state.updates)
+    if not fits:
+        raise InputError(f"the saved tuning state ({len(state.updates)} updates, step {state.step} of "
+                         f"{state.num_steps}) is not for these settings ({count} updates, {cfg.steps} steps, "
+                         f"{cfg.update} update, rank {cfg.rank}); tune from the start")
+    for update in state.updates:
+        check_update(G, update, "saved tuning state")
+
+
+class _Tuning:
+    """What every step of one tuning needs: the photos, their pivots, and how updates draw them.
+
+    ``stacked``: one update per photo, drawn side by side with ``vmap`` over the photos' own weights
+    (reference ops: the CUDA kernels do not batch that way); else one update draws every photo.
+    Each update's loss is its photos' mean PTI loss (pixel MSE and perceptual distance) plus, with
+    ``locality``, the mean locality term of latents sampled around its pivots.
+    """
+
+    def __init__(self, G, target, reference, ws, noise, cfg: TuneConfig, perceptual: _Perceptual, c, stacked: bool):
+        self.G, self.target, self.reference, self.ws, self.noise = G, target, reference, ws, noise
+        self.cfg, self.perceptual, self.c, self.stacked = cfg, perceptual, c, stacked
+
+    def rows(self, active: torch.Tensor) -> torch.Tensor:
+        """The photos the ``active`` updates draw."""
+        return active if self.stacked else torch.arange(len(self.ws), device=self.ws.device)
+
+    def draw(self, params: dict[str, torch.Tensor], ws: torch.Tensor, noise: list[torch.Tensor] | None = None):
+        """Each update's (leading dim of ``params``) images of its latents ``ws`` [updates, B, num_ws, w_dim]
+        with noise maps [updates, B, 1, H, W] per layer (default: constant noise), as [updates * B, C, R, R]."""
+        def one(update, w, maps):
+            kwargs = {"noise": maps} if maps is not None else {"noise_mode": "const"}
+            return functional_call(self.G.synthesis, _merged(self.G, update), (w,),
+                                   {**kwargs, "fused_modconv": self.stacked or w.shape[0] == 1})
+
+        if not self.stacked:
+            return one({k: v[0] for k, v in params.items()}, ws[0], None if noise is None else [m[0] for m in noise])
+        with use_impl("ref"):
+            return vmap(one, in_dims=(0, 0, None if noise is None else 0))(params, ws, noise).flatten(0, 1)
+
+    def measure(self, params, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The active updates' renders of their photos at the pivots, and the photos' perceptual distances."""
+        rows = self.rows(active)
+        groups = len(active)
+        images = self.draw(params, self.ws[rows].unflatten(0, (groups, -1)),
+                           [m[rows].unflatten(0, (groups, -1)) for m in self.noise])
+        reference = self.reference if not self.stacked else _rows(self.reference, rows)
+        return images, self.perceptual(images, reference)
+
+    def loss(self, params, active: torch.Tensor, images, dist, gens: list[torch.Generator]) -> torch.Tensor:
+        """Each active update's loss [updates]."""
+        cfg, rows = self.cfg, self.rows(active)
+        fit = cfg.perceptual_weight * dist + cfg.l2_weight * (images - self.target[rows]).square().mean(dim=(1, 2, 3))
+        loss = fit.reshape(len(active), -1).mean(dim=1)
+        if not cfg.locality:
+            return loss
+        pivots = [self.ws[i:i + 1] for i in active.tolist()] if self.stacked else [self.ws]
+        near = torch.stack([_locality_ws(self.G, p, cfg, gens[u], self.c) for p, u in zip(pivots, active.tolist())])
+        with torch.no_grad():
+            original = self.G.synthesis(near.flatten(0, 1), noise_mode="const")
+        drawn = self.draw(params, near)
+        local = cfg.locality_l2_weight * (drawn - original).square().mean(dim=(1, 2, 3)) \
+            + cfg.locality_perceptual_weight * self.perceptual(drawn, self.perceptual.reference(original))
+        return loss + local.reshape(len(active), -1).mean(dim=1)
 
 
 def _rows(reference, index: torch.Tensor):
@@ -318,78 +408,86 @@ def _rows(reference, index: torch.Tensor):
     return reference[index] if isinstance(reference, torch.Tensor) else [f[index] for f in reference]
 
 
-def _run_per_photo(G, target, reference, ws, noise, cfg, perceptual, seed, c, callback, history):
-    """Adam on one update per photo, all photos in one batch: ``vmap`` maps the synthesis over the
-    photos' own weights (reference ops: the CUDA kernels do not batch that way). Each photo's loss
-    is its own term of a sum, so it gets the gradient it would get alone; a photo whose distance
-    falls below the threshold keeps the update it has then and leaves the batch.
-    Returns the updates and the steps run, per photo."""
-    n = len(target)
-    inits = [init_update(G, cfg.update, cfg.rank, seed=seed + i) for i in range(n)]
-    keys = sorted(inits[0], key=lambda k: not k.endswith(".delta"))  # vectors first, then factors
-    params = [torch.stack([u[k] for u in inits]).to(ws.device).requires_grad_(True) for k in keys]
+def _optimizer(state: TuneState, keys: list[str], active: list[int], cfg: TuneConfig, device
+               ) -> tuple[list[torch.Tensor], torch.optim.Adam]:
+    """The active updates stacked per tensor (vectors' group at ``lr``, factors' at ``lr * lora_lr_scale``)
+    and their Adam, moments restored from ``state``."""
+    params = [torch.stack([state.updates[u][k] for u in active]).to(device).requires_grad_(True) for k in keys]
     vectors = sum(k.endswith(".delta") for k in keys)
     groups = [{"params": params[:vectors], "lr": cfg.lr}]
     if vectors < len(params):
         groups.append({"params": params[vectors:], "lr": cfg.lr * cfg.lora_lr_scale})
     optimizer = torch.optim.Adam(groups, betas=(0.9, 0.999))
-    gens = [torch.Generator().manual_seed(seed + i) for i in range(n)]
-    active = torch.arange(n, device=ws.device)  # the photo of each row
-    final, steps_run = [None] * n, [cfg.steps] * n
+    if state.adam_step:
+        for k, p in zip(keys, params):
+            optimizer.state[p] = {"step": torch.tensor(state.adam_step),
+                                  "exp_avg": torch.stack([state.moments[u][k][0] for u in active]).to(device),
+                                  "exp_avg_sq": torch.stack([state.moments[u][k][1] for u in active]).to(device)}
+    return params, optimizer
 
-    def snapshot(row: int) -> dict[str, torch.Tensor]:
-        return {k: v[row].detach().clone() for k, v in zip(keys, params)}
-    stop = cfg.stop_for(perceptual.distance)
 
-    def draw(update, w, kwargs):  # one photo: its update, its latents
-        return functional_call(G.synthesis, _merged(G, update), (w,), {**kwargs, "fused_modconv": True})
+def _snapshot(state: TuneState, step: int, keys, params, optimizer, active: list[int], gens, seconds: float
+              ) -> TuneState:
+    """``state`` advanced to ``step``: the active updates' tensors, moments and random streams now."""
+    updates, moments, adam = list(state.updates), list(state.moments), optimizer.state.get(params[0], {})
+    for row, u in enumerate(active):
+        updates[u] = {k: p[row].detach().clone() for k, p in zip(keys, params)}
+        moments[u] = {k: (optimizer.state[p]["exp_avg"][row].clone(), optimizer.state[p]["exp_avg_sq"][row].clone())
+                      for k, p in zip(keys, params)} if adam else {}
+    return replace(state, step=step, updates=updates, moments=moments, rng=[g.get_state() for g in gens],
+                   adam_step=float(adam["step"]) if adam else 0.0, stopped=list(state.stopped),
+                   history=list(state.history), seconds=seconds)
 
-    def forward():
-        with use_impl("ref"):
-            images = vmap(lambda u, w, nz: draw(u, w[None], {"noise": [m[None] for m in nz]})[0])(
-                dict(zip(keys, params)), ws[active], [m[active] for m in noise])
-        return images, perceptual(images, _rows(reference, active))
 
-    for step in range(cfg.steps):
-        images, dist = forward()
-        done = dist.detach() < stop if stop else torch.zeros_like(dist, dtype=torch.bool)
+def _optimize(run: _Tuning, state: TuneState, callback, should_stop, photo: int | None) -> TuneState:
+    """Adam on every update of ``state`` from its step on, each update with its own loss and early stop: an
+    update whose photos' distances all fall below the threshold keeps the tensors it has then and leaves.
+    Returns the final state; raises ``TuneInterrupted`` with the state when ``should_stop()`` turns true."""
+    cfg, device, start, seconds = run.cfg, run.ws.device, time.perf_counter(), state.seconds
+    state = replace(state, history=list(state.history))
+    keys = sorted(state.updates[0], key=lambda k: not k.endswith(".delta"))  # vectors first, then factors
+    active = [u for u, stopped in enumerate(state.stopped) if stopped is None]
+    if not active:
+        return state
+    params, optimizer = _optimizer(state, keys, active, cfg, device)
+    gens = [torch.Generator().set_state(r) for r in state.rng]
+    stop = cfg.stop_for(run.perceptual.distance)
+
+    def now(step: int) -> TuneState:
+        return _snapshot(state, step, keys, params, optimizer, active, gens, seconds + time.perf_counter() - start)
+
+    for step in range(state.step, cfg.steps):
+        rows = torch.tensor(active, device=device)
+        images, dist = run.measure(dict(zip(keys, params)), rows)
+        done = (dist.detach() < stop).reshape(len(active), -1).all(dim=1) if stop else dist.new_zeros(len(active)).bool()
         if done.any():
-            for row in done.nonzero().flatten().tolist():
-                photo = int(active[row])
-                steps_run[photo] = step
-                final[photo] = snapshot(row)
+            state, leaving = now(step), set(rows[done].tolist())
+            state.stopped = [step if u in leaving else s for u, s in enumerate(state.stopped)]
+            state.moments = [{} if u in leaving else m for u, m in enumerate(state.moments)]
             keep = (~done).nonzero().flatten()
-            if not len(keep):
+            active = [active[i] for i in keep.tolist()]
+            if not active:
                 break
-            params, optimizer = _rebuild(optimizer, lambda x, _, keep=keep: x[keep])
-            active = active[keep]
-            images, dist = forward()
-        per_photo = cfg.perceptual_weight * dist + cfg.l2_weight * (images - target[active]).square().mean(dim=(1, 2, 3))
-        if cfg.locality:
-            near = torch.stack([_locality_ws(G, ws[i:i + 1], cfg, gens[i], c) for i in active.tolist()])
-            with torch.no_grad():
-                original = G.synthesis(near.flatten(0, 1), noise_mode="const")
-            with use_impl("ref"):
-                drawn = vmap(lambda u, w: draw(u, w, {"noise_mode": "const"}))(dict(zip(keys, params)), near)
-            drawn = drawn.flatten(0, 1)
-            loc = cfg.locality_l2_weight * (drawn - original).square().mean(dim=(1, 2, 3)) \
-                + cfg.locality_perceptual_weight * perceptual(drawn, perceptual.reference(original))
-            per_photo = per_photo + loc.reshape(len(active), -1).mean(dim=1)
+            params, optimizer = _rebuild(optimizer, lambda x, _, keep=keep: x[keep.to(x.device)])
+            rows = torch.tensor(active, device=device)
+            images, dist = run.measure(dict(zip(keys, params)), rows)
+        loss = run.loss(dict(zip(keys, params)), rows, images, dist, gens)
         optimizer.zero_grad(set_to_none=True)
-        per_photo.sum().backward()
+        loss.sum().backward()
         optimizer.step()
-        history.append(float(per_photo.detach().mean()))
+        state.history.append(float(loss.detach().mean()))
         if callback is not None:
-            callback(TuneStep(step=step, num_steps=cfg.steps, photo=None, loss=history[-1], distance=dist.detach()))
-    for row, photo in enumerate(active.tolist()):
-        if final[photo] is None:
-            final[photo] = snapshot(row)
-    return final, steps_run
+            callback(TuneStep(step=step, num_steps=cfg.steps, photo=photo, loss=state.history[-1],
+                              distance=dist.detach()))
+        if should_stop is not None and step + 1 < cfg.steps and should_stop():
+            raise TuneInterrupted(now(step + 1))
+    return now(cfg.steps)
 
 
 def tune(G, target: torch.Tensor, pivot_ws: torch.Tensor, cfg: TuneConfig = TuneConfig(), *, distance=None,
          noise: list[torch.Tensor] | None = None, c: torch.Tensor | None = None,
-         callback: Callable[[TuneStep], None] | None = None, seed: int = 0) -> TuneResult:
+         callback: Callable[[TuneStep], None] | None = None, seed: int = 0,
+         should_stop: Callable[[], bool] | None = None, state: TuneState | None = None) -> TuneResult:
     """Tune ``G``'s synthesis network so that it draws ``target`` at ``pivot_ws``.
 
     Args:
@@ -402,6 +500,10 @@ def tune(G, target: torch.Tensor, pivot_ws: torch.Tensor, cfg: TuneConfig = Tune
         c: class labels [N or 1, c_dim] of a conditional network (for the locality latents).
         callback: called after every step with a ``TuneStep``.
         seed: seeds the low-rank initialisation and the locality latents (photo i uses ``seed + i``).
+        should_stop: checked after every step; when it returns True, ``TuneInterrupted`` is raised
+            carrying the ``TuneState`` to continue from.
+        state: continue a stopped tuning of the same photos and settings (exactly: the result equals
+            the uninterrupted one's).
     Returns:
         ``TuneResult``; each photo has its own update unless ``cfg.shared``. Per-photo updates are
         tuned side by side in one batch, each photo with its own loss and early stop.
@@ -428,123 +530,34 @@ def tune(G, target: torch.Tensor, pivot_ws: torch.Tensor, cfg: TuneConfig = Tune
     if distance is None:
         distance, _ = make_perceptual("auto", device=device)
     perceptual = _Perceptual(distance, cfg.max_loss_resolution)
+    state = state or TuneState.start(G, cfg, n, int(seed))
+    _check_state(G, cfg, state, _update_count(cfg, n))
 
-    start = time.perf_counter()
-    reference = perceptual.reference(target)
-    history: list[float] = []
-    if cfg.shared or n == 1:
-        update = {k: v.to(device) for k, v in init_update(G, cfg.update, cfg.rank, seed=int(seed)).items()}
-        steps = [_run(G, target, reference, ws, noise, cfg, perceptual, torch.Generator().manual_seed(int(seed)), c,
-                      update, None if cfg.shared else 0, callback, history)]
-        updates = [{k: v.detach() for k, v in update.items()}]
-    else:
-        updates, steps = _run_per_photo(G, target, reference, ws, noise, cfg, perceptual, int(seed), c, callback,
-                                        history)
+    start, earlier = time.perf_counter(), state.seconds
+    run = _Tuning(G, target, perceptual.reference(target), ws, noise, cfg, perceptual, c,
+                  stacked=_update_count(cfg, n) > 1)
+    state = _optimize(run, state, callback, should_stop, photo=0 if n == 1 and not cfg.shared else None)
+    updates = [{k: v.detach() for k, v in u.items()} for u in state.updates]
     generators = [apply_update(G, u) for u in updates]
-    seconds = time.perf_counter() - start
+    state.seconds = earlier + time.perf_counter() - start  # the setup and the merge count too
     if cfg.shared:
         generators, updates = generators * n, updates * n
+    return _result(G, run, generators, updates, state, distance)
 
+
+def _result(G, run: _Tuning, generators, updates, state: TuneState, distance) -> TuneResult:
+    """The tuned generators with the figures of each photo tuned and at the pivot."""
+    ws, noise, target, n = run.ws, run.noise, run.target, len(run.ws)
     with torch.no_grad():
         images = torch.cat([g.synthesis(ws[i:i + 1], noise=[m[i:i + 1] for m in noise])
                             for i, g in enumerate(generators)])
         base = G.synthesis(ws, noise=noise)
+        reference = run.reference
         twice = [torch.cat([f, f]) for f in reference] if isinstance(reference, list) else reference.repeat(2, 1, 1, 1)
-        both = perceptual(torch.cat([images, base]), twice)
+        both = run.perceptual(torch.cat([images, base]), twice)
         figures = [(dist, psnr(x, target), ssim(x, target)) for dist, x in zip(both.split(n), (images, base))]
     return TuneResult(generators=generators, updates=updates, images=images, distance=figures[0][0],
                       psnr=figures[0][1], ssim=figures[0][2], pivot_distance=figures[1][0], pivot_psnr=figures[1][1],
-                      pivot_ssim=figures[1][2], steps=steps, seconds=seconds, config=cfg,
-                      loss_name=getattr(distance, "name", "custom"), history=history)
-
-
-# --------------------------------------------------------------------------- files
-
-
-def model_sha256(G) -> str:
-    """The base model's file sha256 (``G.checkpoint.sha256``), else its content identity."""
-    info = getattr(G, "checkpoint", None)
-    if info is not None and getattr(info, "sha256", None):
-        return info.sha256
-    return _model_id(G)
-
-
-def _model_id(G) -> str:
-    """The base model's content identity (the same for the network in any file format)."""
-    info = getattr(G, "checkpoint", None)
-    return getattr(info, "model_id", "") or model_id(G)
-
-
-def save_tuned(path, G, update: dict[str, torch.Tensor], cfg: TuneConfig | None = None,
-               meta: dict | None = None) -> Path:
-    """Write ``update`` as ``tuned.safetensors``-style file, atomically, with the base model's sha256."""
-    _check_update(G, update, str(path))
-    info = {"kind": TUNED_KIND, "format_version": FORMAT_VERSION, "model_sha256": model_sha256(G),
-            "model_id": _model_id(G),
-            "update": "lora" if any(k.endswith(".lora_a") for k in update) else "full",
-            "config": cfg.to_dict() if cfg is not None else None, **(meta or {})}
-    return write_safetensors(path, update, info)
-
-
-def read_tuned(path) -> tuple[dict[str, torch.Tensor], dict]:
-    """The update and metadata of a tuned file; one-line errors for a missing, corrupt or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: tuned generator file not found")
-    tensors, meta = read_safetensors(path)
-    if not meta or meta.get("kind") != TUNED_KIND:
-        raise InputError(f"{path}: not a tuned generator file (no kind 'tuned' in its metadata)")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"{path}: tuned file format {meta.get('format_version')!r}, this version reads "
-                         f"{FORMAT_VERSION}")
-    return tensors, meta
-
-
-def load_tuned(G, path, check_sha256: str | None = None):
-    """``G`` with the update saved at ``path`` applied; refuses a file made for another base model.
-
-    ``check_sha256``: optional expected sha256 of the file itself (as recorded in a latent file).
-    """
-    path = Path(path)
-    tensors, meta = read_tuned(path)
-    if check_sha256 is not None and sha256_file(path) != check_sha256:
-        raise InputError(f"{path}: tuned file changed since the latent was written (sha256 mismatch)")
-    key = "model_id" if meta.get("model_id") else "model_sha256"  # by content when recorded, else by file
-    expected = _model_id(G) if key == "model_id" else model_sha256(G)
-    if meta.get(key) != expected:
-        raise InputError(f"{path}: tuned for another model ({key} {str(meta.get(key))[:12]}), "
-                         f"not this network ({expected[:12]})")
-    _check_update(G, tensors, str(path))
-    return apply_update(G, {k: v.float() for k, v in tensors.items()})
-
-
-def recorded_tuned_file(latent_path) -> tuple[Path, str] | None:
-    """The tuned file a latent file records (path resolved next to it, its sha256), or None."""
-    latent_path = Path(latent_path)
-    entry = safetensors_metadata(latent_path).get("tuned")
-    if not entry:
-        return None
-    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
-        raise InputError(f"{latent_path}: unreadable 'tuned' entry in its metadata")
-    return latent_path.parent / entry["file"], entry.get("sha256")
-
-
-def tuned_generator(G, sources) -> tuple[object, str | None]:
-    """The generator to render ``sources`` (latent files or seeds) with, and a one-line note.
-
-    When latent files record a tuned generator (``s2edit project --tune``), ``G`` with that
-    update applied; latents tuned separately cannot share one render and are refused.
-    """
-    found = {}
-    for source in sources:
-        entry = recorded_tuned_file(source)
-        if entry is not None:
-            found.setdefault(entry[1] or str(entry[0]), (entry, source))
-    if not found:
-        return G, None
-    if len(found) > 1:
-        (_, a), (_, b) = list(found.values())[:2]
-        raise InputError(f"{a} and {b} were tuned separately and cannot be rendered by one generator: use them "
-                         "one at a time, tune them together (--tune-shared) or pass --no-tuned")
-    (path, sha256), source = next(iter(found.values()))
-    return load_tuned(G, path, check_sha256=sha256), f"using the tuned generator {path} recorded in {source}"
+                      pivot_ssim=figures[1][2], steps=[run.cfg.steps if s is None else s for s in state.stopped],
+                      seconds=state.seconds, config=run.cfg, loss_name=getattr(distance, "name", "custom"),
+                      history=state.history)

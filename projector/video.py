@@ -7,8 +7,7 @@ from the whole clip. Files are written under a temporary name and renamed when c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from stylegan2_core.image import to_uint8
 
 from .images import image_grid
 
-__all__ = ["VIDEO_SUFFIXES", "VideoWriter", "render_video", "parse_grid", "WalkVideo", "walk_video"]
+__all__ = ["VIDEO_SUFFIXES", "VideoWriter", "render_video", "parse_grid"]
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".gif")
 _GIF_FILTER = "split[a][b];[a]palettegen[p];[b][p]paletteuse"
@@ -139,58 +138,3 @@ def parse_grid(text: str) -> tuple[int, int]:
     if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
         raise InputError(f"bad --grid {text!r}: expected COLUMNSxROWS, e.g. 2x2")
     return int(parts[0]), int(parts[1])
-
-
-@dataclass(frozen=True)
-class WalkVideo:
-    """What ``walk_video`` wrote: ``frames`` frames of ``path``, through keyframes ``labels``."""
-
-    path: Path
-    frames: int
-    labels: list[str]
-
-
-def walk_video(G, path, *, seeds: Sequence[int] | None = None, latents: Sequence | None = None, frames: int = 60,
-               kind: str = "linear", loop: bool = False, easing: str = "linear", fps: float = 30,
-               grid: tuple[int, int] = (1, 1), truncation_psi: float = 1.0, c: torch.Tensor | None = None,
-               noise_mode: str = "const", batch_size: int = 8,
-               progress: Callable[[int, int], None] | None = None) -> WalkVideo:
-    """Render a latent walk through keyframes (exactly one of ``seeds`` or ``latents`` files) to ``path``.
-
-    ``frames`` per transition, interpolated with ``kind`` (linear / cubic in W, slerp in Z for
-    seeds) and ``easing``. With ``grid`` = (columns, rows), cell i walks the seeds shifted by i
-    times the seed span (latent files: the keyframes rotated by i). ``noise_mode='random'`` is
-    seeded, so reruns agree; ``progress(done, total)`` follows the frames.
-    """
-    from stylegan2_core.latent import z_from_seeds
-
-    from .edits import frame_count, grid_seeds, walk
-    from .latent_file import load_latent
-
-    if (seeds is None) == (not latents):
-        raise InputError("pass keyframes as either --seeds or --latents (not both)")
-    if Path(path).suffix.lower() not in VIDEO_SUFFIXES:
-        raise InputError(f"{path}: unsupported video type; use one of {', '.join(VIDEO_SUFFIXES)}")
-    cells = grid[0] * grid[1]
-    if seeds is not None:
-        z = torch.stack([z_from_seeds(s, G.z_dim) for s in grid_seeds(list(seeds), cells)], dim=1)  # [K, cells, z]
-        keys = {"z": z if cells > 1 else z[:, 0]}
-        labels = [str(s) for s in seeds]
-    else:
-        ws = torch.cat([load_latent(f, G).ws for f in latents])
-        keys = {"ws": torch.stack([ws.roll(-i, dims=0) for i in range(cells)], dim=1) if cells > 1 else ws}
-        labels = [Path(f).stem for f in latents]
-    total = frame_count(next(iter(keys.values())).shape[0], frames, loop)
-    ws_iter = walk(G, frames, **keys, kind=kind, loop=loop, easing=easing, truncation_psi=truncation_psi, c=c,
-                   batch_size=batch_size)
-    torch.manual_seed(0)
-    done = [0]
-
-    def advance(n: int) -> None:
-        done[0] += n
-        if progress is not None:
-            progress(done[0], total)
-
-    written = render_video(G, ws_iter, path, batch_size=batch_size, noise_mode=noise_mode, fps=fps, grid=grid,
-                           progress=advance)
-    return WalkVideo(Path(path), written, labels)

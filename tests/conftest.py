@@ -1,4 +1,5 @@
-"""Shared fixtures: the official-format checkpoints and their reference outputs."""
+"""Shared fixtures: the official-format checkpoints, the tiny generator most tests run on, and a cheap
+pixel distance that stands in for the perceptual one."""
 
 import os
 from pathlib import Path
@@ -22,11 +23,28 @@ def fixtures_dir() -> Path:
     return FIXTURES
 
 
-@pytest.fixture(scope="session")
-def ada_tiny():
+@pytest.fixture(scope="module")
+def G():
+    """The tiny ADA generator (``ada_tiny.pkl``), loaded afresh for each test module so that what one
+    module does to it (gradients, tuned weights) never reaches another."""
     from stylegan2_core import load_generator
 
     return load_generator(CHECKPOINTS["ada_tiny"])
+
+
+class PixelDistance:
+    """Mean squared pixel difference per image: a cheap stand-in for the perceptual distance, so that
+    optimizer tests stay fast. Like the real ones it maps [N, 3, H, W] pairs to [N] and has a name."""
+
+    name = "pixel"
+
+    def __call__(self, a, b):
+        return (a - b).square().mean(dim=(1, 2, 3))
+
+
+@pytest.fixture(scope="session")
+def pixel_distance() -> PixelDistance:
+    return PixelDistance()
 
 
 @pytest.fixture(autouse=True)

@@ -126,6 +126,16 @@ def test_stylegan2_core_has_no_import_cycles():
     assert not _cycles(graph), _cycles(graph)
 
 
+def test_video_writer_sits_below_the_edits():
+    """``projector.video`` is the low-level writer the edits use: it imports nothing from ``projector.edits``,
+    at module level or inside a function, relatively or by full name."""
+    path = ROOT / "projector" / "video.py"
+    modules = {_module_name(p) for p in (ROOT / "projector").rglob("*.py")}
+    edges = set(_internal_edges(path, modules))
+    assert "projector.images" in edges, "the check must see video.py's relative imports"
+    assert not {m for m in edges if m == "projector.edits" or m.startswith("projector.edits.")}, edges
+
+
 def test_only_cli_prints():
     for package in ("stylegan2_core", "projector"):
         for path in (ROOT / package).rglob("*.py"):

@@ -97,6 +97,32 @@ def _save_latent(path: Path, ws: torch.Tensor) -> None:
     save_latent(path, ws)
 
 
+def _tuned_latents(box: Path, G, ws: torch.Tensor) -> None:
+    """Latents whose ``tuned`` entry points out of their folder, lacks the sha256, or names an update too large."""
+    from projector.latent_file import save_latent
+    from projector.tune import init_update
+    from projector.tuned_file import save_tuned
+    from stylegan2_core.fileio import sha256_file
+
+    source = save_tuned(box / "tuned_src" / "tuned.safetensors", G, init_update(G))
+    sha256 = sha256_file(source)
+    gen = torch.Generator().manual_seed(1)
+    for update in ("lora", "full"):  # a small update times 1e30: finite factors, overflowing weights or renders
+        huge = {k: v * 1e30 if k.endswith(".lora_a") else 1e27 * torch.randn(v.shape, generator=gen)
+                for k, v in init_update(G, update).items()}
+        huge_file = save_tuned(box / f"tuned_huge_{update}" / "tuned.safetensors", G, huge)
+        save_latent(huge_file.parent / "latent.safetensors", ws,
+                    meta={"tuned": {"file": "tuned.safetensors", "sha256": sha256_file(huge_file)}})
+    (box / "tuned_link").mkdir()
+    (box / "tuned_link" / "tuned.safetensors").symlink_to(source)
+    save_tuned(box / "tuned_nosha" / "tuned.safetensors", G, init_update(G))
+    for name, entry in (("tuned_abs", {"file": str(source), "sha256": sha256}),
+                        ("tuned_up", {"file": "../tuned_src/tuned.safetensors", "sha256": sha256}),
+                        ("tuned_link", {"file": "tuned.safetensors", "sha256": sha256}),
+                        ("tuned_nosha", {"file": "tuned.safetensors"})):
+        save_latent(box / name / "latent.safetensors", ws, meta={"tuned": entry})
+
+
 @pytest.fixture()
 def sandbox(tmp_path):
     """A folder with good and bad inputs, and some existing outputs that must survive."""
@@ -136,6 +162,7 @@ def sandbox(tmp_path):
         _save_latent(box / name / "latent.safetensors", G.mapping(torch.randn([1, G.z_dim],
                                                                               generator=torch.Generator().manual_seed(seed)), None))
     _save_latent(box / "huge.safetensors", ws * 1e30)
+    _tuned_latents(box, G, ws)
     (box / "random.npz").write_bytes(np.random.RandomState(1).bytes(512))
     np.savez(box / "direction.npz", directions=np.eye(1, G.w_dim, dtype=np.float32))
     (box / "a_file").write_text("an output path that is a file")
@@ -153,7 +180,17 @@ class Case:
     needle: str
 
 
+def _free_port() -> str:
+    """A port nobody listens on now: the studio cases must fail on their input, not on the port."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
 DEMO = ("--network", "demo")
+STUDIO = ("studio", "--port", _free_port())
 CASES = [
     # Corrupt and hostile checkpoints.
     Case("missing checkpoint", ("generate", "--network", "missing.pkl", "--seeds", "0", "--outdir", "g"), "no such file"),
@@ -189,6 +226,19 @@ CASES = [
          "nope.npz"),
     Case("latent as direction", ("edit", "good.safetensors", *DEMO, "--direction", "good.safetensors",
                                  "--outdir", "e"), "good.safetensors"),
+    # Latents recording a tuned generator (s2edit project --tune) they may not use.
+    Case("tuned file by absolute path", ("edit", "tuned_abs/latent.safetensors", *DEMO, "--direction", "direction.npz",
+                                         "--outdir", "e"), "outside"),
+    Case("tuned file up the tree", ("edit", "tuned_up/latent.safetensors", *DEMO, "--direction", "direction.npz",
+                                    "--outdir", "e"), "outside"),
+    Case("tuned file symlinked out", ("mix", *DEMO, "--rows", "tuned_link/latent.safetensors", "--cols", "1",
+                                      "--outdir", "m"), "outside"),
+    Case("tuned file without sha256", ("edit", "tuned_nosha/latent.safetensors", *DEMO, "--direction",
+                                       "direction.npz", "--outdir", "e"), "sha256"),
+    Case("huge low-rank tuned update", ("edit", "tuned_huge_lora/latent.safetensors", *DEMO, "--direction",
+                                        "direction.npz", "--outdir", "e"), "nan or inf"),
+    Case("huge full tuned update", ("edit", "tuned_huge_full/latent.safetensors", *DEMO, "--direction",
+                                    "direction.npz", "--outdir", "e"), "nan or inf"),
     # Bad option values.
     Case("NaN truncation", ("generate", *DEMO, "--seeds", "0", "--trunc", "nan", "--outdir", "g"), "trunc"),
     Case("inf truncation", ("generate", *DEMO, "--seeds", "0", "--trunc", "inf", "--outdir", "g"), "trunc"),
@@ -225,6 +275,11 @@ CASES = [
                                 "-3:3:100000", "--outdir", "e"), "strength"),
     Case("grid too large", ("generate", *DEMO, "--seeds", "0-9999", "--grid", "--outdir", "g"), "grid"),
     Case("duplicate stems", ("project", "a/face.png", "b/face.png", *DEMO, "--steps", "1", "--outdir", "p"), "face"),
+    # The studio refuses before it serves.
+    Case("studio hostile network", (*STUDIO, "--network", "hostile.pkl", "--outdir", "s"), "hostile.pkl"),
+    Case("studio latent as directions", (*STUDIO, *DEMO, "--directions", "good.safetensors", "--outdir", "s"),
+         "good.safetensors"),
+    Case("studio outdir is a file", (*STUDIO, *DEMO, "--outdir", "a_file"), "a_file"),
 ]
 
 
@@ -308,6 +363,38 @@ def test_interrupted_projection_keeps_a_resumable_state(tmp_path, sig):
     assert report["resumed_from_step"] == state["step"] and report["steps"] == 240  # + fast's 40 L-BFGS iterations
     assert (folder / "latent.safetensors").is_file() and (folder / "proj.png").is_file()
     assert not (folder / "resume.safetensors").exists()
+
+
+def test_interrupted_tuning_keeps_the_pivot_and_a_resumable_state(tmp_path):
+    """Ctrl-C during ``project --tune`` keeps the finished projection and the tuning so far; --resume goes on."""
+    out = tmp_path / "proj"
+    args = [sys.executable, "-m", "cli", "project", str(WORLD_FACE), "--network", "demo", "--steps", "2", "--tune",
+            "--tune-steps", "40", "--loss", "effnet", "--outdir", str(out), "--device", "cpu"]
+    folder = out / "world_face"
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    deadline = time.time() + 300
+    while time.time() < deadline and not (folder / "tune_resume.safetensors").is_file():  # the pivot, kept first
+        time.sleep(0.2)
+    time.sleep(1.0)  # some steps into the tuning
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert "Traceback" not in stderr and "--resume" in stderr, stderr
+    names = sorted(p.name for p in folder.iterdir())
+    assert not [n for n in names if n.startswith(".") or n.endswith(PARTIAL_MARKERS)], names
+    from stylegan2_core.fileio import read_metadata
+
+    state = read_metadata(folder / "tune_resume.safetensors")
+    assert state["kind"] == "tune-state" and 0 < state["step"] < 40
+    assert not (folder / "latent.safetensors").exists() and not (folder / "tuned.safetensors").exists()
+    # Resuming starts from the kept pivot (no new projection) and the saved step, and completes the outputs.
+    r2 = subprocess.run([*args, "--resume"], capture_output=True, text=True, timeout=900)
+    assert r2.returncode == 0, r2.stderr
+    report = json.loads((folder / "report.json").read_text())
+    assert report["seconds"] == round(state["pivot"]["seconds"], 3) and report["tuned"]["steps"] == 40
+    assert (folder / "tuned.safetensors").is_file() and read_metadata(folder / "latent.safetensors")["tuned"]
+    assert not (folder / "tune_resume.safetensors").exists()
 
 
 # --- Small things a user trips on ---------------------------------------------------------------------------------

@@ -136,9 +136,9 @@ def svm_command(
             ws, scores = labels_from_attribute(G, attribute, samples, sample_seed, predictor, truncation_psi=trunc,
                                                class_idx=class_idx, progress=lambda n: bar.advance(task, n))
         source = f"predictor {predictor or 'world (shipped)'}: {attribute} on {samples} images, seed {sample_seed}"
-    conditions = select_directions(condition_on) if condition_on else None
-    if conditions is not None and conditions.shape[1] != G.w_dim:
-        raise InputError(f"--condition-on: directions have w_dim {conditions.shape[1]}, the network {G.w_dim}")
+    conditions = select_directions(condition_on, G.num_ws) if condition_on else None
+    if conditions is not None and conditions.shape[-1] != G.w_dim:
+        raise InputError(f"--condition-on: directions have w_dim {conditions.shape[-1]}, the network {G.w_dim}")
     name = name or attribute or labels.stem
     ds = fit_direction(ws, scores, method.value, threshold, val_fraction, seed, conditions, name=name)
     ds.meta.update(**model_provenance(G), labels=source)

@@ -35,7 +35,7 @@ def project_command(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
     network: NetworkOpt = "demo",
     outdir: OutDirOpt = Path("out"),
-    preset: Annotated[Preset, typer.Option("--preset", help="fast (the official quality in a fraction of the time) or official (the paper's algorithm); see docs/projection.md.")] = Preset.fast,
+    preset: Annotated[Preset, typer.Option("--preset", help="fast (a better start, a shorter search, then L-BFGS) or official (the paper's algorithm); their speed and quality: docs/projection.md.")] = Preset.fast,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Adam steps (default: the preset's, fast 80, official 1000).")] = None,
     refine_steps: Annotated[int | None, typer.Option("--refine-steps", min=0, help="L-BFGS iterations on the latents after the Adam steps (default: the preset's, fast 40, official 0).")] = None,
     space: Annotated[Space | None, typer.Option("--space", help="w (one latent, as the paper) or w+ (one per layer); default: the preset's (w with --tune).")] = None,
@@ -62,9 +62,10 @@ def project_command(
     force: ForceOpt = False,
 ) -> None:
     """Project photos into the generator's latent space: <outdir>/<name>/{target,proj}.png, latents, report, and
-    <outdir>/summary.json. Under torchrun (--nproc_per_node N -m cli project) each process projects its share."""
+    <outdir>/summary.json. Under torchrun (--nproc_per_node N -m cli project) each process projects its share. An
+    unreadable image is listed as failed in summary.json, the others are projected: exit code 1 (2 if none was)."""
     from projector import ProjectorConfig, TuneConfig, pivot_space
-    from projector.distributed import current_rank, project_sharded
+    from projector.distributed import ProjectionJob, current_rank, project_sharded
     from projector.images import collect_images
     from projector.latent_file import load_latent
     from stylegan2_core import class_labels
@@ -79,14 +80,14 @@ def project_command(
     tune_cfg = TuneConfig(steps=tune_steps, lr=tune_lr, locality=locality, shared=tune_shared) if tune else None
     rank = current_rank(resolve_device(device))
     G = load_network(network, rank.device)
-    init_record = load_latent(init, G) if init is not None else None
     distance = _perceptual(loss.value, rank)
-    c = class_labels(class_idx, G.c_dim) if G.c_dim or class_idx is not None else None
+    job = ProjectionJob(outdir, cfg, crop=not no_crop, align=align, batch_size=batch_size,
+                        c=class_labels(class_idx, G.c_dim) if G.c_dim or class_idx is not None else None,
+                        distance=distance, init=load_latent(init, G) if init is not None else None,
+                        save_video=save_video, video_every=video_every, tune_cfg=tune_cfg, resume=resume, force=force)
     with (hold_outdir(outdir, "project", rank), progress() if rank.is_main else contextlib.nullcontext() as bar,
           graceful_stop() as stop_requested):
-        run = project_sharded(G, paths, outdir, cfg, rank=rank, resume=resume, force=force, batch_size=batch_size,
-                              crop=not no_crop, align=align, save_video=save_video, video_every=video_every, c=c,
-                              distance=distance, init=init_record, should_stop=stop_requested, tune_cfg=tune_cfg,
+        run = project_sharded(G, paths, job, rank=rank, should_stop=stop_requested,
                               callback=_batch_progress(bar, cfg.total_steps, tune_steps) if rank.is_main else None)
     if rank.is_main:  # one progress display and one summary: rank 0's
         _print_summary(run, f"projection ({preset.value} preset, {cfg.space}, {cfg.schedule}, {distance.name}, "
@@ -106,12 +107,14 @@ def _perceptual(kind: str, rank):
 
 
 def _print_summary(run, title: str, outdir: Path) -> None:
+    """The table of every image and where the outputs are; then an error naming the images that failed."""
     from projector.outputs import OUTPUT_FILES
 
     from .._console import out
 
     out.print(_table(run.images, title))
     out.print(f"outputs in {outdir}/<name>/ ({', '.join(OUTPUT_FILES)}), summary in {run.summary}")
+    run.raise_failures()
 
 
 def _batch_progress(bar, steps: int, tune_steps: int):
@@ -141,6 +144,9 @@ def _table(images: list[dict], title: str):
     for col in ("image", "perceptual", "PSNR (dB)", "SSIM", "seconds") + (("stage",) if tuned else ()):
         table.add_column(col, justify="right" if col not in ("image", "stage") else "left")
     for report in images:
+        if "failed" in report:
+            table.add_row(Path(report["image"]).stem, "failed", "", "", "", *(("",) if tuned else ()))
+            continue
         stages = [(report, "pivot")] + ([(report["tuned"], "tuned")] if "tuned" in report else [])
         for r, stage in stages:
             table.add_row(Path(report["image"]).stem, f"{r['perceptual_distance']:.4f}", f"{r['psnr_db']:.2f}",

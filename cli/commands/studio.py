@@ -65,7 +65,7 @@ def studio_command(
     dev = resolve_device(device)
     networks = [StudioNetwork(name, load_network(name, dev), directions or (), world_samples=world_samples,
                               cache_dir=outdir / ".cache") for name in (network or ["demo"])]
-    app = create_app(StudioServer(networks, outdir))
+    app = create_app(StudioServer(networks, outdir, host=host))
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     out.print(url)
     out.file.flush()  # the URL shows at once, also through a pipe

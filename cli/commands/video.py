@@ -49,7 +49,8 @@ def video_command(
     force: ForceOpt = False,
 ) -> None:
     """Render a latent walk through keyframes (seeds or latent files) to a video."""
-    from projector.video import VIDEO_SUFFIXES, parse_grid, walk_video
+    from projector.edits import walk_video
+    from projector.video import VIDEO_SUFFIXES, parse_grid
     from stylegan2_core import class_labels, parse_seeds
     from stylegan2_core.errors import InputError
 

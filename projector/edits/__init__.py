@@ -2,20 +2,27 @@
 
 Directions: ``sefa`` (closed form), ``pca`` (GANSpace), ``supervised`` (InterFaceGAN:
 ``fit_direction`` with a linear SVM or logistic regression); ``direction_file`` holds the
-``DirectionSet`` and its files; ``render`` turns an edit into images, a strip or a video.
+``DirectionSet``, its files and conditioning (``orthogonalize``); ``published`` reads the direction
+files other projects publish; ``recipe`` applies several edits at once (``EditRecipe``, ``apply_edits``);
+``render`` turns an edit into images, a strip, a video or edited latents; ``interpolate`` makes latent
+walks and their videos. All videos go through ``projector.video``.
 """
 
 from .direction_file import (
     DirectionSet,
     apply_direction,
+    check_directions,
     layer_mask,
     load_directions,
+    orthogonalize,
     save_directions,
     select_directions,
+    unit_norm,
 )
 from .interpolate import (
     EASINGS,
     KINDS,
+    WalkVideo,
     direction_sweep,
     ease,
     frame_count,
@@ -24,9 +31,12 @@ from .interpolate import (
     interpolate,
     slerp,
     walk,
+    walk_video,
 )
 from .mixing import layer_ranges, mixing_grid, mixing_outputs, parse_layers, style_mix, write_mixing
 from .pca import pca
+from .published import name_space
+from .recipe import EditRecipe, ResolvedEdit, apply_edits, parse_edit, resolve_edits
 from .render import EditPlan, parse_strengths, plan_edit, render_edit
 from .sefa import sefa, style_affines
 from .supervised import (
@@ -35,7 +45,6 @@ from .supervised import (
     labels_from_attribute,
     labels_from_csv,
     labels_from_predictor,
-    orthogonalize,
 )
 
 __all__ = [
@@ -52,8 +61,16 @@ __all__ = [
     "save_directions",
     "load_directions",
     "select_directions",
+    "check_directions",
+    "unit_norm",
+    "name_space",
     "layer_mask",
     "apply_direction",
+    "EditRecipe",
+    "ResolvedEdit",
+    "parse_edit",
+    "resolve_edits",
+    "apply_edits",
     "EditPlan",
     "parse_strengths",
     "plan_edit",
@@ -66,6 +83,8 @@ __all__ = [
     "slerp",
     "interpolate",
     "walk",
+    "walk_video",
+    "WalkVideo",
     "grid_seeds",
     "direction_sweep",
     "layer_ranges",

@@ -1,7 +1,10 @@
-"""Directions as data: the ``DirectionSet``, its files (.npz / .safetensors / a bare .npy), and applying one to ws.
+"""Directions as data: the ``DirectionSet``, its files, conditioning one direction on others, applying one to ws.
 
-Directions are unit vectors [k, w_dim]; an edit adds ``strength · direction`` to the ws of
-chosen layers. The algorithms that find them live in ``sefa``, ``pca`` and ``supervised``.
+Directions are unit vectors [k, w_dim], or per-layer directions [k, num_ws, w_dim] whose rows have a
+root-mean-square norm of 1 (``unit_norm``), so ``strength`` is a distance in W either way: an edit adds
+``strength · direction`` to the ws of chosen layers. Files are s2edit's own (.npz / .safetensors) or
+published ones, read by ``published`` (InterFaceGAN, e4e/PTI, GANSpace, SeFa, per-layer .npy, anycost-gan).
+The algorithms that find directions live in ``sefa``, ``pca`` and ``supervised``.
 """
 
 from __future__ import annotations
@@ -14,22 +17,25 @@ import numpy as np
 import torch
 
 from stylegan2_core.errors import InputError, ShapeError
-from stylegan2_core.fileio import MAGIC_KEY, atomic_write, is_safetensors
+from stylegan2_core.fileio import MAGIC_KEY, atomic_write
 
 __all__ = [
-    "FORMAT_VERSION", "DirectionSet", "save_directions", "load_directions", "select_directions",
-    "layer_mask", "apply_direction",
+    "FORMAT_VERSION", "SPACES", "DirectionSet", "unit_norm", "save_directions", "load_directions", "select_directions",
+    "check_directions", "split_spec", "orthogonalize", "layer_mask", "apply_direction",
 ]
 
 FORMAT_VERSION = 1
+SPACES = ("w", "z")
 
 
 @dataclass
 class DirectionSet:
-    """``directions`` [k, w_dim] unit rows, one name and one value (eigenvalue, std or accuracy) each.
+    """``directions`` [k, w_dim] unit rows (or [k, num_ws, w_dim] per-layer ones), one name and one value each.
 
-    ``layers``: the ws indices the directions were made for and are applied to by default
-    (None = all); ``meta``: provenance such as ``model_id`` (``model_provenance``) and the method's settings.
+    ``values``: eigenvalue, std, accuracy or a published file's own norm, per direction; ``layers``: the ws
+    indices the directions were made for and are applied to by default (None = all); ``meta``: provenance
+    such as ``model_id`` (``model_provenance``), ``format`` and the method's settings; ``space``: ``w``, or
+    ``z`` for directions in the mapping network's input (applied to seeds before mapping).
     """
 
     directions: torch.Tensor
@@ -38,11 +44,14 @@ class DirectionSet:
     layers: list[int] | None = None
     values: torch.Tensor | None = None
     meta: dict = field(default_factory=dict)
+    space: str = "w"
 
     def __post_init__(self):
         self.directions = torch.as_tensor(self.directions, dtype=torch.float32)
-        if self.directions.ndim != 2:
-            raise ShapeError(f"directions must be [k, w_dim], got {list(self.directions.shape)}")
+        if self.directions.ndim not in (2, 3):
+            raise ShapeError(f"directions must be [k, w_dim] or [k, num_ws, w_dim], got {list(self.directions.shape)}")
+        if self.space not in SPACES:
+            raise ShapeError(f"direction space {self.space!r}: expected one of {', '.join(SPACES)}")
         k = self.directions.shape[0]
         self.values = torch.full([k], float("nan")) if self.values is None else torch.as_tensor(
             self.values, dtype=torch.float32).reshape(-1)
@@ -53,10 +62,24 @@ class DirectionSet:
     def __len__(self) -> int:
         return self.directions.shape[0]
 
+    @property
+    def per_layer(self) -> bool:
+        """True when each direction holds one row per ws layer ([k, num_ws, w_dim])."""
+        return self.directions.ndim == 3
+
+
+def unit_norm(directions: torch.Tensor) -> torch.Tensor:
+    """The length strength is measured in, per direction of a set: |d| for [k, w_dim]; for per-layer
+    directions [k, num_ws, w_dim] the root mean square of the rows' norms, so a per-layer direction that
+    repeats one unit row has length 1 and edits exactly like that row."""
+    if directions.ndim == 3:
+        return directions.pow(2).sum(-1).mean(-1).sqrt()
+    return directions.norm(dim=-1)
+
 
 def _info(ds: DirectionSet) -> dict:
     return {"kind": "directions", "format_version": FORMAT_VERSION, "names": list(ds.names), "method": ds.method,
-            "layers": ds.layers, "meta": ds.meta}
+            "layers": ds.layers, "meta": ds.meta, "space": ds.space}
 
 
 def save_directions(path, ds: DirectionSet) -> Path:
@@ -80,76 +103,111 @@ def save_directions(path, ds: DirectionSet) -> Path:
     return path
 
 
-def load_directions(path) -> DirectionSet:
-    """Read a ``save_directions`` file, or a bare ``.npy`` [w_dim] / [k, w_dim] (e.g. an InterFaceGAN boundary).
+def load_directions(path, num_ws: int | None = None, space: str | None = None) -> DirectionSet:
+    """Read a direction file: s2edit's own (``save_directions``) or a published one (``published``).
 
-    Rows are normalized to unit length; non-finite or zero rows raise ``InputError``.
+    Directions are scaled to unit length (``unit_norm``); a published file's own lengths become the
+    values when it has no stds. ``num_ws``: the network's, to read a bare [num_ws, w_dim] array as one
+    per-layer direction. ``space``: ``w`` or ``z`` to override what the file (or its name) says.
+    Non-finite or zero directions, pickled code and unknown layouts raise ``InputError`` naming the file.
     """
+    from .published import read_direction_file
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such directions file")
-    with open(path, "rb") as f:
-        head = f.read(16)
-    info: dict = {}
-    values = None
     try:
-        if is_safetensors(head):
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as f:
-                info = json.loads((f.metadata() or {}).get(MAGIC_KEY, "{}"))
-                keys = set(f.keys())
-                if "directions" not in keys:
-                    raise InputError(f"{path}: no 'directions' tensor (has {sorted(keys)[:8]})")
-                dirs = f.get_tensor("directions")
-                values = f.get_tensor("values") if "values" in keys else None
-        else:
-            data = np.load(path, allow_pickle=False)
-            if isinstance(data, np.ndarray):
-                dirs = torch.from_numpy(np.asarray(data, dtype=np.float32))
-            else:
-                with data:
-                    if "directions" not in data.files:
-                        raise InputError(f"{path}: no 'directions' array (has {data.files[:8]})")
-                    dirs = torch.from_numpy(np.asarray(data["directions"], dtype=np.float32))
-                    if "values" in data.files:
-                        values = torch.from_numpy(np.asarray(data["values"], dtype=np.float32))
-                    info = json.loads(str(data["meta"].reshape(-1)[0])) if "meta" in data.files else {}
-    except InputError:
-        raise
+        ds = read_direction_file(path, num_ws)
+    except (InputError, ShapeError) as err:
+        raise InputError(str(err) if str(path) in str(err) else f"{path}: {err}") from None
     except Exception as err:  # any reader failure means the file is not what it claims to be
         raise InputError(f"{path}: unreadable directions file ({type(err).__name__}: {err})") from None
-    if info.get("kind", "directions") != "directions":
-        raise InputError(f"{path}: holds a {info.get('kind')!r}, not directions")
-    dirs = dirs.float()
-    if dirs.ndim == 1:
-        dirs = dirs[None]
-    if dirs.ndim != 2:
-        raise InputError(f"{path}: directions must be [k, w_dim], got {list(dirs.shape)}")
-    norms = dirs.norm(dim=1, keepdim=True)
-    if not torch.isfinite(dirs).all() or (norms < 1e-12).any():
+    if space is not None:
+        if space not in SPACES:
+            raise InputError(f"--space {space!r}: expected one of {', '.join(SPACES)}")
+        ds.space = space
+    norms = unit_norm(ds.directions)
+    if not torch.isfinite(ds.directions).all() or (norms < 1e-12).any():
         raise InputError(f"{path}: directions contain NaN, inf or zero vectors")
-    k = dirs.shape[0]
-    names = info.get("names") or [f"d{i}" for i in range(k)]
-    return DirectionSet(dirs / norms, names, info.get("method", "file"), info.get("layers"), values,
-                        {**info.get("meta", {}), "path": str(path)})
+    ds.directions = ds.directions / norms.reshape(-1, *[1] * (ds.directions.ndim - 1))
+    ds.meta["path"] = str(path)
+    return ds
 
 
-def select_directions(specs) -> torch.Tensor:
-    """``file.npz`` (all its directions) or ``file.npz:i`` (one), for each spec -> unit rows [m, w_dim]."""
-    rows = []
-    for spec in map(str, specs):
-        path, sep, index = spec.rpartition(":")
-        if not (sep and index.isdigit()):
-            path, index = spec, ""
-        ds = load_directions(path)
-        if index:
-            if int(index) >= len(ds):
-                raise InputError(f"{spec}: index {index} out of range ({len(ds)} directions)")
-            rows.append(ds.directions[int(index)][None])
-        else:
-            rows.append(ds.directions)
-    return torch.cat(rows)
+def check_directions(ds: DirectionSet, G, where) -> None:
+    """Refuse directions that do not fit ``G``: their width against w_dim (z_dim in Z), rows against num_ws."""
+    width, dim_name = (G.z_dim, "z_dim") if ds.space == "z" else (G.w_dim, "w_dim")
+    if ds.directions.shape[-1] != width:
+        raise InputError(f"{where}: directions in {ds.space.upper()} have width {ds.directions.shape[-1]}, "
+                         f"the network's {dim_name} is {width}")
+    if ds.per_layer and ds.directions.shape[1] != G.num_ws:
+        raise InputError(f"{where}: per-layer directions for {ds.directions.shape[1]} ws layers, the network "
+                         f"has num_ws {G.num_ws}")
+    if ds.per_layer and ds.space == "z":
+        raise InputError(f"{where}: per-layer directions cannot be in Z (z has no layers)")
+    if ds.layers is not None and max(ds.layers) >= G.num_ws:
+        raise InputError(f"{where}: made for ws layers {ds.layers}, this network has 0 .. {G.num_ws - 1}")
+
+
+def split_spec(spec: str) -> tuple[str, int | None]:
+    """``file`` -> (file, None); ``file:i`` -> (file, i)."""
+    path, sep, index = str(spec).rpartition(":")
+    return (path, int(index)) if sep and index.isdigit() else (str(spec), None)
+
+
+def select_directions(specs, num_ws: int | None = None) -> torch.Tensor:
+    """``file`` (all its directions) or ``file:i`` (one), for each spec -> unit directions [m, w_dim]
+    ([m, num_ws, w_dim] when any is per-layer: plain ones are repeated over the layers)."""
+    chosen = []
+    for spec in specs:
+        path, index = split_spec(spec)
+        ds = load_directions(path, num_ws)
+        if index is not None and index >= len(ds):
+            raise InputError(f"{spec}: index {index} out of range ({len(ds)} directions)")
+        chosen.append(ds.directions if index is None else ds.directions[index][None])
+    rows = max(d.shape[1] if d.ndim == 3 else 1 for d in chosen)
+    if rows == 1:
+        return torch.cat(chosen)
+    return torch.cat([d if d.ndim == 3 else d[:, None].expand(-1, rows, -1) for d in chosen])
+
+
+def _remove_span(v: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+    """``v`` [d] minus its projection on the span of ``others`` [m, d] (Gram-Schmidt on ``others`` first)."""
+    basis = []
+    for o in others:
+        for b in basis:
+            o = o - (o @ b) * b
+        if o.norm() > 1e-8:
+            basis.append(o / o.norm())
+    for b in basis:
+        v = v - (v @ b) * b
+    return v
+
+
+def orthogonalize(direction: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+    """Remove from ``direction`` its component in the span of ``others``; renormalized (``unit_norm``) result.
+
+    ``direction`` [w_dim] or per-layer [num_ws, w_dim]; ``others`` [m, w_dim] or [m, num_ws, w_dim]. Each
+    layer's row is made orthogonal to the span of the others' rows at that layer (a plain direction
+    counts at every layer), so editing along the result leaves every layer's projection onto every
+    other direction unchanged: InterFaceGAN's conditional manipulation, done in float64.
+    """
+    d = direction.detach().cpu().double()
+    o = torch.as_tensor(others).detach().cpu().double()
+    w_dim = d.shape[-1]
+    if d.ndim == 1 and o.ndim <= 2:
+        result = _remove_span(d, o.reshape(-1, w_dim))
+    else:
+        num_ws = d.shape[0] if d.ndim == 2 else o.shape[1]
+        d = d.expand(num_ws, w_dim) if d.ndim == 1 else d
+        o = o.reshape(-1, 1, w_dim).expand(-1, num_ws, -1) if o.ndim <= 2 else o
+        if o.shape[1] != num_ws:
+            raise ShapeError(f"orthogonalize: per-layer directions with {num_ws} and {o.shape[1]} layers")
+        result = torch.stack([_remove_span(d[i], o[:, i]) for i in range(num_ws)])
+    norm = unit_norm(result[None])[0]
+    if norm < 1e-6:
+        raise InputError("the direction lies in the span of the directions it is conditioned on")
+    return (result / norm).to(direction.dtype)
 
 
 def layer_mask(num_ws: int, layers=None, device=None) -> torch.Tensor:
@@ -161,14 +219,15 @@ def layer_mask(num_ws: int, layers=None, device=None) -> torch.Tensor:
 
 def apply_direction(ws: torch.Tensor, direction: torch.Tensor, strength: float | torch.Tensor,
                     layers: list[int] | None = None) -> torch.Tensor:
-    """``ws`` [N, num_ws, w_dim] + strength · ``direction`` [w_dim] at ``layers`` (None = all).
+    """``ws`` [N, num_ws, w_dim] + strength · ``direction`` ([w_dim] or per-layer [num_ws, w_dim]) at ``layers``.
 
-    A scalar strength returns [N, num_ws, w_dim]. A vector of S strengths returns [N·S, num_ws, w_dim]
-    laid out latent-major: row ``n·S + s`` is latent ``n`` edited with strength ``s``.
+    ``layers``: None = all. A scalar strength returns [N, num_ws, w_dim]. A vector of S strengths returns
+    [N·S, num_ws, w_dim] laid out latent-major: row ``n·S + s`` is latent ``n`` edited with strength ``s``.
     """
-    if ws.ndim != 3 or direction.reshape(-1).shape[0] != ws.shape[-1]:
+    rows = direction.reshape(-1, direction.shape[-1]) if direction.ndim else direction
+    if ws.ndim != 3 or rows.ndim != 2 or rows.shape[-1] != ws.shape[-1] or rows.shape[0] not in (1, ws.shape[1]):
         raise ShapeError(f"apply_direction: ws {list(ws.shape)} and direction {list(direction.shape)} do not match")
-    delta = layer_mask(ws.shape[1], layers, ws.device).to(ws.dtype) * direction.reshape(1, -1).to(ws)
+    delta = layer_mask(ws.shape[1], layers, ws.device).to(ws.dtype) * rows.to(ws)
     strength = torch.as_tensor(strength, dtype=ws.dtype, device=ws.device)
     if strength.ndim == 0:
         return ws + strength * delta

@@ -1,4 +1,5 @@
-"""Latent walks: keyframes -> per-frame ws, produced lazily in batches for video rendering.
+"""Latent walks: keyframes -> per-frame ws, produced lazily in batches, and ``walk_video``, which
+renders a walk through seeds or latent files with ``projector.video``'s writer.
 
 Frame layout: ``frames`` frames per transition. An open walk over K keyframes has
 ``(K-1)·frames + 1`` frames, the first and last equal to the first and last keyframe;
@@ -11,13 +12,18 @@ independent walk, rendered side by side as a grid video.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from stylegan2_core.errors import InputError
+from stylegan2_core.latent import z_from_seeds
 
+from ..latent_file import load_latent
+from ..video import VIDEO_SUFFIXES, render_video
 from .direction_file import layer_mask
 
 KINDS = ("linear", "slerp", "cubic")
@@ -161,3 +167,53 @@ def direction_sweep(ws: torch.Tensor, direction: torch.Tensor, strengths: Sequen
     delta = layer_mask(ws.shape[-2], layers, ws.device).to(ws.dtype) * direction.reshape(1, -1).to(ws)
     for chunk in strengths.to(ws.device).split(batch_size):
         yield ws[None] + chunk.reshape(-1, *[1] * ws.ndim) * delta
+
+
+@dataclass(frozen=True)
+class WalkVideo:
+    """What ``walk_video`` wrote: ``frames`` frames of ``path``, through keyframes ``labels``."""
+
+    path: Path
+    frames: int
+    labels: list[str]
+
+
+def walk_video(G, path, *, seeds: Sequence[int] | None = None, latents: Sequence | None = None, frames: int = 60,
+               kind: str = "linear", loop: bool = False, easing: str = "linear", fps: float = 30,
+               grid: tuple[int, int] = (1, 1), truncation_psi: float = 1.0, c: torch.Tensor | None = None,
+               noise_mode: str = "const", batch_size: int = 8,
+               progress: Callable[[int, int], None] | None = None) -> WalkVideo:
+    """Render a latent walk through keyframes (exactly one of ``seeds`` or ``latents`` files) to ``path``.
+
+    ``frames`` per transition, interpolated with ``kind`` (linear / cubic in W, slerp in Z for
+    seeds) and ``easing``. With ``grid`` = (columns, rows), cell i walks the seeds shifted by i
+    times the seed span (latent files: the keyframes rotated by i). ``noise_mode='random'`` is
+    seeded, so reruns agree; ``progress(done, total)`` follows the frames.
+    """
+    if (seeds is None) == (not latents):
+        raise InputError("pass keyframes as either --seeds or --latents (not both)")
+    if Path(path).suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(f"{path}: unsupported video type; use one of {', '.join(VIDEO_SUFFIXES)}")
+    cells = grid[0] * grid[1]
+    if seeds is not None:
+        z = torch.stack([z_from_seeds(s, G.z_dim) for s in grid_seeds(list(seeds), cells)], dim=1)  # [K, cells, z]
+        keys = {"z": z if cells > 1 else z[:, 0]}
+        labels = [str(s) for s in seeds]
+    else:
+        ws = torch.cat([load_latent(f, G).ws for f in latents])
+        keys = {"ws": torch.stack([ws.roll(-i, dims=0) for i in range(cells)], dim=1) if cells > 1 else ws}
+        labels = [Path(f).stem for f in latents]
+    total = frame_count(next(iter(keys.values())).shape[0], frames, loop)
+    ws_iter = walk(G, frames, **keys, kind=kind, loop=loop, easing=easing, truncation_psi=truncation_psi, c=c,
+                   batch_size=batch_size)
+    torch.manual_seed(0)
+    done = [0]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(done[0], total)
+
+    written = render_video(G, ws_iter, path, batch_size=batch_size, noise_mode=noise_mode, fps=fps, grid=grid,
+                           progress=advance)
+    return WalkVideo(Path(path), written, labels)

@@ -17,32 +17,12 @@ import torch
 from stylegan2_core.errors import InputError, ShapeError
 from stylegan2_core.latent import class_labels, sample_ws
 
-from .direction_file import DirectionSet
+from .direction_file import DirectionSet, orthogonalize
 
-__all__ = ["METHODS", "orthogonalize", "fit_direction", "labels_from_csv", "labels_from_predictor",
+__all__ = ["METHODS", "fit_direction", "labels_from_csv", "labels_from_predictor",
            "labels_from_attribute"]
 
 METHODS = ("linear-svm", "logistic")
-
-
-def orthogonalize(direction: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
-    """Remove from ``direction`` [w_dim] its component in the span of ``others`` [m, w_dim]; unit result.
-
-    Gram-Schmidt on ``others`` first, so correlated conditions are handled; editing along the result
-    leaves the projections onto all ``others`` unchanged (InterFaceGAN's conditional manipulation).
-    """
-    d = direction.detach().cpu().double().reshape(-1)
-    basis = []
-    for o in torch.as_tensor(others).detach().cpu().double().reshape(-1, d.shape[0]):
-        for b in basis:
-            o = o - (o @ b) * b
-        if o.norm() > 1e-8:
-            basis.append(o / o.norm())
-    for b in basis:
-        d = d - (d @ b) * b
-    if d.norm() < 1e-6:
-        raise InputError("the direction lies in the span of the directions it is conditioned on")
-    return (d / d.norm()).to(direction)
 
 
 def _fit_linear(x: np.ndarray, y: np.ndarray, method: str, C: float) -> tuple[np.ndarray, float]:
@@ -81,7 +61,8 @@ def fit_direction(ws_or_w: torch.Tensor, scores: torch.Tensor, method: str = "li
         method: ``linear-svm`` (L2-regularized squared hinge) or ``logistic``, fit on standardized w
             with L-BFGS; the normal is mapped back to W, so it points toward higher scores in W.
         val_fraction: share of samples held out (seeded shuffle) to measure accuracy, the set's value.
-        condition_on: [m, w_dim] directions to keep fixed: projected out of the result.
+        condition_on: [m, w_dim] directions to keep fixed: projected out of the result (``orthogonalize``,
+            the same conditioning ``s2edit edit --keep`` applies).
     """
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
@@ -122,8 +103,6 @@ def fit_direction(ws_or_w: torch.Tensor, scores: torch.Tensor, method: str = "li
             "num_samples": int(len(y)), "accuracy_on": "validation" if n_val else "training",
             "conditioned": condition_on is not None and len(condition_on) > 0}
     return DirectionSet(direction[None], [name], method, None, torch.tensor([accuracy]), meta)
-
-
 
 
 def labels_from_csv(path, G, truncation_psi: float = 1.0,

@@ -61,8 +61,9 @@ def test_edit_names_say_direction_and_strength_and_force_replaces_them(tmp_path)
     assert {"3_sefa0_+1.00.png", "3_sefa1_+2.00.png", "3_sefa1_strip.png"} <= names(out)
     (out / "keep.png").write_bytes(b"not an output")
     s2edit("edit", "3", "--network", NET, "-d", tmp_path / "sefa.npz", "--index", 1, "--strength", "0",
-           "--outdir", out, "--force")
-    assert names(out) == {"3_sefa1_+0.00.png", "3_sefa1_strip.png", "keep.png", MANIFEST_NAME}
+           "--outdir", out, "--force")  # replaces the same latent and direction's outputs only
+    assert names(out) == {"3_sefa0_-1.00.png", "3_sefa0_+1.00.png", "3_sefa0_strip.png", "3_sefa1_+0.00.png",
+                          "3_sefa1_strip.png", "keep.png", MANIFEST_NAME}
 
 
 def test_mix_and_generate_force_replace_their_sets(tmp_path):

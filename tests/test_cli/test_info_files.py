@@ -6,13 +6,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from projector.describe import describe_file
 from projector.edits import save_directions, sefa
 from projector.latent_file import model_provenance, save_latent, save_projected_w_npz
-from stylegan2_core import load_generator
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -31,11 +29,6 @@ def info(path, capsys) -> tuple[int, str, str]:
         sys.argv = old
     captured = capsys.readouterr()
     return code, " ".join(captured.out.split()), captured.err
-
-
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(FIXTURES / "ada_tiny.pkl")
 
 
 def test_info_describes_a_latent_file(G, tmp_path, capsys):

@@ -20,11 +20,6 @@ NET = str(FIXTURES / "ada_tiny.pkl")
 
 
 @pytest.fixture(scope="module")
-def G():
-    return load_generator(NET)
-
-
-@pytest.fixture(scope="module")
 def app():
     app = typer.Typer()
     for name in ("project", "generate", "edit", "metrics"):
@@ -71,7 +66,7 @@ def test_generate_seed_images_are_the_generator_images_and_grid(G, tmp_path):
 
 def test_project_files_writes_what_the_cli_writes(app, G, tmp_path):
     from projector import DEFAULT_PRESET, ProjectorConfig
-    from projector.batch import project_files, projection_outputs
+    from projector.batch import ProjectionJob, project_files, projection_outputs
     from projector.images import save_image
     from projector.losses import make_perceptual
 
@@ -83,8 +78,8 @@ def test_project_files_writes_what_the_cli_writes(app, G, tmp_path):
     assert result.exit_code == 0, (result.output, result.exception)
     cfg = ProjectorConfig.preset(DEFAULT_PRESET, steps=2, refine_steps=1, seed=4)  # what the CLI runs by default
     steps = []
-    done = project_files(G, photos, tmp_path / "lib", cfg, distance=make_perceptual("effnet", device="cpu")[0],
-                         batch_size=1, callback=lambda batch, s: steps.append((batch[0].stem, s.step)))
+    job = ProjectionJob(tmp_path / "lib", cfg, distance=make_perceptual("effnet", device="cpu")[0], batch_size=1)
+    done = project_files(G, photos, job, callback=lambda batch, s: steps.append((batch[0].stem, s.step)))
     assert steps == [("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 1), ("b", 2)]
     assert [d.outdir.name for d in done] == ["a", "b"]
     assert all(p.is_file() for p in projection_outputs(photos, tmp_path / "lib"))

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -83,3 +84,48 @@ def test_edit_at_zero_strength_redraws_the_projection(tmp_path):
 
     zero = next((tmp_path / "e").glob("*_+0.00.png"))
     assert np.array_equal(iio.imread(zero), iio.imread(tmp_path / "p" / "proj.png"))
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_an_unreadable_photo_fails_alone(tmp_path):
+    _write_targets(tmp_path)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    out = tmp_path / "out"
+    r = s2edit("project", tmp_path, "--network", FIXTURES / "ada_tiny.pkl", "--steps", "1", "--refine-steps", "0",
+               "--outdir", out, "--loss", "effnet", "--device", "cpu")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert len(_error_lines(r.stderr)) == 1 and "1 of 3 images failed (broken.png)" in r.stderr, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert [("failed" in entry) for entry in summary["images"]] == [False, False, True]
+    assert "broken.png" in summary["images"][2]["failed"]
+    assert all((out / name / "latent.safetensors").is_file() for name in ("a", "b"))
+
+
+def test_resume_refuses_a_state_of_another_space(tmp_path):
+    from projector import ProjectorConfig
+    from projector.batch import ProjectionJob, state_path
+    from projector.distributed import project_sharded
+    from stylegan2_core import load_generator
+    from stylegan2_core.errors import Interrupted
+
+    _write_targets(tmp_path)
+    photo, out = tmp_path / "a.png", tmp_path / "out"
+    G = load_generator(FIXTURES / "ada_tiny.pkl")
+    cfg = ProjectorConfig.preset("fast", steps=3, refine_steps=0)  # W+ after the first step
+    stops = iter([False, True])
+    with pytest.raises(Interrupted):
+        project_sharded(G, [photo], ProjectionJob(out, cfg, distance=lambda a, b: (a - b).square().mean(dim=(1, 2, 3))),
+                        should_stop=lambda: next(stops))
+    state = state_path(out, photo)
+    before = state.read_bytes()
+    r = s2edit("project", photo, "--network", FIXTURES / "ada_tiny.pkl", "--steps", "3", "--refine-steps", "0",
+               "--space", "w", "--outdir", out, "--loss", "effnet", "--device", "cpu", "--resume")
+    errors = _error_lines(r.stderr)
+    assert r.returncode == 2 and len(errors) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert str(state) in errors[0] and "space 'w+' (now 'w')" in errors[0], errors[0]
+    assert state.read_bytes() == before
+    r = s2edit("project", photo, "--network", FIXTURES / "ada_tiny.pkl", "--outdir", out, "--device", "cpu")
+    assert r.returncode == 2 and "--resume" in r.stderr and "--force" in r.stderr, r.stderr

@@ -23,14 +23,9 @@ NET = str(FIXTURES / "ada_tiny.pkl")
 def app():
     app = typer.Typer()
     for name in ("mix", "video", "edit"):
-        app.command(name)(import_module(f"cli.commands.{name}").command)
+        app.command(name)(getattr(import_module(f"cli.commands.{name}"), f"{name}_command"))
     app.add_typer(import_module("cli.commands.directions").app, name="directions")
     return app
-
-
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(NET)
 
 
 def run(app, *args):

@@ -1,20 +1,11 @@
 """Latent walks: exact keyframes, frame counts, slerp in Z, cubic splines, grids, direction sweeps."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from projector.edits import direction_sweep, ease, frame_count, grid_seeds, interpolate, slerp, walk
 from stylegan2_core import InputError, load_generator, z_from_seeds
-
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(FIXTURES / "ada_tiny.pkl")
 
 
 def _keys(k=4):

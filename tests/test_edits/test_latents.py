@@ -1,20 +1,11 @@
 """Latent files: our format, the official projected_w.npz, plain arrays; validation and resolution."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from projector.latent_file import load_latent, resolve_latents, save_latent, save_projected_w_npz
 from stylegan2_core import InputError, load_generator, z_from_seeds
-
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(FIXTURES / "ada_tiny.pkl")
 
 
 def _ws(G, n=2, seed=0):

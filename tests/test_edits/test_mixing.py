@@ -1,19 +1,10 @@
 """Style mixing: layer groups, layer parsing, exactly-the-chosen-layers mixing, the official grid layout."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from projector.edits import layer_ranges, mixing_grid, parse_layers, style_mix
-from stylegan2_core import InputError, load_generator, z_from_seeds
-
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(FIXTURES / "ada_tiny.pkl")
+from stylegan2_core import InputError, z_from_seeds
 
 
 def test_layer_ranges_follow_resolution():

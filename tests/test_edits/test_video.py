@@ -1,7 +1,5 @@
 """Video writing: frames decode back with the right count and size; partial files never survive."""
 
-from pathlib import Path
-
 import imageio
 import numpy as np
 import pytest
@@ -10,14 +8,7 @@ import torch
 from projector.edits import walk
 from projector.images import image_grid
 from projector.video import VideoWriter, render_video
-from stylegan2_core import InputError, load_generator, to_uint8, z_from_seeds
-
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(FIXTURES / "ada_tiny.pkl")
+from stylegan2_core import InputError, to_uint8, z_from_seeds
 
 
 def _decode(path):

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from projector import ProjectorConfig
+from projector.batch import ProjectionJob
 from projector.distributed import SUMMARY_NAME, _consecutive_batches, complete, plan_shards, project_sharded
 from projector.images import save_image
 from projector.losses import make_perceptual
@@ -17,13 +18,6 @@ from stylegan2_core import InputError, load_generator, z_from_seeds
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 CFG = ProjectorConfig(steps=2, w_avg_samples=100)
-
-
-class PixelDistance:
-    name = "pixel"
-
-    def __call__(self, a, b):
-        return (a - b).square().mean(dim=(1, 2, 3))
 
 
 def test_plan_shards_cover_every_image_once():
@@ -60,7 +54,7 @@ def _mtimes(folder):
     return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
-def test_two_processes_split_resume_and_refuse(photos, tmp_path):
+def test_two_processes_split_resume_and_refuse(photos, tmp_path, pixel_distance):
     out = tmp_path / "out"
     run = _project(photos, out)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -77,8 +71,9 @@ def test_two_processes_split_resume_and_refuse(photos, tmp_path):
     (out / photos[3].stem / "report.json").unlink()
     before = _mtimes(out)
     G = load_generator(FIXTURES / "ada_tiny.pkl")
-    run = project_sharded(G, photos, out, ProjectorConfig.preset("official", steps=2), resume=True, batch_size=2,
-                          distance=make_perceptual("effnet")[0])  # as the command does
+    job = ProjectionJob(out, ProjectorConfig.preset("official", steps=2), resume=True, batch_size=2,
+                        distance=make_perceptual("effnet")[0])  # as the command does
+    run = project_sharded(G, photos, job)
     assert [f.path for f in run.projected] == [photos[3]] and len(run.images) == len(photos)
     after = _mtimes(out)
     changed = {p for p in after if before.get(p) != after[p]}
@@ -92,5 +87,21 @@ def test_two_processes_split_resume_and_refuse(photos, tmp_path):
 
     # Without resume or force, existing outputs are refused before any work.
     with pytest.raises(InputError, match="already exists"):
-        project_sharded(G, photos, out, CFG, distance=PixelDistance())
+        project_sharded(G, photos, ProjectionJob(out, CFG, distance=pixel_distance))
     assert _mtimes(out) == before
+
+
+def test_an_unreadable_photo_does_not_stop_the_other_rank(photos, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for p in photos[:3]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / f"{photos[0].stem}x.png").write_bytes(b"not an image")  # rank 0's second image of four
+    mixed = sorted(folder.iterdir())
+    out = tmp_path / "out"
+    run = _project(mixed, out)
+    assert run.returncode == 1, run.stderr[-3000:]  # torchrun reports the exit code with its own traceback
+    assert "error: 1 of 4 images failed (p0x.png)" in run.stderr, run.stderr[-3000:]
+    summary = json.loads((out / SUMMARY_NAME).read_text())
+    assert [("failed" in item) for item in summary["images"]] == [False, True, False, False]
+    assert all(complete(p, out) for p in mixed if p.stem != f"{photos[0].stem}x")

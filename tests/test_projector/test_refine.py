@@ -1,15 +1,10 @@
 """The L-BFGS refinement that ends a projection: each row its own minimizer, and a lower distance."""
 
-from pathlib import Path
-
-import pytest
 import torch
 
 from projector import ProjectorConfig, project
-from projector.project import _lbfgs_step, _refine_memory
-from stylegan2_core import load_generator, z_from_seeds
-
-FIXTURES = Path(__file__).parents[1] / "fixtures"
+from projector.refine import lbfgs_step, new_memory
+from stylegan2_core import z_from_seeds
 
 
 def _quadratics(rows: int, dim: int, condition: float):
@@ -30,10 +25,10 @@ def _quadratics(rows: int, dim: int, condition: float):
 
 def _minimize(evaluate, x, iterations, memory=6):
     loss, grad, seen = evaluate(x, torch.arange(x.shape[0]))
-    mem = _refine_memory(loss, grad, memory)
+    mem = new_memory(loss, grad, memory)
     seen = [seen]
     for _ in range(iterations):
-        _lbfgs_step(evaluate, x, mem, seen)
+        lbfgs_step(evaluate, x, mem, seen)
     return x, mem, seen
 
 
@@ -49,10 +44,10 @@ def test_lbfgs_matches_torch_lbfgs_while_full_steps_are_taken():
 
     x = torch.zeros(1, 6, dtype=torch.float64)
     loss, grad, seen = evaluate(x, torch.tensor([0]))
-    mem = _refine_memory(loss, grad, 4)
+    mem = new_memory(loss, grad, 4)
     for _ in range(5):
         optimizer.step(closure)
-        assert _lbfgs_step(evaluate, x, mem, [seen]) == 1.0
+        assert lbfgs_step(evaluate, x, mem, [seen]) == 1.0
         torch.testing.assert_close(x, reference.detach(), atol=1e-12, rtol=0)
 
 
@@ -87,34 +82,22 @@ def test_a_row_that_cannot_descend_stops_where_it_is():
     x[1] += 1
     loss, grad, seen = evaluate(x, torch.arange(2))
     grad[0] = 1.0  # a wrong gradient at the minimum: every step along -grad goes uphill
-    mem = _refine_memory(loss.clone(), grad, 4)
-    _lbfgs_step(evaluate, x, mem, [seen])
+    mem = new_memory(loss.clone(), grad, 4)
+    lbfgs_step(evaluate, x, mem, [seen])
     assert torch.equal(x[0], centers[0]) and mem["active"].tolist() == [False, True]
     assert mem["loss"][1] < loss[1]
 
 
-@pytest.fixture(scope="module")
-def G():
-    return load_generator(FIXTURES / "ada_tiny.pkl")
-
-
-class PixelDistance:
-    name = "pixel"
-
-    def __call__(self, a, b):
-        return (a - b).square().mean(dim=(1, 2, 3))
-
-
-def test_refinement_lowers_the_projection_distance(G):
+def test_refinement_lowers_the_projection_distance(G, pixel_distance):
     with torch.no_grad():
         targets = G(z_from_seeds([21, 22], G.z_dim), noise_mode="const")
     adam = ProjectorConfig(steps=20, space="w+", initial_lr=0.05, initial_noise_factor=0.0, w_avg_samples=500)
-    before = project(G, targets, adam, distance=PixelDistance())
+    before = project(G, targets, adam, distance=pixel_distance)
     steps = []
-    refined = project(G, targets, ProjectorConfig(**{**adam.__dict__, "refine_steps": 15}), distance=PixelDistance(),
+    refined = project(G, targets, ProjectorConfig(**{**adam.__dict__, "refine_steps": 15}), distance=pixel_distance,
                       callback=lambda s: steps.append((s.step, s.num_steps, s.images.shape[0])))
     assert refined.steps == 35 and steps == [(k, 35, 2) for k in range(35)]
     assert (refined.distance < 0.5 * before.distance).all()
     with torch.no_grad():  # the reported distance is the returned latents' and noise maps'
-        torch.testing.assert_close(refined.distance, PixelDistance()(G.synthesis(refined.ws, noise=refined.noise),
+        torch.testing.assert_close(refined.distance, pixel_distance(G.synthesis(refined.ws, noise=refined.noise),
                                                                      targets))

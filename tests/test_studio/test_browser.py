@@ -77,7 +77,7 @@ def test_project_edit_export_in_the_browser(page, studio, tmp_path, screenshot_p
     page.click("#export-latent")
     page.wait_for_selector("#exports li a[download$='.safetensors']", timeout=30_000)
     sid = page.evaluate("app.sid")
-    latent = next(p for p in server.sessions[sid].exports if p.suffix == ".safetensors")
+    latent = next(p for p in server.tabs[sid].session.exports if p.suffix == ".safetensors")
     assert latent.is_relative_to(server.outdir) and latent.name == "world_face-1.safetensors"
     with page.expect_download() as download:
         page.click("#exports li a[download$='.safetensors']")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -42,12 +43,15 @@ def test_studio_command_serves_and_warns_off_localhost(tmp_path):
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"{line}/api/config", timeout=5) as r:
-                    config = json.loads(r.read())
+                with urllib.request.urlopen(f"{line}/", timeout=5) as r:  # --host's address is a host it serves
+                    token = re.search(r'name="s2edit-session" content="([^"]+)"', r.read().decode()).group(1)
                 break
             except OSError:
                 assert time.monotonic() < deadline and proc.poll() is None
                 time.sleep(0.2)
+        with urllib.request.urlopen(urllib.request.Request(f"{line}/api/config", headers={"X-Session": token}),
+                                    timeout=5) as r:
+            config = json.loads(r.read())
         assert [n["name"] for n in config["networks"]] == ["demo"]
     finally:
         proc.send_signal(signal.SIGINT)

@@ -1,7 +1,5 @@
-"""projector.studio without a browser: renders, the edit state and undo, projection, exports, upload checks."""
+"""projector.studio without a browser: renders, the edit state and undo, projection, exports, tuned latents."""
 
-import struct
-import zlib
 from pathlib import Path
 
 import cv2
@@ -11,14 +9,7 @@ import torch
 
 from projector.edits import apply_direction, parse_layers
 from projector.latent_file import load_latent
-from projector.studio import (
-    TUNING_AVAILABLE,
-    ProjectionOptions,
-    StudioBusyError,
-    StudioSession,
-    check_upload_image,
-    safe_name,
-)
+from projector.studio import ProjectionOptions, StudioBusyError, StudioSession, safe_name
 from stylegan2_core import InputError, to_uint8, z_from_seeds
 
 ROOT = Path(__file__).parents[2]
@@ -79,7 +70,7 @@ def test_latent_files_open_and_mix(session, demo_network, tmp_path):
     session.update({"edits": {"sefa:0": {"value": 1.0}}, "noise": False})
     latent, _ = session.export_latent()
     other = StudioSession([demo_network], tmp_path / "other")
-    assert other.start_from_latent(latent) == {"latents": 1, "warning": None}
+    assert other.start_from_latent(latent) == {"latents": 1, "warning": None, "tuned": False}
     other.update({"noise": False})
     np.testing.assert_array_equal(other.render(), session.render())
     other.start_from_seed(9)
@@ -159,13 +150,22 @@ def test_projection_options_follow_the_presets():
             ProjectorConfig.preset("official", steps=30, space="w+", optimize_noise=False))
     with pytest.raises(InputError, match="preset"):
         ProjectionOptions(preset="turbo").config()
-    if TUNING_AVAILABLE:  # tuning starts from PTI's W pivot unless a space is asked for
-        assert ProjectionOptions(tune=True).config().space == "w"
-        assert ProjectionOptions(tune=True, space="w+").config().space == "w+"
+    # tuning starts from PTI's W pivot unless a space is asked for
+    assert ProjectionOptions(tune=True).config().space == "w"
+    assert ProjectionOptions(tune=True, space="w+").config().space == "w+"
 
 
-def test_projection_progress_stop_and_busy(session):
-    """A run stopped from its progress callback keeps the latent of the last image shown (a full run: browser test)."""
+def test_projection_progress_stop_and_busy(session, monkeypatch):
+    """A run stopped from its progress callback keeps the latent of its last step (a full run: browser test)."""
+    import projector.studio.projection as projection
+
+    steps = []  # what projector.project reported at each step
+
+    def recording_project(*args, callback, **kwargs):
+        return project(*args, callback=lambda s: (steps.append(s), callback(s)), **kwargs)
+
+    project = projection.project
+    monkeypatch.setattr(projection, "project", recording_project)
     session.load_photo(WORLD_FACE)
     updates = []
 
@@ -176,8 +176,10 @@ def test_projection_progress_stop_and_busy(session):
 
     report = session.project(ProjectionOptions(steps=50, loss="effnet"), progress=stop_after_two, every=1)
     assert [u.step for u in updates] == [1, 2] and updates[0].image.shape == (64, 64, 3)
-    assert report["stopped"] and session.info()["projected"] and session.base.noise is not None
-    assert np.abs(session.render().astype(int) - updates[-1].image).max() <= 1
+    assert report["stopped"] and report["steps"] == 2 and session.info()["projected"]
+    assert len(steps) == 2  # stopped right after the step that asked: no further step ran
+    assert torch.equal(session.base.ws, steps[-1].ws)  # the best start's latent after its last step
+    assert all(torch.equal(a, b) for a, b in zip(session.base.noise, steps[-1].noise, strict=True))
     assert not session.slot.busy
 
     session.slot.acquire("another tab")
@@ -197,9 +199,9 @@ def test_projection_progress_stop_and_busy(session):
         session.slot.release()
 
 
-@pytest.mark.skipif(not TUNING_AVAILABLE, reason="projector.tune is not in this version")
-def test_projection_with_pivotal_tuning(session):
-    from projector.tune import read_tuned
+def test_projection_with_pivotal_tuning(session, tmp_path):
+    from projector.tuned_file import read_tuned, recorded_tuned_file, tuned_generator
+    from stylegan2_core.fileio import sha256_file
 
     session.load_photo(WORLD_FACE)
     updates = []
@@ -211,9 +213,41 @@ def test_projection_with_pivotal_tuning(session):
     assert session.G is not session.net.G  # every edit of this image renders with the tuned generator
     latent, _, tuned = session.export_latent()
     assert tuned.name.endswith(".tuned.safetensors") and read_tuned(tuned)[1]["kind"] == "tuned"
-    assert load_latent(latent).meta["tuned"] == tuned.name
+    edited = session.render()
+
+    # the CLI reads the studio's tuned entry: `s2edit edit/mix/video` render the export with its tuned file
+    G, note = tuned_generator(session.net.G, [latent])
+    assert G is not session.net.G and tuned.name in note
+    assert recorded_tuned_file(latent) == (tuned, sha256_file(tuned))
     session.start_from_seed(1)
     assert session.G is session.net.G
+
+    # another session opening the export (the tuned file beside it) draws it with the tuned generator
+    other = StudioSession([session.net], tmp_path / "other")
+    assert other.start_from_latent(latent) == {"latents": 1, "warning": None, "tuned": True}
+    np.testing.assert_array_equal(other.render(), edited)
+
+    # a latent alone (an upload: its tuned file is not beside it) is flagged, then the tuned file completes it
+    alone = tmp_path / "alone" / latent.name
+    alone.parent.mkdir()
+    alone.write_bytes(latent.read_bytes())
+    info = other.start_from_latent(alone)
+    assert not info["tuned"] and other.G is other.net.G
+    assert info["warning"] == f"{latent.stem} was projected with pivotal tuning: drawn with the base network " \
+                              f"until its tuned file {tuned.name} is opened too"
+    assert other.open_file(tuned) == {"latents": 0, "warning": None, "tuned": True}
+    np.testing.assert_array_equal(other.render(), edited)
+    with pytest.raises(InputError, match="open the latent projected with it first"):
+        other.open_tuned(tuned)  # already attached: nothing asks for it any more
+
+    # a tuned entry naming a file in another folder is not followed (an upload cannot reach the server's files)
+    from stylegan2_core.fileio import read_safetensors, write_safetensors
+
+    tensors, meta = read_safetensors(latent)
+    write_safetensors(alone, tensors, {**meta, "tuned": {"file": f"../{tuned.parent.name}/{tuned.name}",
+                                                         "sha256": sha256_file(tuned)}})
+    info = other.start_from_latent(alone)
+    assert not info["tuned"] and "pivotal tuning" in info["warning"] and other.G is other.net.G
 
 
 def test_photo_with_face_alignment(session, tmp_path):
@@ -274,43 +308,6 @@ def test_latent_for_another_network_is_refused(session, tmp_path):
     save_latent(tmp_path / "big.safetensors", torch.zeros(1, 18, 512))
     with pytest.raises(InputError, match="w_dim 512"):
         session.start_from_latent(tmp_path / "big.safetensors")
-
-
-def _png_header(width, height):
-    """A PNG that declares width x height pixels and holds almost none (valid chunks, one tiny IDAT)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-
-
-def test_uploads_are_typed_by_their_content():
-    image = np.zeros((30, 50, 3), np.uint8)
-    for suffix in (".png", ".jpg", ".webp", ".bmp"):
-        assert check_upload_image(cv2.imencode(suffix, image)[1].tobytes(), f"x{suffix}") == suffix
-    lossless = cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()
-    assert check_upload_image(lossless) == ".webp"
-
-
-def test_uploads_refused_before_decoding(monkeypatch):
-    import projector.studio
-
-    with pytest.raises(InputError, match="bomb.png: 6000x6000 = 36 megapixels"):
-        check_upload_image(_png_header(6000, 6000), "bomb.png")
-    with pytest.raises(InputError, match="bomb.png: declares too many pixels"):
-        check_upload_image(_png_header(100_000, 100_000), "bomb.png")
-    with pytest.raises(InputError, match="not an image"):
-        check_upload_image(b"just some text\n", "notes.txt")
-    with pytest.raises(InputError, match="upload limit"):
-        check_upload_image(_png_header(10, 10) + b"\0" * 2048, "big.png", max_bytes=1024)
-    with pytest.raises(InputError, match="cut.png: unreadable"):  # a signature and nothing readable behind it
-        check_upload_image(_png_header(10, 10)[:20], "cut.png")
-    assert check_upload_image(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()) == ".png"
-    seen = []  # the one header reader is projector.images's
-    monkeypatch.setattr(projector.studio, "image_size", lambda f: seen.append(f) or (8, 8))
-    check_upload_image(_png_header(10, 10))
-    assert len(seen) == 1
 
 
 @pytest.mark.parametrize("text, expected", [("../../etc/passwd", "passwd"), ("a b/..\\c.png", "c"),

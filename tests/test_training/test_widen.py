@@ -85,8 +85,8 @@ def test_widened_checkpoint_resumes_and_grows_the_new_channels(tmp_path):
 def test_widen_command(tmp_path):
     train(make_tiny(kimg=0.008, snapshot_kimg=100, sample_kimg=100), tmp_path / "narrow")
     app = typer.Typer()
-    app.command("widen")(widen_cmd.command)
-    app.command("train")(train_cmd.command)
+    app.command("widen")(widen_cmd.widen_command)
+    app.command("train")(train_cmd.train_command)
     runner = CliRunner()
     res = runner.invoke(app, ["widen", str(tmp_path / "narrow"), "--outdir", str(tmp_path / "wide"), "--cmax", "32",
                               "--cbase", "256"])

@@ -167,7 +167,7 @@ def test_cli_world(tmp_path):
     from cli.commands import world as world_cmd
 
     app = typer.Typer()
-    app.command("world")(world_cmd.command)
+    app.command("world")(world_cmd.world_command)
     app.command("noop")(lambda: None)  # keeps "world" a named subcommand
     runner = CliRunner()
     out = tmp_path / "data"

@@ -313,6 +313,13 @@ async function uploadLatent(file, role) {
   });
 }
 
+// A latent and the tuned file it records may be chosen together: the latent opens first, then the tuned file.
+async function uploadLatents(files) {
+  const tunedLast = Array.from(files).sort((a, b) => a.name.endsWith(".tuned.safetensors") -
+    b.name.endsWith(".tuned.safetensors"));
+  for (const file of tunedLast) await uploadLatent(file, "edit");
+}
+
 // ----- projection and its progress stream
 function drawCurve() {
   const canvas = $("curve"), ctx = canvas.getContext("2d");
@@ -411,7 +418,7 @@ function wire() {
     e.preventDefault(); drop.classList.remove("over");
     uploadPhoto(e.dataTransfer.files[0]);
   });
-  $("latent").addEventListener("change", (e) => uploadLatent(e.target.files[0], "edit"));
+  $("latent").addEventListener("change", (e) => uploadLatents(e.target.files));
   $("mix-latent").addEventListener("change", (e) => uploadLatent(e.target.files[0], "mix"));
   $("load-seed").addEventListener("click", () => guarded(async () => {
     const info = await (await api("/api/seed", { method: "POST",
@@ -462,7 +469,7 @@ function wire() {
         const a = document.createElement("a");
         a.href = f.url; a.textContent = f.name; a.download = f.name;
         li.appendChild(a);
-        li.append(` → ${f.path}`);
+        li.append(` → ${f.path} in the output folder`);
         $("exports").prepend(li);
       }
     }));
@@ -480,11 +487,10 @@ function setupNetwork() {
 
 async function main() {
   wire();
+  app.sid = document.querySelector("meta[name='s2edit-session']").content;  // this tab's token, sent with every call
   try {
-    app.config = await (await fetch("/api/config")).json();
-    const created = await (await fetch("/api/session", { method: "POST" })).json();
-    app.sid = created.sid;
-    app.info = created.session;
+    app.config = await (await api("/api/config")).json();
+    app.info = await (await api("/api/session")).json();
   } catch (err) {
     showMessage(`cannot reach the studio server: ${err.message}`);
     return;
@@ -495,7 +501,6 @@ async function main() {
     option.value = String(i); option.textContent = n.name;
     select.appendChild(option);
   });
-  $("tune-row").hidden = !app.config.tuning;
   $("limits").textContent = `PNG, JPEG, WebP or BMP; up to ${app.config.max_upload_mib} MiB, ` +
     `${app.config.max_megapixels} megapixels`;
   setupNetwork();
