@@ -5,6 +5,7 @@
 #   3. projection at 1024² on the config-f generator (num_fp16_res 4, conv_clamp 256, random
 #      weights, LPIPS with a random VGG16): official preset at batch 1, fast preset at batch 1, 8,
 #      32 (bench_projector.py gpu): seconds per image, peak memory, final distance;
+#   3b. the encoder at 1024² on that network (bench_encoder.py): inversion ms/image, training images/s;
 #   4. the CLI smoke test a user's first GPU run would be, on that network: project (W, W+, the
 #      fast preset, --tune), directions + edit, mix, video, each output checked for finite values.
 # Logs and tables go to one folder; each part has its own time limit and the suite goes on
@@ -27,13 +28,14 @@ OUT_DIR=${1:-out/gpu_suite}
 mkdir -p "$OUT_DIR"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
-# Time limits per part (seconds) add up to under 10 minutes on the GPU; the CPU dry run is slower.
+# Time limits per part (seconds) add up to 650 s on the GPU, and the parts usually end well inside
+# them, so a run fits one 10-minute slot; the CPU dry run is slower.
 if [ "$DRY_RUN" = 1 ]; then
     DEVICE=cpu RES=32 CHANNEL_BASE=1024 BATCHES="1 2" STEPS_OVERRIDE="--steps 3" CLI_STEPS=2
-    LIMIT_PROJECTION=600 LIMIT_CLI=900
+    LIMIT_PROJECTION=600 LIMIT_ENCODER=600 LIMIT_CLI=900
 else
     DEVICE=cuda RES=1024 CHANNEL_BASE=32768 BATCHES="1 8 32" STEPS_OVERRIDE="" CLI_STEPS=20
-    LIMIT_PROJECTION=230 LIMIT_CLI=150
+    LIMIT_PROJECTION=230 LIMIT_ENCODER=60 LIMIT_CLI=150
     "$PYTHON" - <<'PY' || exit 1
 import sys
 import torch
@@ -65,6 +67,10 @@ fi
 # shellcheck disable=SC2086
 part projection "$LIMIT_PROJECTION" "$PYTHON" benchmarks/bench_projector.py gpu --device "$DEVICE" --resolution "$RES" \
     --channel-base "$CHANNEL_BASE" --batches $BATCHES $STEPS_OVERRIDE --out "$OUT_DIR/projection.md"
+
+# 3b. Encoder inversion time (batch 1 and 8) and training throughput at 1024², config-f random weights.
+part encoder_bench "$LIMIT_ENCODER" "$PYTHON" benchmarks/bench_encoder.py --device "$DEVICE" --resolution "$RES" \
+    --channel-base "$CHANNEL_BASE"
 
 # 4. CLI smoke test on the same kind of network.
 NET="$OUT_DIR/config_f_random.safetensors"

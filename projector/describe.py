@@ -42,7 +42,7 @@ def file_kind(path) -> str | None:
         except CheckpointError:
             return None
         if meta is not None:
-            return meta.get("kind") if meta.get("kind") in ("latent", "directions", STATE_KIND) else None
+            return meta.get("kind") if meta.get("kind") in ("latent", "directions", STATE_KIND, "encoder") else None
         from safetensors import safe_open
 
         try:
@@ -206,6 +206,8 @@ def describe_file(path) -> FileDescription | None:
                                                ("read as", guess), _array_direction_row(path, shape)])
     if kind == STATE_KIND:
         return FileDescription(path, kind, _state_rows(path))
+    if kind == "encoder":
+        return FileDescription(path, kind, _encoder_rows(path))
     rows = _latent_rows(path) if kind == "latent" else _direction_rows(path)
     return FileDescription(path, kind, rows)
 
@@ -217,3 +219,9 @@ def _state_rows(path: Path) -> list[tuple[str, str]]:
     return [("stopped before step", f"{state.step} of {state.num_steps}"), ("space", state.space),
             ("starts", str(state.starts)), ("source", str(meta.get("source", "?"))), ("model", _model(meta)),
             ("continue with", "s2edit project SOURCE ... --resume (the same options)")]
+
+
+def _encoder_rows(path: Path) -> list[tuple[str, str]]:
+    from .encoder import describe_encoder
+
+    return describe_encoder(path)

@@ -1,4 +1,7 @@
-"""StyleGAN2 generator core: networks, ops, checkpoint loading. Imports only torch, numpy, safetensors, stdlib."""
+"""StyleGAN2 and StyleGAN3 generator core: networks, ops, checkpoint loading.
+
+Imports only torch, numpy, safetensors, stdlib.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 
@@ -34,6 +37,8 @@ from .latent import (
     z_samples,
 )
 from .networks import DEFAULT_NOISE_MODE, NOISE_MODES, Generator
+from .sg3 import Generator as StyleGAN3Generator
+from .sg3 import StyleGAN3Config, StyleGAN3SynthesisConfig, make_transform
 
 try:
     __version__ = version("s2edit")
@@ -47,6 +52,10 @@ __all__ = [
     "GeneratorConfig",
     "MappingConfig",
     "SynthesisConfig",
+    "StyleGAN3Generator",
+    "StyleGAN3Config",
+    "StyleGAN3SynthesisConfig",
+    "make_transform",
     "NOISE_MODES",
     "DEFAULT_NOISE_MODE",
     "load_generator",

@@ -4,7 +4,7 @@ from importlib import import_module
 
 import typer
 
-_MODULES = ["generate", "project", "mix", "video", "directions", "edit", "align", "paste", "world", "train", "widen", "metrics", "info", "convert", "studio"]
+_MODULES = ["generate", "project", "mix", "video", "directions", "edit", "align", "paste", "world", "train", "train_encoder", "widen", "metrics", "info", "convert", "studio"]
 
 
 def register_all(app: typer.Typer) -> None:

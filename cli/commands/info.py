@@ -61,7 +61,7 @@ def _checkpoint_rows(network: str, dev) -> list[tuple[str, str]]:
         ("z_dim / w_dim", f"{G.z_dim} / {G.w_dim}"),
         ("num_ws", str(G.num_ws)),
         ("c_dim", str(G.c_dim) + (" (conditional)" if G.c_dim else " (unconditional)")),
-        ("architecture", G.cfg.synthesis.architecture),
+        ("architecture", _architecture(G.cfg)),
         ("conv_clamp", str(G.cfg.synthesis.conv_clamp)),
         ("parameters", f"{sum(p.numel() for p in G.parameters()):,}"),
         ("fp16 layers", fp16),
@@ -69,6 +69,13 @@ def _checkpoint_rows(network: str, dev) -> list[tuple[str, str]]:
     for note in info.notes:
         rows.append(("note", note))
     return rows
+
+
+def _architecture(cfg) -> str:
+    """StyleGAN3 networks by their official config name (T or R); StyleGAN2 ones by skip/resnet/orig."""
+    if getattr(cfg, "architecture", None) == "stylegan3":
+        return f"{cfg.variant} (StyleGAN3 config {cfg.variant[-1].upper()})"
+    return f"StyleGAN2 {cfg.synthesis.architecture}"
 
 
 def _table(title: str, rows):

@@ -35,7 +35,7 @@ def mix_command(
 
     from rich.table import Table
 
-    from projector.edits import mixing_outputs, parse_layers, write_mixing
+    from projector.edits import mixing_outputs, parse_layers, write_mixing, ws_resolutions
     from projector.latent_file import resolve_latents
 
     from .._console import out, progress
@@ -43,7 +43,7 @@ def mix_command(
     from .._tuned import with_tuned
 
     G = with_tuned(load_network(network, resolve_device(device)), [*rows, *cols], no_tuned)
-    layers = parse_layers(styles, G.num_ws)
+    layers = parse_layers(styles, G.num_ws, ws_resolutions(G))
     row_ws, row_labels = resolve_latents(rows, G, truncation_psi=trunc, class_idx=class_idx)
     col_ws, col_labels = resolve_latents(cols, G, truncation_psi=trunc, class_idx=class_idx)
     with hold_outdir(outdir, "mix"):

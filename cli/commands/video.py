@@ -51,8 +51,7 @@ def video_command(
     """Render a latent walk through keyframes (seeds or latent files) to a video."""
     from projector.edits import walk_video
     from projector.video import VIDEO_SUFFIXES, parse_grid
-    from stylegan2_core import class_labels, parse_seeds
-    from stylegan2_core.errors import InputError
+    from stylegan2_core import InputError, class_labels, parse_seeds
 
     from .._console import out, progress
     from .._options import check_outputs, load_network, resolve_device

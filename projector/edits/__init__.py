@@ -33,7 +33,15 @@ from .interpolate import (
     walk,
     walk_video,
 )
-from .mixing import layer_ranges, mixing_grid, mixing_outputs, parse_layers, style_mix, write_mixing
+from .mixing import (
+    layer_ranges,
+    mixing_grid,
+    mixing_outputs,
+    parse_layers,
+    style_mix,
+    write_mixing,
+    ws_resolutions,
+)
 from .pca import pca
 from .published import name_space
 from .recipe import EditRecipe, ResolvedEdit, apply_edits, parse_edit, resolve_edits
@@ -88,6 +96,7 @@ __all__ = [
     "grid_seeds",
     "direction_sweep",
     "layer_ranges",
+    "ws_resolutions",
     "parse_layers",
     "style_mix",
     "mixing_grid",

@@ -4,7 +4,9 @@ Layer groups follow the StyleGAN paper's convention of two styles per resolution
 ws index ``i`` belongs to resolution ``4 * 2 ** (i // 2)``. ``coarse`` is every index at
 4²–8², ``middle`` at 16²–32², ``fine`` at 64² and above, so an 18-ws (1024 px) network gets
 the paper's coarse 0-3, middle 4-7, fine 8-17, and smaller networks get the same split by
-resolution (a 32 px network has no fine layers).
+resolution (a 32 px network has no fine layers). A StyleGAN3 network's rows belong to twice
+their layer's cutoff frequency (``ws_resolutions``): a 1024 px one gets coarse 0-2, middle 3-5,
+fine 6-15.
 """
 
 from __future__ import annotations
@@ -19,26 +21,37 @@ from stylegan2_core.errors import InputError
 
 from ..images import image_grid
 
-__all__ = ["layer_ranges", "parse_layers", "style_mix", "mixing_grid", "mixing_outputs", "write_mixing"]
+__all__ = ["ws_resolutions", "layer_ranges", "parse_layers", "style_mix", "mixing_grid", "mixing_outputs", "write_mixing"]
 
 _RANGE_RE = re.compile(r"(\d+)(?:-(\d+))?")
 
 
-def layer_ranges(num_ws: int) -> dict[str, list[int]]:
-    """``{'coarse', 'middle', 'fine'}`` -> ws indices, by the resolution each index controls."""
+def ws_resolutions(G) -> list[float]:
+    """The resolution each ws row of ``G`` controls: as its StyleGAN3 synthesis network reports it, else the
+    StyleGAN2 convention of two rows per resolution from 4 px."""
+    if hasattr(G.synthesis, "ws_resolutions"):
+        return G.synthesis.ws_resolutions()
+    return [4 * 2 ** (i // 2) for i in range(G.num_ws)]
+
+
+def layer_ranges(num_ws: int, resolutions: list[float] | None = None) -> dict[str, list[int]]:
+    """``{'coarse', 'middle', 'fine'}`` -> ws indices, by the resolution each index controls
+    (``resolutions``, from ``ws_resolutions``; default the StyleGAN2 convention)."""
+    if resolutions is None:
+        resolutions = [4 * 2 ** (i // 2) for i in range(num_ws)]
     groups = {"coarse": [], "middle": [], "fine": []}
-    for i in range(num_ws):
-        res = 4 * 2 ** (i // 2)
+    for i, res in enumerate(resolutions):
         groups["coarse" if res <= 8 else "middle" if res <= 32 else "fine"].append(i)
     return groups
 
 
-def parse_layers(text: str, num_ws: int) -> list[int]:
+def parse_layers(text: str, num_ws: int, resolutions: list[float] | None = None) -> list[int]:
     """``"0-6"``, ``"coarse"``, ``"0,2,4-5"``, ``"coarse,fine"`` or ``"all"`` -> sorted ws indices.
 
-    Ranges are inclusive; indices outside ``0 .. num_ws-1`` raise ``InputError``.
+    Groups follow ``resolutions`` (see ``layer_ranges``). Ranges are inclusive; indices outside
+    ``0 .. num_ws-1`` raise ``InputError``.
     """
-    groups = {**layer_ranges(num_ws), "all": list(range(num_ws))}
+    groups = {**layer_ranges(num_ws, resolutions), "all": list(range(num_ws))}
     layers: set[int] = set()
     for part in str(text).split(","):
         part = part.strip().lower()

@@ -161,8 +161,8 @@ class StudioSession:
         recorded = recorded_tuned_file(path)
         label = safe_name(label or path.stem, "latent")
         tuned_file = None if recorded is None else (recorded[0].name, recorded[1])
-        beside = recorded is not None and recorded[0].parent.resolve() == path.parent.resolve()  # no other folder
-        tuning = self._read_tuning(*recorded) if beside and recorded[0].is_file() else None
+        # recorded_tuned_file refuses a tuned file outside the latent's folder: an upload cannot reach the server's files
+        tuning = self._read_tuning(*recorded) if recorded is not None and recorded[0].is_file() else None
         with self._lock:
             self.target, self.report, self.tuning = None, None, tuning
             noise = [m[:1] for m in record.noise] if record.noise else None

@@ -20,6 +20,8 @@ from ..errors import CheckpointError, InputError, UnknownFormatError
 from ..fileio import atomic_write, cache_root, download, is_safetensors, sha256_file
 from ..latent import W_AVG_SAMPLES, W_AVG_SEED, w_statistics
 from ..networks import Generator
+from ..sg3.config import StyleGAN3Config
+from ..sg3.networks import Generator as StyleGAN3Generator
 from . import native, nvlabs_pkl, rosinality_pt
 from ._safe_pickle import NetworkStub, PersistentRecord, safe_load
 from ._source import KNOWN_NETWORKS, resolve_source
@@ -37,6 +39,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+# FIR filter buffers: constants rebuilt from the config, not part of the weights.
+_FILTER_SUFFIXES = ("resample_filter", "up_filter", "down_filter")
 
 
 @dataclass
@@ -51,7 +55,7 @@ class CheckpointInfo:
     model_id: str = ""  # of the weights and config (``model_id``): the same in every format
 
 
-def model_id(G: Generator) -> str:
+def model_id(G: Generator | StyleGAN3Generator) -> str:
     """A generator's identity by content: sha256 of its config and float32 weights, whatever the file format.
 
     The same network loaded from an NVlabs pickle, a rosinality ``.pt`` or a converted native file has one
@@ -59,7 +63,7 @@ def model_id(G: Generator) -> str:
     """
     h = hashlib.sha256(json.dumps(G.cfg.to_dict(), sort_keys=True).encode())
     for key, tensor in sorted(G.state_dict().items()):
-        if key.endswith("resample_filter"):  # rebuilt from the config, not part of the weights
+        if key.endswith(_FILTER_SUFFIXES):
             continue
         h.update(key.encode())
         h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
@@ -75,11 +79,12 @@ def estimate_w_avg(G: Generator, num_samples: int = W_AVG_SAMPLES, seed: int = W
     return w_statistics(G, num_samples, seed)[0].reshape(-1).to(G.mapping.w_avg.device)
 
 
-def _build(cfg: GeneratorConfig, state: dict[str, torch.Tensor], where: str) -> Generator:
-    G = Generator(cfg)
+def _build(cfg: GeneratorConfig | StyleGAN3Config, state: dict[str, torch.Tensor],
+           where: str) -> Generator | StyleGAN3Generator:
+    G = StyleGAN3Generator(cfg) if isinstance(cfg, StyleGAN3Config) else Generator(cfg)
     expected = G.state_dict()
     for key, tensor in expected.items():
-        if key.endswith("resample_filter") and key not in state:
+        if key.endswith(_FILTER_SUFFIXES) and key not in state:
             state[key] = tensor  # constant FIR filters are rebuilt from the config
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -107,6 +112,8 @@ def _load_pickle(path: Path, network: str | None):
         record = obj.get(name)
         if not isinstance(record, PersistentRecord):
             raise InputError(f"{path}: no network {name!r} in this snapshot (has {sorted(obj)})")
+        if nvlabs_pkl.is_stylegan3(record):
+            return "stylegan3-pkl", name, nvlabs_pkl.stylegan3_config(record), nvlabs_pkl.ada_state_dict(record), []
         cfg = nvlabs_pkl.ada_config(record)
         return "stylegan2-ada-pkl", name, cfg, nvlabs_pkl.ada_state_dict(record), []
     if isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(n, NetworkStub) for n in obj):
@@ -169,12 +176,13 @@ def load_generator(source="demo", device="cpu", network: str | None = None, sha2
     Args:
         source: checkpoint path, http(s) URL, or a name from ``KNOWN_NETWORKS`` / ``"demo"``.
         device: where to put the generator.
-        network: which network of a snapshot: ``G_ema`` (default) or ``G`` for ADA pickles, ``Gs``/``G``
+        network: which network of a snapshot: ``G_ema`` (default) or ``G`` for ADA and StyleGAN3 pickles, ``Gs``/``G``
             for TF pickles, ``g_ema``/``g`` for rosinality training checkpoints.
         sha256: optional expected digest of a downloaded file.
         progress: optional ``callback(done_bytes, total_bytes)`` for downloads.
     Returns:
-        ``Generator`` in eval mode with gradients disabled, and ``G.checkpoint`` describing the source.
+        ``Generator`` (``StyleGAN3Generator`` for StyleGAN3 files) in eval mode with gradients disabled, and
+        ``G.checkpoint`` describing the source.
     """
     if str(source) == "demo" and not Path("demo").exists():
         path = _demo_path()
@@ -212,11 +220,14 @@ def load_generator(source="demo", device="cpu", network: str | None = None, sha2
     return G.eval().requires_grad_(False).to(device)
 
 
-def save_generator(G: Generator, path, fmt: str | None = None, extra: dict | None = None) -> Path:
-    """Save ``G`` as native ``.safetensors`` (default) or rosinality ``.pt`` (by suffix or ``fmt``)."""
+def save_generator(G: Generator | StyleGAN3Generator, path, fmt: str | None = None, extra: dict | None = None) -> Path:
+    """Save ``G`` as native ``.safetensors`` (default) or rosinality ``.pt`` (by suffix or ``fmt``; StyleGAN2 only)."""
     path = Path(path)
     fmt = fmt or ("rosinality-pt" if path.suffix in (".pt", ".pth") else "s2edit-native")
-    state = {k: v.detach().cpu() for k, v in G.state_dict().items() if not k.endswith("resample_filter")}
+    if fmt == "rosinality-pt" and isinstance(G.cfg, StyleGAN3Config):
+        raise InputError(f"{path}: rosinality .pt holds StyleGAN2 generators only; save a StyleGAN3 "
+                         "generator as .safetensors")
+    state = {k: v.detach().cpu() for k, v in G.state_dict().items() if not k.endswith(_FILTER_SUFFIXES)}
     if fmt == "s2edit-native":
         native.write_native(path, state, G.cfg, extra=extra)
     elif fmt == "rosinality-pt":

@@ -11,7 +11,7 @@ __all__ = ["KNOWN_NETWORKS", "resolve_source"]
 _ADA = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained"
 _SG3 = "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan3/versions/1/files"
 
-# Official pretrained StyleGAN2 generators (stylegan2-ada-pytorch and the StyleGAN3 repository).
+# Official pretrained StyleGAN2 generators (stylegan2-ada-pytorch and the StyleGAN3 repository's StyleGAN2 ones).
 KNOWN_NETWORKS: dict[str, str] = {
     "ffhq": f"{_ADA}/ffhq.pkl",
     "metfaces": f"{_ADA}/metfaces.pkl",
@@ -28,6 +28,14 @@ KNOWN_NETWORKS: dict[str, str] = {
     "celebahq-256": f"{_SG3}/stylegan2-celebahq-256x256.pkl",
     "lsundog-256": f"{_SG3}/stylegan2-lsundog-256x256.pkl",
 }
+# Official pretrained StyleGAN3 generators, configs T and R ("u": trained on unaligned images).
+KNOWN_NETWORKS.update({
+    f"stylegan3-{cfg}-{name}": f"{_SG3}/stylegan3-{cfg}-{file}.pkl"
+    for cfg in ("t", "r")
+    for name, file in (("ffhq", "ffhq-1024x1024"), ("ffhqu", "ffhqu-1024x1024"), ("ffhqu-256", "ffhqu-256x256"),
+                       ("metfaces", "metfaces-1024x1024"), ("metfacesu", "metfacesu-1024x1024"),
+                       ("afhqv2", "afhqv2-512x512"))
+})
 
 def resolve_source(source, sha256: str | None = None, progress: Progress | None = None,
                    validate: Callable[[Path], None] | None = None) -> Path:

@@ -8,13 +8,22 @@ import torch
 from ..config import GeneratorConfig
 from ..errors import CheckpointError, InputError
 from ..fileio import read_safetensors, write_safetensors
+from ..sg3.config import ARCHITECTURE as STYLEGAN3
+from ..sg3.config import StyleGAN3Config
 
-__all__ = ["read_native", "write_native", "native_generator_state"]
+__all__ = ["read_native", "write_native", "native_generator_state", "config_from_dict"]
 
 FORMAT_VERSION = 1
 
 
-def write_native(path, tensors: dict[str, torch.Tensor], config: GeneratorConfig | None, extra: dict | None = None,
+def config_from_dict(data: dict) -> GeneratorConfig | StyleGAN3Config:
+    """The generator config a native file records: StyleGAN3's when it says ``architecture: stylegan3``."""
+    if isinstance(data, dict) and data.get("architecture") == STYLEGAN3:
+        return StyleGAN3Config.from_dict(data)
+    return GeneratorConfig.from_dict(data)
+
+
+def write_native(path, tensors: dict[str, torch.Tensor], config: GeneratorConfig | StyleGAN3Config | None, extra: dict | None = None,
                  kind: str = "generator") -> None:
     """Save ``tensors`` with ``{"format_version", "kind", "config", **extra}`` as metadata."""
     meta = {"format_version": FORMAT_VERSION, "kind": kind, **(extra or {})}
@@ -31,7 +40,7 @@ def read_native(path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, meta
 
 
-def native_generator_state(path) -> tuple[dict[str, torch.Tensor], GeneratorConfig, dict]:
+def native_generator_state(path) -> tuple[dict[str, torch.Tensor], GeneratorConfig | StyleGAN3Config, dict]:
     """State dict, config and metadata of a native generator file (kind ``"generator"``).
 
     Training checkpoints (kind ``"training"``) are ``projector``'s format: they are refused here with a
@@ -47,7 +56,7 @@ def native_generator_state(path) -> tuple[dict[str, torch.Tensor], GeneratorConf
     if "config" not in meta:
         raise CheckpointError(f"{path}: no generator config in metadata")
     try:
-        cfg = GeneratorConfig.from_dict(meta["config"])
+        cfg = config_from_dict(meta["config"])
     except InputError as err:
         raise CheckpointError(f"{path}: bad generator config in metadata ({err})") from None
     return tensors, cfg, meta

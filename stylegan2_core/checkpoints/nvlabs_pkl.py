@@ -4,6 +4,7 @@ Both are read with the restricted unpickler; the generator is rebuilt from the r
 constructor arguments (ADA) or static kwargs (TF) and filled strictly by name.
 """
 
+import dataclasses
 import re
 
 import numpy as np
@@ -11,12 +12,15 @@ import torch
 
 from ..config import GeneratorConfig, MappingConfig, SynthesisConfig
 from ..errors import CheckpointError, InputError
+from ..sg3.config import StyleGAN3Config, StyleGAN3SynthesisConfig
 from ._safe_pickle import NetworkStub, PersistentRecord
 
-__all__ = ["ada_config", "ada_state_dict", "tf_config", "tf_state_dict"]
+__all__ = ["ada_config", "ada_state_dict", "is_stylegan3", "stylegan3_config", "tf_config", "tf_state_dict"]
 
 # Constructor arguments that change nothing about the function the generator computes.
 _ADA_BEHAVIOUR_ONLY = {"fp16_channels_last", "fused_modconv_default", "channels_last"}
+# StyleGAN3 mapping arguments that only freeze layers in training.
+_SG3_MAPPING_TRAINING_ONLY = {"freeze_layers", "freeze_embed"}
 
 
 def _tensor(v) -> torch.Tensor:
@@ -63,6 +67,28 @@ def ada_config(record: PersistentRecord) -> GeneratorConfig:
         return GeneratorConfig(**top, mapping=MappingConfig(**mapping), synthesis=SynthesisConfig(**synthesis))
     except (TypeError, InputError) as err:
         raise CheckpointError(f"unsupported generator arguments in checkpoint: {err}") from None
+
+
+def is_stylegan3(record: PersistentRecord) -> bool:
+    """Whether a ``Generator`` record is StyleGAN3's: its synthesis network starts with a Fourier-feature input."""
+    synthesis = (record.state.get("_modules") or {}).get("synthesis")
+    return isinstance(synthesis, PersistentRecord) and "input" in (synthesis.state.get("_modules") or {})
+
+
+def stylegan3_config(record: PersistentRecord) -> StyleGAN3Config:
+    """StyleGAN3Config from a StyleGAN3-repo ``networks_stylegan3.Generator`` record."""
+    if record.class_name != "Generator":
+        raise CheckpointError(f"expected a Generator network, found {record.class_name!r}")
+    synthesis = {k: (dict(v) if isinstance(v, dict) else v) for k, v in record.init_kwargs.items()}
+    mapping = dict(synthesis.pop("mapping_kwargs", {}) or {})
+    for key in _SG3_MAPPING_TRAINING_ONLY:
+        mapping.pop(key, None)
+    top = {k: synthesis.pop(k) for k in ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels") if k in synthesis}
+    try:
+        mapping_cfg = dataclasses.replace(StyleGAN3Config().mapping, **mapping)
+        return StyleGAN3Config(**top, mapping=mapping_cfg, synthesis=StyleGAN3SynthesisConfig(**synthesis))
+    except (TypeError, InputError) as err:
+        raise CheckpointError(f"unsupported StyleGAN3 generator arguments in checkpoint: {err}") from None
 
 
 def _tf_kwargs(net: NetworkStub) -> dict:

@@ -3,6 +3,7 @@
 from ._dispatch import IMPLS, status, use_impl
 from .bias_act import ACTIVATIONS, bias_act
 from .conv2d_resample import conv2d_resample
+from .filtered_lrelu import filtered_lrelu
 from .modulated_conv2d import modulated_conv2d
 from .upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 
@@ -13,6 +14,7 @@ __all__ = [
     "conv2d_resample",
     "downsample2d",
     "filter2d",
+    "filtered_lrelu",
     "modulated_conv2d",
     "setup_filter",
     "status",

@@ -15,9 +15,11 @@ import torch
 
 from ..errors import OpUnavailableError
 
-__all__ = ["IMPLS", "resolve", "use_impl", "requested_impl", "status"]
+__all__ = ["IMPLS", "REFERENCE_ONLY_OPS", "resolve", "use_impl", "requested_impl", "status"]
 
 IMPLS = ("auto", "cuda", "ref")
+# Ops with only the reference path (no bundled kernel): "auto" runs it on every device, "cuda" is refused.
+REFERENCE_ONLY_OPS = ("filtered_lrelu",)
 _local = threading.local()
 _warned: set[str] = set()
 
@@ -60,6 +62,10 @@ def resolve(op: str, x: torch.Tensor, impl: str | None = None) -> str:
     """Return ``"cuda"`` or ``"ref"`` for running ``op`` on tensor ``x``."""
     wanted, origin = requested_impl(impl)
     if wanted == "ref":
+        return "ref"
+    if op in REFERENCE_ONLY_OPS:
+        if wanted == "cuda":
+            raise OpUnavailableError(f"{op}: impl='cuda' ({origin}) is not available: this op has no CUDA kernel")
         return "ref"
     from . import _plugin
 
