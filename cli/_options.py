@@ -85,3 +85,13 @@ def check_outputs(paths, force: bool) -> list[Path]:
     from projector.outputs import check_outputs as check
 
     return check(paths, force)
+
+
+def hold_outdir(outdir: Path | None, command: str, rank=None):
+    """Context manager: hold ``outdir`` for this run, so a second run into it is refused (nothing to hold when
+    None); see ``projector.outputs.hold_outdir``."""
+    import contextlib
+
+    from projector.outputs import hold_outdir as hold
+
+    return hold(outdir, command, rank) if outdir is not None else contextlib.nullcontext()

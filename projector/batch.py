@@ -28,7 +28,7 @@ from stylegan2_core.image import to_uint8
 
 from .images import Preprocessing, load_target, prepare_target
 from .latent_file import LatentRecord, load_projection_state, model_provenance, save_projection_state
-from .outputs import OUTPUT_FILES, record_outputs, write_projection
+from .outputs import OUTPUT_FILES, photo_folder, record_outputs, write_projection
 from .project import (
     DEFAULT_PRESET,
     ProjectionInterrupted,
@@ -92,7 +92,7 @@ def projection_outputs(paths: Sequence[Path], outdir, save_video: bool = False, 
     + alignment.json for aligned faces, + tuned.safetensors when tuning)."""
     names = (OUTPUT_FILES + ((VIDEO_NAME,) if save_video else ()) + ((ALIGNMENT_NAME,) if align else ())
              + ((TUNED_FILE,) if tuned else ()))
-    return [Path(outdir) / Path(p).stem / name for p in paths for name in names]
+    return [photo_folder(outdir, p) / name for p in paths for name in names]
 
 
 def prepare_targets(paths: Sequence[Path], resolution: int, crop: bool = True, align: bool = False,
@@ -207,11 +207,11 @@ def _project_batch(G, batch_targets: list[PreparedTarget], target: torch.Tensor,
     paths = [t.path for t in batch_targets]
     init_ws = job.init.ws.expand(len(paths), -1, -1) if job.init is not None and state is None else None
     init_noise = job.init.noise if job.init is not None and job.init.noise else None
-    folders = [job.outdir / p.stem for p in paths]
+    folders = [photo_folder(job.outdir, p) for p in paths]
     tuning = resumed_tuning(folders, job.tune_cfg, G.mapping.w_avg.device) if job.resume and job.tune_cfg else None
     with contextlib.ExitStack() as stack:
-        writers = [stack.enter_context(VideoWriter(job.outdir / p.stem / VIDEO_NAME, fps=job.video_fps))
-                   for p in paths] if job.save_video and tuning is None else []
+        writers = [stack.enter_context(VideoWriter(folder / VIDEO_NAME, fps=job.video_fps))
+                   for folder in folders] if job.save_video and tuning is None else []
 
         def on_step(s: ProjectionStep) -> None:
             if callback is not None:
@@ -245,7 +245,7 @@ def _write_photo(G, t: PreparedTarget, result, i: int, target: torch.Tensor, tun
     extra = {"batch_size": target.shape[0], "seed": seed}
     if state is not None:
         extra["resumed_from_step"] = state.step
-    folder = job.outdir / t.path.stem
+    folder = photo_folder(job.outdir, t.path)
     report = write_projection(folder, result, i, target, G, job.cfg, t.preprocessing, str(t.path),
                               extra_report=extra, extra_meta=t.source_meta(), tuned=tuned)
     if t.alignment is not None:
@@ -261,7 +261,7 @@ def _write_photo(G, t: PreparedTarget, result, i: int, target: torch.Tensor, tun
 
 def state_path(outdir, path) -> Path:
     """Where an interrupted projection of ``path`` keeps its resumable state."""
-    return Path(outdir) / Path(path).stem / STATE_NAME
+    return photo_folder(outdir, path) / STATE_NAME
 
 
 def _batches(count: int, batch_size: int, states: dict) -> list[list[int]]:

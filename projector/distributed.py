@@ -43,7 +43,7 @@ from .batch import (
     resumable_state,
     state_path,
 )
-from .outputs import OUTPUT_FILES, check_outputs
+from .outputs import OUTPUT_FILES, check_outputs, photo_folder, photo_folders
 from .project import ProjectionStep, ProjectorConfig
 
 __all__ = ["ProjectionJob", "Rank", "ShardedRun", "SUMMARY_NAME", "current_rank", "complete", "plan_shards", "project_sharded"]
@@ -114,7 +114,7 @@ def current_rank(device: str | torch.device | None = None) -> Rank:
 
 def complete(path: Path, outdir) -> bool:
     """Whether ``path``'s outputs are all there and its report reads (what ``resume`` skips)."""
-    folder = Path(outdir) / Path(path).stem
+    folder = photo_folder(outdir, path)
     if not all((folder / name).is_file() for name in OUTPUT_FILES):
         return False
     try:
@@ -165,8 +165,8 @@ def _write_summary(outdir: Path, paths: Sequence[Path], entries: dict[int, dict]
     ``report.json`` from an earlier run), rewritten only when its content changes."""
     images = []
     for i, path in enumerate(paths):
-        entry = entries.get(i) or json.loads((outdir / path.stem / "report.json").read_text())
-        images.append({"image": str(path), "outdir": str(outdir / path.stem), **entry})
+        entry = entries.get(i) or json.loads((photo_folder(outdir, path) / "report.json").read_text())
+        images.append({"image": str(path), "outdir": str(photo_folder(outdir, path)), **entry})
     text = json.dumps({"images": images, "projector": asdict(cfg)}, indent=2) + "\n"
     target = outdir / SUMMARY_NAME
     if not target.is_file() or target.read_text() != text:
@@ -178,10 +178,7 @@ def _plan(G, paths: list[Path], job: ProjectionJob) -> list[int]:
     """The indices of the images still to do, after checking every output before any work: distinct names,
     no existing outputs unless ``force`` or ``resume``, and no saved state that this run would discard
     (without ``resume``) or could not continue (another network, image or settings)."""
-    stems = [p.stem for p in paths]
-    if len(set(stems)) != len(stems):
-        dupe = next(s for s in stems if stems.count(s) > 1)
-        raise InputError(f"several inputs share the name {dupe!r}; outputs go to <outdir>/<name>/, rename one")
+    photo_folders(paths, job.outdir)  # refuses names that leave outdir and photos that share a folder
     todo = [i for i, p in enumerate(paths) if not (job.resume and complete(p, job.outdir))]
     saved = [paths[i] for i in todo if state_path(job.outdir, paths[i]).is_file()]
     if saved and not (job.resume or job.force):

@@ -135,18 +135,15 @@ def load_target(path, resolution: int, crop: bool = True) -> tuple[torch.Tensor,
 
 
 def save_image(path, image: torch.Tensor) -> Path:
-    """Write one [1, C, H, W] or [C, H, W] image in [-1, 1] as PNG/JPEG (by suffix)."""
+    """Write one [1, C, H, W] or [C, H, W] image in [-1, 1] as PNG/JPEG (by suffix), atomically (``save_pixels``)."""
     if image.ndim == 3:
         image = image[None]
-    pixels = to_uint8(image)[0]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, pixels if pixels.shape[2] != 1 else pixels[..., 0])
-    return path
+    return save_pixels(path, to_uint8(image)[0])
 
 
 def save_pixels(path, pixels: np.ndarray) -> Path:
-    """Write one HWC uint8 image (format by suffix) atomically: an interrupt leaves no half-written file."""
+    """Write one HWC uint8 image (format by suffix) atomically: an interrupt leaves no half-written file, and
+    a symlink at ``path`` is replaced, never written through."""
     path = Path(path)
     pixels = np.asarray(pixels)
     atomic_write(path, lambda tmp: iio.imwrite(tmp, pixels if pixels.shape[-1] != 1 else pixels[..., 0],

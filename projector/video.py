@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from stylegan2_core.errors import InputError
+from stylegan2_core.fileio import atomic_path
 from stylegan2_core.image import to_uint8
 
 from .images import image_grid
@@ -28,8 +29,9 @@ FFMPEG_LOG_LEVEL = "error"  # ffmpeg prints only real failures; its warnings are
 class VideoWriter:
     """Context manager: ``append`` NHWC (or HWC) uint8 frames; the format follows the suffix.
 
-    ``quality`` is imageio's 0-10 scale for H.264. On an exception inside the ``with`` block
-    the partial file is removed and ``path`` is left untouched.
+    ``quality`` is imageio's 0-10 scale for H.264. Frames go to a fresh temporary file beside
+    ``path`` that replaces ``path`` at the end (a symlink there is replaced, not written through);
+    on an exception inside the ``with`` block it is removed and ``path`` is left untouched.
     """
 
     def __init__(self, path, fps: float = 30, quality: float = 8, codec: str = "libx264"):
@@ -42,11 +44,13 @@ class VideoWriter:
         self.is_gif = self.path.suffix.lower() == ".gif"
         self.frames_written = 0
         self.size: tuple[int, int] | None = None  # (height, width) of the frames as given
-        self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self._tmp: Path | None = None
+        self._target = None  # the atomic_path context that turns the temporary file into ``path``
         self._writer = None
 
     def __enter__(self) -> VideoWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._target = atomic_path(self.path, suffix=f".partial{self.path.suffix}")
+        self._tmp = self._target.__enter__()
         return self
 
     def _open(self, height: int, width: int) -> None:
@@ -92,13 +96,12 @@ class VideoWriter:
         try:
             if writer is not None:
                 writer.close()
-        finally:
-            if exc_type is None and self.frames_written:
-                self._tmp.replace(self.path)
-            else:
-                self._tmp.unlink(missing_ok=True)
-        if exc_type is None and not self.frames_written:
-            raise InputError(f"{self.path}: no frames to write")
+            if exc_type is None and not self.frames_written:
+                raise InputError(f"{self.path}: no frames to write")
+        except BaseException as err:
+            self._target.__exit__(type(err), err, err.__traceback__)
+            raise
+        self._target.__exit__(exc_type, exc, tb)
 
 
 @torch.no_grad()

@@ -1,10 +1,12 @@
 """The project's one way to touch files: atomic writes, safetensors with s2edit metadata, cached downloads.
 
-Every file s2edit writes goes through ``atomic_write`` (temporary file in the same folder,
-then rename), so an interrupt or a crash never leaves half a file. safetensors files carry
+Every file s2edit writes goes through ``atomic_write`` or ``atomic_path`` (a fresh temporary file in
+the same folder, then a rename), so an interrupt or a crash never leaves half a file and a symlink
+in the way is replaced, never written through. safetensors files carry
 their JSON metadata under one key, ``MAGIC_KEY``. Downloads land in ``cache_root()``.
 """
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -19,7 +21,7 @@ import torch
 
 from .errors import CheckpointError, InputError
 
-__all__ = ["MAGIC_KEY", "Progress", "atomic_write", "is_safetensors", "read_metadata", "safetensors_metadata",
+__all__ = ["MAGIC_KEY", "Progress", "atomic_path", "atomic_write", "is_safetensors", "read_metadata", "safetensors_metadata",
            "read_safetensors", "write_safetensors", "cache_root", "sha256_file", "download"]
 
 MAGIC_KEY = "s2edit"
@@ -38,19 +40,34 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: Path, write_fn) -> None:
-    """Write via a temporary file in the same directory, then rename: a crash never leaves half a file."""
+@contextlib.contextmanager
+def atomic_path(path, suffix: str = ".tmp"):
+    """A fresh temporary path beside ``path`` for a writer that needs a file name (a video encoder, say);
+    it becomes ``path`` when the block ends normally and is removed when it raises.
+
+    The temporary file is created anew (``O_EXCL``, so nothing planted under its name is written
+    through), and the rename replaces ``path`` itself: when ``path`` is a symlink the link is
+    replaced, never the file it points to. ``suffix`` ends the temporary name (writers that pick
+    the format by suffix need the real one).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
-        write_fn(tmp)
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; finished files get the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path, write_fn) -> None:
+    """Write via a temporary file in the same directory, then rename (``atomic_path``): a crash never leaves
+    half a file, and a symlink at ``path`` is replaced, not written through."""
+    with atomic_path(path) as tmp:
+        write_fn(str(tmp))
 
 
 def write_safetensors(path, tensors: dict[str, torch.Tensor], meta: dict | None = None) -> Path:

@@ -460,3 +460,228 @@ def test_every_float_option_refuses_nan_and_inf():
         for bad in ("nan", "inf", "-inf"):
             with pytest.raises(typer.BadParameter, match="finite"):
                 info.parser(bad)
+
+
+# --- Outputs that stay where they belong ----------------------------------------------------------------------------
+# Output names derived from input names stay inside --outdir, writes replace symlinks instead of writing through
+# them, and one output folder serves one run at a time.
+
+TINY = ("--network", FIXTURES / "ada_tiny.pkl")
+FAST_PROJECT = ("--steps", "1", "--refine-steps", "0", "--loss", "effnet", "--device", "cpu")
+
+
+@pytest.fixture()
+def outside(sandbox):
+    """A file outside every output folder that a hostile name or link points at; it must never change."""
+    precious = sandbox / "precious.png"
+    precious.write_bytes(b"not to be overwritten")
+    return precious
+
+
+def test_photo_named_dot_dot_cannot_write_above_outdir(sandbox, capsys):
+    """``...png`` has the stem ``..``: its folder would be the parent of --outdir."""
+    (sandbox / "photos").mkdir()
+    (sandbox / "photos" / "...png").write_bytes(WORLD_FACE.read_bytes())
+    (sandbox / "deep").mkdir()
+    (sandbox / "deep" / "report.json").write_text("{}\n")
+    before = snapshot(sandbox)
+    code, _, err = run_cli(["project", "photos/...png", *TINY, *FAST_PROJECT, "--outdir", "deep/out"], sandbox, capsys)
+    assert_clean_refusal(code, err, "'..'", before, snapshot(sandbox))
+    assert sorted(p.name for p in (sandbox / "deep").iterdir()) == ["report.json"]
+
+
+def test_photo_folder_that_is_a_symlink_out_of_outdir_is_refused(sandbox, capsys):
+    (sandbox / "elsewhere").mkdir()
+    (sandbox / "proj").mkdir()
+    (sandbox / "proj" / "face").symlink_to(sandbox / "elsewhere", target_is_directory=True)
+    before = snapshot(sandbox)
+    code, _, err = run_cli(["project", "a/face.png", *TINY, *FAST_PROJECT, "--outdir", "proj"], sandbox, capsys)
+    assert_clean_refusal(code, err, "outside", before, snapshot(sandbox))
+    assert list((sandbox / "elsewhere").iterdir()) == []
+
+
+def test_output_folder_names_from_file_names(tmp_path):
+    """One helper names a photo's folder: plain names pass, anything that is no single name inside outdir is
+    refused, and two photos that would share a folder are refused."""
+    from projector.outputs import output_name, photo_folder, photo_folders
+    from stylegan2_core.errors import InputError
+
+    assert output_name("face.v2", "face.v2.png") == "face.v2" and output_name(".hidden", ".hidden.png") == ".hidden"
+    for bad in ("", ".", "..", "...", " . ", "a/b", "a\\b", "nul\0byte", "x" * 256):
+        with pytest.raises(InputError, match="cannot name an output"):
+            output_name(bad, "photo.png")
+    out = tmp_path / "out"
+    assert photo_folder(out, tmp_path / "in" / "face.png") == out / "face"
+    out.mkdir()
+    (out / "alias").symlink_to(out / "face", target_is_directory=True)
+    with pytest.raises(InputError, match="would both write into"):
+        photo_folders([tmp_path / "face.png", tmp_path / "alias.png"], out)
+    (out / "up").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(InputError, match="outside"):
+        photo_folder(out, "up.png")
+
+
+def test_force_replaces_symlinked_outputs_not_their_targets(sandbox, outside, capsys):
+    """With --force an output that is a symlink is replaced by the new file; the file it pointed to is kept."""
+    folder = sandbox / "proj" / "face"
+    folder.mkdir(parents=True)
+    for name in ("target.png", "proj.png", "report.json"):
+        (folder / name).symlink_to(outside)
+    code, _, err = run_cli(["project", "a/face.png", *TINY, *FAST_PROJECT, "--outdir", "proj", "--force"],
+                           sandbox, capsys)
+    assert code == 0, err
+    assert outside.read_bytes() == b"not to be overwritten"
+    assert not any((folder / name).is_symlink() for name in ("target.png", "proj.png", "report.json"))
+    (sandbox / "w").mkdir()
+    (sandbox / "w" / "world_000000.png").symlink_to(outside)
+    code, _, err = run_cli(["world", "--count", "2", "--size", "16", "--outdir", "w", "--force"], sandbox, capsys)
+    assert code == 0, err
+    assert outside.read_bytes() == b"not to be overwritten" and not (sandbox / "w" / "world_000000.png").is_symlink()
+
+
+def test_save_image_and_videos_never_write_through_links(tmp_path):
+    """The library writers behind every PNG and video output (the studio's export, grids, proj.mp4)."""
+    from projector.images import save_image
+    from projector.video import VideoWriter
+
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"keep")
+    (tmp_path / "export.png").symlink_to(outside)
+    save_image(tmp_path / "export.png", torch.zeros([3, 8, 8]))
+    # A link planted under the name a video used to be encoded to before its rename.
+    (tmp_path / ".v.partial.mp4").symlink_to(outside)
+    (tmp_path / "v.mp4").symlink_to(outside)
+    with VideoWriter(tmp_path / "v.mp4", fps=5) as writer:
+        writer.append(np.zeros([2, 8, 8, 3], np.uint8))
+    assert outside.read_bytes() == b"keep"
+    assert not (tmp_path / "export.png").is_symlink() and not (tmp_path / "v.mp4").is_symlink()
+    assert iio_shape(tmp_path / "export.png") == (8, 8, 3)
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".") and not p.is_symlink())
+    assert leftovers == [], leftovers
+
+
+def iio_shape(path: Path) -> tuple:
+    import imageio.v3 as iio
+
+    return iio.imread(path).shape
+
+
+OUTPUT_CASES = [
+    Case("world over existing images", ("world", "--count", "2", "--size", "16", "--outdir", "wexist"), "--force"),
+    Case("dangling symlink as output", ("generate", *DEMO, "--seeds", "0", "--outdir", "dangling"), "already exists"),
+]
+
+
+@pytest.mark.parametrize("case", OUTPUT_CASES, ids=[c.name for c in OUTPUT_CASES])
+def test_existing_outputs_are_refused_before_work(case: Case, sandbox, capsys):
+    (sandbox / "wexist").mkdir()
+    (sandbox / "wexist" / "world_000001.png").write_bytes(WORLD_FACE.read_bytes())  # no labels.csv beside it
+    (sandbox / "dangling").mkdir()
+    (sandbox / "dangling" / "seed0000.png").symlink_to(sandbox / "gone.png")
+    before = snapshot(sandbox)
+    code, _, err = run_cli(case.args, sandbox, capsys)
+    assert_clean_refusal(code, err, case.needle, before, snapshot(sandbox))
+    assert (sandbox / "dangling" / "seed0000.png").is_symlink()
+
+
+# --- One run per output folder ---
+
+
+@pytest.fixture()
+def live_pid():
+    """The pid of a process that runs for the test's duration (the holder of a planted lock)."""
+    proc = subprocess.Popen(["sleep", "300"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def _plant_lock(folder: Path, pid: int, host: str | None = None) -> Path:
+    import socket
+
+    from projector.outputs import LOCK_NAME
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / LOCK_NAME
+    lock.write_text(json.dumps({"pid": pid, "host": host or socket.gethostname(), "command": "project"}))
+    return lock
+
+
+LOCKED_CASES = [
+    Case("project into a folder in use", ("project", "a/face.png", *TINY, *FAST_PROJECT, "--outdir", "busy"), "in use"),
+    Case("generate into a folder in use", ("generate", *DEMO, "--seeds", "0", "--outdir", "busy"), "in use"),
+    Case("edit into a folder in use", ("edit", "good.safetensors", *DEMO, "--direction", "direction.npz",
+                                       "--outdir", "busy"), "in use"),
+    Case("world into a folder in use", ("world", "--count", "1", "--size", "16", "--outdir", "busy"), "in use"),
+    Case("mix into a folder in use", ("mix", *DEMO, "--rows", "0", "--cols", "1", "--outdir", "busy"), "in use"),
+]
+
+
+@pytest.mark.parametrize("case", LOCKED_CASES, ids=[c.name for c in LOCKED_CASES])
+def test_a_folder_in_use_is_refused(case: Case, sandbox, live_pid, capsys):
+    _plant_lock(sandbox / "busy", live_pid)
+    before = snapshot(sandbox)
+    code, _, err = run_cli(case.args, sandbox, capsys)
+    assert_clean_refusal(code, err, case.needle, before, snapshot(sandbox))
+    assert str(live_pid) in err
+
+
+def test_a_stale_lock_is_taken_over_and_released(sandbox, capsys):
+    from projector.outputs import LOCK_NAME
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    _plant_lock(sandbox / "g", gone.pid)
+    code, _, err = run_cli(["generate", *DEMO, "--seeds", "0", "--outdir", "g"], sandbox, capsys)
+    assert code == 0, err
+    assert (sandbox / "g" / "seed0000.png").is_file() and not (sandbox / "g" / LOCK_NAME).exists()
+    _plant_lock(sandbox / "h", gone.pid, host="another-host")  # another host's process cannot be checked
+    code, _, err = run_cli(["generate", *DEMO, "--seeds", "0", "--outdir", "h"], sandbox, capsys)
+    assert code == 2 and "in use" in err and "another-host" in err
+    (sandbox / "h" / LOCK_NAME).write_text("")  # a lock that names no one is left for the user to judge
+    code, _, err = run_cli(["generate", *DEMO, "--seeds", "0", "--outdir", "h"], sandbox, capsys)
+    assert code == 2 and "remove that file" in err and (sandbox / "h" / LOCK_NAME).exists()
+
+
+def test_two_projects_into_one_folder(tmp_path, capsys):
+    """While one project run works in --outdir a second is refused; SIGTERM ends the first and frees the folder."""
+    from projector.outputs import LOCK_NAME
+
+    out = tmp_path / "out"
+    first = subprocess.Popen([sys.executable, "-m", "cli", "project", str(WORLD_FACE), "--network", "demo",
+                              "--steps", "400", "--outdir", str(out), "--device", "cpu"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (out / "world_face").is_dir():
+            time.sleep(0.2)
+        assert (out / LOCK_NAME).is_file()
+        before = snapshot(out)
+        code, _, err = run_cli(["project", WORLD_FACE, "--network", "demo", "--steps", "1", "--outdir", out,
+                                "--force"], tmp_path, capsys)
+        assert_clean_refusal(code, err, "in use", before, snapshot(out))
+        first.send_signal(signal.SIGTERM)
+        _, stderr = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    assert first.returncode == 130, stderr
+    assert not (out / LOCK_NAME).exists()
+
+
+def test_ranks_of_one_torchrun_job_share_the_refusal(tmp_path, live_pid):
+    """Under torchrun rank 0 holds the folder for the job; when it is in use the job stops with the one line (every
+    rank raises it; torchrun may stop the others first), writes nothing and waits for nothing.
+    tests/test_projector/test_distributed.py runs a job that holds the folder."""
+    import socket
+
+    lock = _plant_lock(tmp_path / "busy", live_pid)
+    held = lock.read_text()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cli",
+           "project", str(WORLD_FACE), "--network", str(FIXTURES / "ada_tiny.pkl"), *FAST_PROJECT,
+           "--outdir", str(tmp_path / "busy")]
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    refusal = f"error: {tmp_path / 'busy'}: in use by another run (project pid {live_pid} on {socket.gethostname()})"
+    assert run.returncode != 0 and refusal in run.stderr, run.stderr[-3000:]
+    assert "InputError" not in run.stderr, run.stderr[-3000:]  # torchrun's own report aside, no traceback of ours
+    assert lock.read_text() == held and sorted(p.name for p in (tmp_path / "busy").iterdir()) == [lock.name]

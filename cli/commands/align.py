@@ -29,7 +29,7 @@ def align_command(
     from stylegan2_core.errors import InputError
 
     from .._console import console, out
-    from .._options import check_outputs
+    from .._options import check_outputs, hold_outdir
 
     if all_faces and face is not None:
         raise InputError("--face and --all cannot be used together")
@@ -42,21 +42,20 @@ def align_command(
         names = [photo.stem] if count is None else [f"{photo.stem}_face{k}" for k in range(count)]
         return [(outdir / f"{name}.png", outdir / f"{name}.json") for name in names]
 
-    if not all_faces:
-        check_outputs([p for photo in photos for pair in outputs(photo, None) for p in pair], force)
-    outdir.mkdir(parents=True, exist_ok=True)
-
     table = Table("photo", "face", "score", "eye distance", "aligned image")
-    for photo in photos:
-        with console.status(f"aligning {photo}"):
-            aligned = align_file(photo, size, face_index=face, all_faces=all_faces)
-        paths = outputs(photo, len(aligned) if all_faces else None)
-        if all_faces:  # the face count is known only now
-            check_outputs([p for pair in paths for p in pair], force)
-        for k, (item, (image_path, json_path)) in enumerate(zip(aligned, paths)):
-            save_pixels(image_path, item.image)
-            save_alignment(item, json_path, source=photo.resolve())
-            eyes = float(np.hypot(*(item.landmarks[1] - item.landmarks[0])))
-            index = k if all_faces else (face or 0)
-            table.add_row(str(photo), str(index), f"{item.score:.3f}", f"{eyes:.1f} px", str(image_path))
+    with hold_outdir(outdir, "align"):
+        if not all_faces:
+            check_outputs([p for photo in photos for pair in outputs(photo, None) for p in pair], force)
+        for photo in photos:
+            with console.status(f"aligning {photo}"):
+                aligned = align_file(photo, size, face_index=face, all_faces=all_faces)
+            paths = outputs(photo, len(aligned) if all_faces else None)
+            if all_faces:  # the face count is known only now
+                check_outputs([p for pair in paths for p in pair], force)
+            for k, (item, (image_path, json_path)) in enumerate(zip(aligned, paths)):
+                save_pixels(image_path, item.image)
+                save_alignment(item, json_path, source=photo.resolve())
+                eyes = float(np.hypot(*(item.landmarks[1] - item.landmarks[0])))
+                index = k if all_faces else (face or 0)
+                table.add_row(str(photo), str(index), f"{item.score:.3f}", f"{eyes:.1f} px", str(image_path))
     out.print(table)

@@ -62,7 +62,7 @@ def edit_command(
     from stylegan2_core.errors import InputError
 
     from .._console import console, out, progress, stage_progress
-    from .._options import check_outputs, load_network, resolve_device
+    from .._options import check_outputs, hold_outdir, load_network, resolve_device
     from .._tuned import with_tuned
 
     if outdir is None and video is None:
@@ -77,12 +77,13 @@ def edit_command(
                      space=None if space is Space.auto else space.value)
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    check_outputs(plan.outputs(outdir, video, save_latents), force)
-    with progress() as bar:
-        render_edit(G, plan, outdir, video, noise_mode=noise_mode.value, fps=fps, batch_size=batch_size,
-                    progress=stage_progress(bar, {"video": video.name if video else ""}), force=force,
-                    save_latents=save_latents, removed=lambda gone: console.print(
-                        f"--force removed {len(gone)} earlier output(s) of this edit: {', '.join(map(str, gone))}"))
+    with hold_outdir(outdir, "edit"):
+        check_outputs(plan.outputs(outdir, video, save_latents), force)
+        with progress() as bar:
+            render_edit(G, plan, outdir, video, noise_mode=noise_mode.value, fps=fps, batch_size=batch_size,
+                        progress=stage_progress(bar, {"video": video.name if video else ""}), force=force,
+                        save_latents=save_latents, removed=lambda gone: console.print(
+                            f"--force removed {len(gone)} earlier output(s) of this edit: {', '.join(map(str, gone))}"))
     out.print(_table(plan, outdir, video, noise_mode.value, fps))
 
 

@@ -39,17 +39,18 @@ def generate_command(
     from stylegan2_core import class_labels, parse_seeds
 
     from .._console import out, progress
-    from .._options import check_outputs, load_network, resolve_device
+    from .._options import check_outputs, hold_outdir, load_network, resolve_device
 
     seed_list = parse_seeds(seeds)
     shift = parse_translate(translate) if translate is not None else None
-    check_outputs(seed_image_paths(seed_list, outdir, grid), force)
-    G = load_network(network, resolve_device(device))
-    c = class_labels(class_idx, G.c_dim)
-    with progress() as bar:
-        task = bar.add_task("generate", total=len(seed_list), status="")
-        generate_seed_images(G, seed_list, outdir, truncation_psi=trunc, c=c, noise_mode=noise_mode.value, grid=grid,
-                             batch_size=batch_size, progress=lambda n: bar.update(task, advance=n), force=force,
-                             translate=shift, rotate=rotate)
+    with hold_outdir(outdir, "generate"):
+        check_outputs(seed_image_paths(seed_list, outdir, grid), force)
+        G = load_network(network, resolve_device(device))
+        c = class_labels(class_idx, G.c_dim)
+        with progress() as bar:
+            task = bar.add_task("generate", total=len(seed_list), status="")
+            generate_seed_images(G, seed_list, outdir, truncation_psi=trunc, c=c, noise_mode=noise_mode.value,
+                                 grid=grid, batch_size=batch_size, progress=lambda n: bar.update(task, advance=n),
+                                 force=force, translate=shift, rotate=rotate)
     out.print(f"wrote {len(seed_list)} image(s) to {outdir}/ ({G.img_resolution}px, psi={trunc}, "
               f"noise={noise_mode.value})")

@@ -39,20 +39,21 @@ def mix_command(
     from projector.latent_file import resolve_latents
 
     from .._console import out, progress
-    from .._options import check_outputs, load_network, resolve_device
+    from .._options import check_outputs, hold_outdir, load_network, resolve_device
     from .._tuned import with_tuned
 
     G = with_tuned(load_network(network, resolve_device(device)), [*rows, *cols], no_tuned)
     layers = parse_layers(styles, G.num_ws, ws_resolutions(G))
     row_ws, row_labels = resolve_latents(rows, G, truncation_psi=trunc, class_idx=class_idx)
     col_ws, col_labels = resolve_latents(cols, G, truncation_psi=trunc, class_idx=class_idx)
-    paths = check_outputs(mixing_outputs(row_labels, col_labels, outdir, video), force)
-    with progress() if video else contextlib.nullcontext() as bar:
-        task = bar.add_task("crossover video", total=G.num_ws + 1, status="") if bar else None
-        write_mixing(G, row_ws, col_ws, layers, outdir, row_labels, col_labels, noise_mode=noise_mode.value,
-                     batch_size=batch_size, video=video, fps=fps, force=force,
-                     progress=lambda k, n: bar.update(task, completed=k, status=f"layers 0..{k - 2}" if k > 1
-                                                      else "rows only"))
+    with hold_outdir(outdir, "mix"):
+        paths = check_outputs(mixing_outputs(row_labels, col_labels, outdir, video), force)
+        with progress() if video else contextlib.nullcontext() as bar:
+            task = bar.add_task("crossover video", total=G.num_ws + 1, status="") if bar else None
+            write_mixing(G, row_ws, col_ws, layers, outdir, row_labels, col_labels, noise_mode=noise_mode.value,
+                         batch_size=batch_size, video=video, fps=fps, force=force,
+                         progress=lambda k, n: bar.update(task, completed=k, status=f"layers 0..{k - 2}" if k > 1
+                                                          else "rows only"))
 
     table = Table(title="style mixing", show_header=False)
     table.add_row("network", f"{network} ({G.img_resolution}px, {G.num_ws} ws)")

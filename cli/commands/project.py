@@ -71,7 +71,7 @@ def project_command(
     from stylegan2_core import class_labels
 
     from .._console import graceful_stop, progress
-    from .._options import load_network, resolve_device
+    from .._options import hold_outdir, load_network, resolve_device
 
     paths = collect_images(images)
     cfg = ProjectorConfig.preset(preset.value, steps=steps, refine_steps=refine_steps, initial_lr=lr, seed=seed,
@@ -80,16 +80,16 @@ def project_command(
     tune_cfg = TuneConfig(steps=tune_steps, lr=tune_lr, locality=locality, shared=tune_shared) if tune else None
     rank = current_rank(resolve_device(device))
     G = load_network(network, rank.device)
-    distance = _perceptual(loss.value, rank)
     job = ProjectionJob(outdir, cfg, crop=not no_crop, align=align, batch_size=batch_size,
                         c=class_labels(class_idx, G.c_dim) if G.c_dim or class_idx is not None else None,
-                        distance=distance, init=load_latent(init, G) if init is not None else None,
+                        distance=_perceptual(loss.value, rank), init=load_latent(init, G) if init is not None else None,
                         save_video=save_video, video_every=video_every, tune_cfg=tune_cfg, resume=resume, force=force)
-    with progress() if rank.is_main else contextlib.nullcontext() as bar, graceful_stop() as stop_requested:
+    with (hold_outdir(outdir, "project", rank), progress() if rank.is_main else contextlib.nullcontext() as bar,
+          graceful_stop() as stop_requested):
         run = project_sharded(G, paths, job, rank=rank, should_stop=stop_requested,
                               callback=_batch_progress(bar, cfg.total_steps, tune_steps) if rank.is_main else None)
     if rank.is_main:  # one progress display and one summary: rank 0's
-        _print_summary(run, f"projection ({preset.value} preset, {cfg.space}, {cfg.schedule}, {distance.name}, "
+        _print_summary(run, f"projection ({preset.value} preset, {cfg.space}, {cfg.schedule}, {job.distance.name}, "
                             f"{rank.world_size} x {rank.device.type})", outdir)
 
 

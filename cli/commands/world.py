@@ -5,6 +5,8 @@ from typing import Annotated
 
 import typer
 
+from .._options import ForceOpt
+
 
 def world_command(
     count: Annotated[int, typer.Option("--count", "-c", min=1, help="Number of images (consecutive seeds).")] = 16,
@@ -13,22 +15,23 @@ def world_command(
     ),
     size: Annotated[int, typer.Option("--size", min=8, help="Image side in pixels.")] = 64,
     start_seed: Annotated[int, typer.Option("--start-seed", min=0, help="First seed.")] = 0,
-    force: Annotated[bool, typer.Option("--force", help="Write into a folder that already has a labels.csv.")] = False,
+    force: ForceOpt = False,
 ) -> None:
     """Render cartoon faces with known attributes: world_SEED.png files plus labels.csv."""
-    from projector.world import write_world
+    from projector.world import world_outputs, write_world
 
     from .._console import console, progress
-    from .._options import check_outputs
+    from .._options import check_outputs, hold_outdir
 
-    check_outputs([outdir / "labels.csv"], force)
-    with progress() as bar:
-        task = bar.add_task("rendering", total=count, status="")
-        csv_path = write_world(
-            outdir,
-            count,
-            size=size,
-            start_seed=start_seed,
-            progress=lambda done, total: bar.update(task, completed=done, status=f"seed {start_seed + done - 1}"),
-        )
+    with hold_outdir(outdir, "world"):
+        check_outputs(world_outputs(outdir, count, start_seed), force)
+        with progress() as bar:
+            task = bar.add_task("rendering", total=count, status="")
+            csv_path = write_world(
+                outdir,
+                count,
+                size=size,
+                start_seed=start_seed,
+                progress=lambda done, total: bar.update(task, completed=done, status=f"seed {start_seed + done - 1}"),
+            )
     console.print(f"wrote {count} images of {size} px and {csv_path}")

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from stylegan2_core.errors import InputError
+from stylegan2_core.fileio import atomic_write
 from stylegan2_core.image import from_uint8
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "render_from_labels",
     "render_batch",
     "WorldDataset",
+    "world_outputs",
     "write_world",
 ]
 
@@ -334,6 +336,14 @@ class WorldDataset(torch.utils.data.Dataset):
         return from_uint8(image)[0], torch.tensor([labels[n] for n in ATTRIBUTE_NAMES], dtype=torch.float32)
 
 
+def world_outputs(outdir: str | Path, count: int, start_seed: int = 0) -> list[Path]:
+    """The files ``write_world`` writes: ``world_{seed:06d}.png`` per seed and ``labels.csv`` (for the
+    no-overwrite check before work starts)."""
+    outdir = Path(outdir)
+    return [outdir / f"world_{seed:06d}.png" for seed in range(start_seed, start_seed + count)] + [
+        outdir / "labels.csv"]
+
+
 def write_world(
     outdir: str | Path,
     count: int,
@@ -343,21 +353,25 @@ def write_world(
 ) -> Path:
     """Write ``world_{seed:06d}.png`` for ``count`` seeds and ``labels.csv``; returns the CSV path.
 
-    ``progress(n_done, n_total)`` is called after each image.
+    Every file is written atomically (a symlink in the way is replaced, never written through);
+    ``labels.csv`` comes last, so it lists only images that exist. Existing files are replaced:
+    check ``world_outputs`` first. ``progress(n_done, n_total)`` is called after each image.
     """
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    csv_path = outdir / "labels.csv"
-    with csv_path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["file", "seed", *ATTRIBUTE_NAMES])
-        for i in range(count):
-            seed = start_seed + i
-            image, labels = render(seed, size)
-            name = f"world_{seed:06d}.png"
-            if not cv2.imwrite(str(outdir / name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-                raise InputError(f"could not write {outdir / name}")
-            writer.writerow([name, seed, *(repr(labels[n]) for n in ATTRIBUTE_NAMES)])
-            if progress is not None:
-                progress(i + 1, count)
+    from ..images import save_pixels
+
+    *images, csv_path = world_outputs(outdir, count, start_seed)
+    rows = [["file", "seed", *ATTRIBUTE_NAMES]]
+    for i, path in enumerate(images):
+        seed = start_seed + i
+        image, labels = render(seed, size)
+        save_pixels(path, image)
+        rows.append([path.name, seed, *(repr(labels[n]) for n in ATTRIBUTE_NAMES)])
+        if progress is not None:
+            progress(i + 1, count)
+
+    def write_csv(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            csv.writer(fh).writerows(rows)
+
+    atomic_write(csv_path, write_csv)
     return csv_path
