@@ -26,8 +26,7 @@ from stylegan2_core.ops import use_impl
 
 from .losses import make_perceptual
 from .metrics.image_quality import psnr, ssim
-from .optim import loss_input as _loss_input
-from .optim import rebuild_adam as _rebuild
+from .optim import loss_input, rebuild_adam
 
 __all__ = ["PIVOT_SPACE", "pivot_space", "UPDATES", "TuneConfig", "TuneStep", "TuneResult", "TuneState",
            "TuneInterrupted", "tune", "init_update", "apply_update", "check_update", "update_size"]
@@ -249,11 +248,11 @@ class _Perceptual:
 
     def reference(self, images: torch.Tensor):
         with torch.no_grad():
-            small = _loss_input(images, self.resolution)
+            small = loss_input(images, self.resolution)
             return self.distance.embed(small) if self.cached else small
 
     def __call__(self, images: torch.Tensor, reference) -> torch.Tensor:
-        small = _loss_input(images, self.resolution)
+        small = loss_input(images, self.resolution)
         if self.cached:
             return self.distance.distance(self.distance.embed(small), reference)
         return self.distance(small, reference)
@@ -468,7 +467,7 @@ def _optimize(run: _Tuning, state: TuneState, callback, should_stop, photo: int 
             active = [active[i] for i in keep.tolist()]
             if not active:
                 break
-            params, optimizer = _rebuild(optimizer, lambda x, _, keep=keep: x[keep.to(x.device)])
+            params, optimizer = rebuild_adam(optimizer, lambda x, _, keep=keep: x[keep.to(x.device)])
             rows = torch.tensor(active, device=device)
             images, dist = run.measure(dict(zip(keys, params)), rows)
         loss = run.loss(dict(zip(keys, params)), rows, images, dist, gens)
