@@ -13,7 +13,7 @@ def tiny_encoder_config(G, passes: int = 2) -> EncoderConfig:
 
 
 def tiny_train_config(G, **changes) -> EncoderTrainConfig:
-    base = {"network": "ada_tiny", "model_id": model_id(G), "encoder": tiny_encoder_config(G), "batch_size": 4,
+    base = {"network": "G", "model_id": model_id(G), "encoder": tiny_encoder_config(G), "batch_size": 4,
             "kimg": 0.016, "lr": 1e-3, "perceptual_weight": 0.0, "tick_kimg": 0.008, "snapshot_kimg": 0.008}
     return EncoderTrainConfig(**{**base, **changes})
 

@@ -14,32 +14,32 @@ from .conftest import tiny_encoder_config
 
 
 @pytest.fixture
-def encoder_file(ada_tiny, tmp_path):
+def encoder_file(G, tmp_path):
     torch.manual_seed(0)
-    encoder = Encoder(tiny_encoder_config(ada_tiny, passes=2))
+    encoder = Encoder(tiny_encoder_config(G, passes=2))
     with torch.no_grad():
         for head in encoder.heads.values():
             head.weight.normal_(0, 0.05)
-    path = save_encoder(tmp_path / encoder_file_name(model_id(ada_tiny)), encoder, model_id(ada_tiny),
+    path = save_encoder(tmp_path / encoder_file_name(model_id(G)), encoder, model_id(G),
                         network="ada_tiny.pkl", kimg=1.5)
     return encoder, path
 
 
-def test_round_trip_keeps_config_weights_and_inversion(ada_tiny, encoder_file):
+def test_round_trip_keeps_config_weights_and_inversion(G, encoder_file):
     encoder, path = encoder_file
-    loaded = load_encoder(path, ada_tiny)
+    loaded = load_encoder(path, G)
     assert loaded.cfg == encoder.cfg and loaded.meta["kimg"] == 1.5
     state = encoder.state_dict()
     assert all(torch.equal(v, state[k]) for k, v in loaded.state_dict().items())
-    images = ada_tiny.synthesis(ada_tiny.mapping(torch.randn(2, ada_tiny.z_dim)))
-    assert torch.equal(loaded.invert(images, ada_tiny), encoder.invert(images, ada_tiny))
+    images = G.synthesis(G.mapping(torch.randn(2, G.z_dim)))
+    assert torch.equal(loaded.invert(images, G), encoder.invert(images, G))
 
 
-def test_another_network_is_refused_naming_the_file(ada_tiny, encoder_file, fixtures_dir):
+def test_another_network_is_refused_naming_the_file(G, encoder_file, fixtures_dir):
     _, path = encoder_file
     other = load_generator(fixtures_dir / "rosinality_tiny.pt")
-    assert model_id(other) != model_id(ada_tiny)
-    with pytest.raises(InputError, match=f"{path}: encoder trained for network {model_id(ada_tiny)[:12]}") as err:
+    assert model_id(other) != model_id(G)
+    with pytest.raises(InputError, match=f"{path}: encoder trained for network {model_id(G)[:12]}") as err:
         load_encoder(path, other)
     assert "\n" not in str(err.value)
 
@@ -49,13 +49,13 @@ def test_not_an_encoder_file_is_refused(tmp_path, fixtures_dir):
         load_encoder(fixtures_dir / "ada_tiny.pkl")
 
 
-def test_info_describes_an_encoder_file(ada_tiny, encoder_file):
+def test_info_describes_an_encoder_file(G, encoder_file):
     encoder, path = encoder_file
     rows = dict(describe_file(path).rows)
     params = sum(p.numel() for p in encoder.parameters())
     assert rows["architecture"].startswith("small (backbone at 32 px") and rows["resolution"] == "32 px"
     assert rows["passes"] == "2" and rows["parameters"] == f"{params:,}" and rows["training"] == "1.5 kimg"
-    assert rows["network"] == f"id {model_id(ada_tiny)} (ada_tiny.pkl)"
+    assert rows["network"] == f"id {model_id(G)} (ada_tiny.pkl)"
     res = CliRunner().invoke(app, ["info", str(path)])
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())  # the table wraps at the terminal's width

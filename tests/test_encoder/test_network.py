@@ -23,27 +23,27 @@ def _trained_looking(encoder):
     return encoder
 
 
-def test_invert_shapes_and_untrained_start_is_w_avg(ada_tiny):
-    encoder = Encoder(default_encoder_config(ada_tiny))
-    ws = encoder.invert(_images(ada_tiny, 3), ada_tiny)
-    assert ws.shape == (3, ada_tiny.num_ws, ada_tiny.w_dim)
-    assert torch.equal(ws, ada_tiny.mapping.w_avg.expand_as(ws))  # zero heads: the mean face, exactly
-    assert encoder.invert(_images(ada_tiny, 2), ada_tiny, passes=0).shape == (2, ada_tiny.num_ws, ada_tiny.w_dim)
+def test_invert_shapes_and_untrained_start_is_w_avg(G):
+    encoder = Encoder(default_encoder_config(G))
+    ws = encoder.invert(_images(G, 3), G)
+    assert ws.shape == (3, G.num_ws, G.w_dim)
+    assert torch.equal(ws, G.mapping.w_avg.expand_as(ws))  # zero heads: the mean face, exactly
+    assert encoder.invert(_images(G, 2), G, passes=0).shape == (2, G.num_ws, G.w_dim)
 
 
-def test_batched_inversion_equals_one_at_a_time(ada_tiny):
-    encoder = _trained_looking(Encoder(tiny_encoder_config(ada_tiny, passes=3)))
-    images = _images(ada_tiny, 3)
-    batched = encoder.invert(images, ada_tiny)
-    single = torch.cat([encoder.invert(images[i:i + 1], ada_tiny) for i in range(3)])
+def test_batched_inversion_equals_one_at_a_time(G):
+    encoder = _trained_looking(Encoder(tiny_encoder_config(G, passes=3)))
+    images = _images(G, 3)
+    batched = encoder.invert(images, G)
+    single = torch.cat([encoder.invert(images[i:i + 1], G) for i in range(3)])
     assert not torch.allclose(batched[0], batched[1])  # the images differ, so do their latents
     torch.testing.assert_close(batched, single, rtol=1e-4, atol=1e-5)
 
 
-def test_first_row_is_the_base_and_others_offsets(ada_tiny):
+def test_first_row_is_the_base_and_others_offsets(G):
     """forward's correction: row 0 is the base, every other row is the base plus its own head's offset."""
-    encoder = _trained_looking(Encoder(tiny_encoder_config(ada_tiny)))
-    photo = _images(ada_tiny, 2)
+    encoder = _trained_looking(Encoder(tiny_encoder_config(G)))
+    photo = _images(G, 2)
     delta = encoder(photo, photo)
     with torch.no_grad():
         for name, head in encoder.heads.items():  # zero every offset row: the base alone on every layer
@@ -68,8 +68,8 @@ def test_groups_follow_psp_and_cover_every_layer():
         assert rows == list(range(n))
 
 
-def test_sizes_by_resolution(ada_tiny):
-    small = default_encoder_config(ada_tiny)
+def test_sizes_by_resolution(G):
+    small = default_encoder_config(G)
     assert small.arch == "small" and small.working_resolution == 32
     big = EncoderConfig(resolution=1024, num_ws=18, w_dim=512, working_resolution=256, channel_base=8192,
                         channel_max=512, blocks=2, head_channels=256)
@@ -79,10 +79,10 @@ def test_sizes_by_resolution(ada_tiny):
     assert encoder(torch.zeros(1, 3, 1024, 1024), torch.zeros(1, 3, 1024, 1024)).shape == (1, 18, 512)
 
 
-def test_bad_images_and_configs_are_refused(ada_tiny):
-    encoder = Encoder(tiny_encoder_config(ada_tiny))
+def test_bad_images_and_configs_are_refused(G):
+    encoder = Encoder(tiny_encoder_config(G))
     with pytest.raises(ShapeError, match=r"\[N, 3, 32, 32\]"):
-        encoder.invert(torch.zeros(1, 3, 64, 64), ada_tiny)
+        encoder.invert(torch.zeros(1, 3, 64, 64), G)
     with pytest.raises(InputError, match="unknown keys"):
         EncoderConfig.from_dict({**encoder.cfg.to_dict(), "depth": 3})
     with pytest.raises(InputError, match="passes"):

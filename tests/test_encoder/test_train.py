@@ -19,13 +19,13 @@ def _held_out(trainer, n=8):
     return batch
 
 
-def test_training_lowers_the_loss(ada_tiny, tiny_train, tmp_path):
-    cfg = tiny_train(ada_tiny, kimg=0.096, tick_kimg=0.032, snapshot_kimg=1.0)
-    before_trainer = EncoderTrainer(cfg, ada_tiny)
+def test_training_lowers_the_loss(G, tiny_train, tmp_path):
+    cfg = tiny_train(G, kimg=0.096, tick_kimg=0.032, snapshot_kimg=1.0)
+    before_trainer = EncoderTrainer(cfg, G)
     photos, true_ws = _held_out(before_trainer)
     with torch.no_grad():
         before = before_trainer.losses(photos, true_ws)[1]
-    result = train_encoder(cfg, ada_tiny, tmp_path, device="cpu")
+    result = train_encoder(cfg, G, tmp_path, device="cpu")
     with torch.no_grad():
         after = result.trainer.losses(photos, true_ws)[1]
     # On held-out samples: the total falls, the reconstruction (pixel MSE) clearly (by ~22% here).
@@ -33,8 +33,8 @@ def test_training_lowers_the_loss(ada_tiny, tiny_train, tmp_path):
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [round(e["kimg"], 3) for e in log] == [0.032, 0.064, 0.096]
     assert all(set(e) >= {"loss", "latent", "pixel", "delta", "sec_per_kimg"} for e in log)
-    encoder = load_encoder(result.encoder_file, ada_tiny)
-    quality = inversion_quality(encoder, ada_tiny, num=4)
+    encoder = load_encoder(result.encoder_file, G)
+    quality = inversion_quality(encoder, G, num=4)
     assert quality["psnr"] > quality["psnr_start"] + 0.3
 
 
@@ -46,12 +46,12 @@ def _state(trainer):
     return tensors
 
 
-def test_resumed_training_equals_uninterrupted(ada_tiny, tiny_train, tmp_path):
+def test_resumed_training_equals_uninterrupted(G, tiny_train, tmp_path):
     """With real images from the world and the perceptual loss, 2 steps + resume + 2 steps == 4 steps, bitwise."""
-    cfg = tiny_train(ada_tiny, data="world", kimg=0.016, perceptual_weight=0.8, perceptual="effnet")
-    straight = train_encoder(cfg, ada_tiny, tmp_path / "straight", device="cpu").trainer
-    train_encoder(cfg.replace(kimg=0.008), ada_tiny, tmp_path / "split", device="cpu")
-    resumed = train_encoder(cfg, ada_tiny, tmp_path / "split", resume=tmp_path / "split", device="cpu").trainer
+    cfg = tiny_train(G, data="world", kimg=0.016, perceptual_weight=0.8, perceptual="effnet")
+    straight = train_encoder(cfg, G, tmp_path / "straight", device="cpu").trainer
+    train_encoder(cfg.replace(kimg=0.008), G, tmp_path / "split", device="cpu")
+    resumed = train_encoder(cfg, G, tmp_path / "split", resume=tmp_path / "split", device="cpu").trainer
     assert straight.step_index == resumed.step_index == 4
     a, b = _state(straight), _state(resumed)
     assert a.keys() == b.keys()
@@ -62,22 +62,22 @@ def test_resumed_training_equals_uninterrupted(ada_tiny, tiny_train, tmp_path):
     assert [json.loads(line)["step"] for line in log] == [2, 4]
 
 
-def test_stop_request_saves_a_resumable_checkpoint(ada_tiny, tiny_train, tmp_path):
-    cfg = tiny_train(ada_tiny, kimg=1.0, snapshot_kimg=1.0)
+def test_stop_request_saves_a_resumable_checkpoint(G, tiny_train, tmp_path):
+    cfg = tiny_train(G, kimg=1.0, snapshot_kimg=1.0)
     with pytest.raises(Interrupted, match="continue with --resume"):
-        train_encoder(cfg, ada_tiny, tmp_path, device="cpu", should_stop=lambda: True)
+        train_encoder(cfg, G, tmp_path, device="cpu", should_stop=lambda: True)
     _, meta, saved = load_encoder_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert meta["step"] == 1 and saved == cfg
-    result = train_encoder(cfg, ada_tiny, tmp_path, resume=tmp_path, device="cpu", max_seconds=0)
+    result = train_encoder(cfg, G, tmp_path, resume=tmp_path, device="cpu", max_seconds=0)
     assert result.trainer.step_index == 2 and result.encoder_file.is_file()
 
 
-def test_resume_refuses_another_encoder(ada_tiny, tiny_train, tmp_path):
-    cfg = tiny_train(ada_tiny, kimg=0.004)
-    train_encoder(cfg, ada_tiny, tmp_path, device="cpu")
+def test_resume_refuses_another_encoder(G, tiny_train, tmp_path):
+    cfg = tiny_train(G, kimg=0.004)
+    train_encoder(cfg, G, tmp_path, device="cpu")
     other = cfg.replace(encoder=cfg.encoder.replace(head_channels=16), kimg=0.008)
     with pytest.raises(InputError, match="differs"):
-        train_encoder(other, ada_tiny, tmp_path, resume=tmp_path, device="cpu")
+        train_encoder(other, G, tmp_path, resume=tmp_path, device="cpu")
 
 
 def test_conditional_network_trains_on_drawn_classes(tiny_train, fixtures_dir):
