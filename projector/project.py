@@ -123,10 +123,15 @@ class ProjectorConfig:
         """A named configuration: ``'official'`` (the paper's schedule, 1000 steps), ``'fast'`` (a better
         start, a shorter search and an L-BFGS refinement; its speed and quality are measured in
         ``docs/projection.md``) or ``'instant'`` (an encoder's inversion alone: ``project(..., encoder=)``);
-        keyword arguments override fields (None keeps the preset's value)."""
+        keyword arguments override fields (None keeps the preset's value); a step count given applies to the
+        encoder-started schedule too."""
         if name not in PRESETS:
             raise InputError(f"unknown projector preset {name!r}; use one of {tuple(PRESETS)}")
-        return replace(cls(**PRESETS[name]), **{k: v for k, v in overrides.items() if v is not None})
+        fields = {k: v for k, v in overrides.items() if v is not None}
+        for given, encoder_field in (("steps", "encoder_steps"), ("refine_steps", "encoder_refine_steps")):
+            if given in fields:
+                fields.setdefault(encoder_field, fields[given])
+        return replace(cls(**PRESETS[name]), **fields)
 
 
 # The preset used when none is named (the CLI, ``project``, the studio); docs/projection.md compares the two.

@@ -19,6 +19,7 @@ from .registry import (
     projection_encoder,
     require_encoder,
     resolve_encoder,
+    studio_encoders,
 )
 from .run import configure_encoder_run
 from .train import EncoderEvent, EncoderTrainer, EncoderTrainResult, train_encoder
@@ -26,4 +27,5 @@ from .train import EncoderEvent, EncoderTrainer, EncoderTrainResult, train_encod
 __all__ = ["Encoder", "EncoderConfig", "EncoderTrainConfig", "default_encoder_config", "delta_regularizer",
            "ws_groups", "save_encoder", "load_encoder", "describe_encoder", "encoder_file_name", "EncoderEvent",
            "EncoderTrainer", "EncoderTrainResult", "train_encoder", "configure_encoder_run", "inversion_quality",
-           "ENCODER_ASSETS", "find_encoder", "resolve_encoder", "require_encoder", "encoder_identity", "projection_encoder"]
+           "ENCODER_ASSETS", "find_encoder", "resolve_encoder", "require_encoder", "encoder_identity", "projection_encoder",
+           "studio_encoders"]

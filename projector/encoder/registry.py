@@ -17,7 +17,7 @@ from .file import encoder_file_name, load_encoder
 from .network import Encoder
 
 __all__ = ["ENCODER_ASSETS", "NO_ENCODER", "find_encoder", "resolve_encoder", "require_encoder", "encoder_identity",
-           "projection_encoder"]
+           "projection_encoder", "studio_encoders"]
 
 ENCODER_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "encoders"
 
@@ -67,3 +67,20 @@ def projection_encoder(spec, G, cfg, device=None) -> Encoder | None:
     if cfg.encoder_only:
         return require_encoder(encoder, G)
     return encoder if spec is not None or cfg.init_samples else None
+
+
+def studio_encoders(spec, generators: list, device=None) -> list[Encoder | None]:
+    """One encoder (or None) per network of the studio: by default each network's shipped one
+    (``find_encoder``); ``'none'``: none; a file: for the network it was trained for (``InputError`` when it
+    fits none of them), the shipped ones for the others."""
+    if spec is not None and str(spec).lower() == "none":
+        return [None] * len(generators)
+    if spec is None:
+        return [resolve_encoder(None, G, device) for G in generators]
+    named = load_encoder(spec, device="cpu")
+    fits = [named.meta.get("model_id") == model_id(G) for G in generators]
+    if not any(fits):
+        raise InputError(f"{spec}: encoder trained for network {str(named.meta.get('model_id'))[:12]}, none of the "
+                         "--network ones; train one with s2edit train-encoder --network ...")
+    return [named.to(device if device is not None else G.mapping.w_avg.device) if fit else resolve_encoder(None, G, device)
+            for G, fit in zip(generators, fits)]
