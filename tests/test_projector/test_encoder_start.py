@@ -84,6 +84,8 @@ def test_encoder_schedule_is_its_own_preset_entry():
     assert started.init_samples == 0 and started.starts == 1
     shorter = replace(fast, encoder_steps=7, encoder_refine_steps=3).encoder_started()
     assert (shorter.steps, shorter.refine_steps, shorter.total_steps) == (7, 3, 10)
+    asked = ProjectorConfig.preset("fast", steps=5, refine_steps=2).encoder_started()
+    assert (asked.steps, asked.refine_steps) == (5, 2)  # an explicit step count holds for both starts
     official = ProjectorConfig.preset("official").encoder_started()
     assert official.steps == 1000  # no encoder schedule named: the preset's own
 
