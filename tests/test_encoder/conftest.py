@@ -21,3 +21,9 @@ def tiny_train_config(G, **changes) -> EncoderTrainConfig:
 @pytest.fixture
 def tiny_train():
     return tiny_train_config
+
+
+@pytest.fixture(scope="module")
+def ada_tiny(G):
+    """The tiny ADA generator under the name these tests use: the shared ``G`` fixture (tests/conftest.py)."""
+    return G
