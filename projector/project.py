@@ -104,9 +104,8 @@ class ProjectorConfig:
     @property
     def schedule(self) -> str:
         """The steps in words, e.g. ``'80 steps + 40 L-BFGS'``."""
-        if self.encoder_only:
-            return "encoder only"
-        return f"{self.steps} steps" + (f" + {self.refine_steps} L-BFGS" if self.refine_steps else "")
+        steps = f"{self.steps} steps" + (f" + {self.refine_steps} L-BFGS" if self.refine_steps else "")
+        return "encoder only" if self.encoder_only else steps
 
     def encoder_started(self) -> "ProjectorConfig":
         """The settings of a run that starts from an encoder's inversion: one start (no W-sample search) and
@@ -422,9 +421,8 @@ def _start_noise(G, cfg, gens, init_noise, state, starts: int) -> list[torch.Ten
 
 def _start(G, cfg, objective, c, w_avg, seeds, init_ws, init_noise, state, encoder_ws=None) -> _Optimization:
     """The optimization's starting point: latents, noise maps, Adam (its moments from a saved state) and
-    one random stream per row (image i, start j; start 0 keeps the image's own seed). ``encoder_ws``: an
-    encoder's inversion to start from; unlike ``init_ws`` it keeps the W-space first phase (which starts
-    from the mean of its layers)."""
+    one random stream per row (image i, start j; start 0 keeps the image's own seed). ``encoder_ws`` (an
+    encoder's inversion), unlike ``init_ws``, keeps the W-space first phase: it starts at their layers' mean."""
     starts = state.starts if state is not None else (cfg.starts if init_ws is None else 1)
     gens = [torch.Generator().manual_seed(int(s) + j * (1 << 32)) for s in seeds for j in range(starts)]
     space = "w" if cfg.space == "w" or (cfg.w_first > 0 and init_ws is None) else "w+"  # of the first steps
@@ -540,23 +538,6 @@ def _result(G, cfg: ProjectorConfig, objective: ProjectionObjective, run: _Optim
                             steps=cfg.total_steps, seconds=seconds, device=str(ws.device), history=run.history)
 
 
-def _encoder_result(G, encoder, objective: ProjectionObjective, seconds_from: float) -> ProjectionResult:
-    """The instant preset: the encoder's inversion with the network's constant noise maps (what ``s2edit edit``
-    renders for the latent, so its render is ``proj.png``), and its distance."""
-    if encoder is None:
-        raise InputError("the instant preset needs an encoder trained for this network: pass encoder= "
-                         "(s2edit project --encoder FILE); s2edit train-encoder --network ... trains one")
-    n = objective.target.shape[0]
-    with torch.no_grad():
-        ws = encoder.invert(objective.target, G)
-        noise = [m.to(ws.device, torch.float32).expand(n, -1, -1, -1).clone() for m in G.synthesis.const_noise()]
-        images = G.synthesis(ws, noise=noise, fused_modconv=False)
-        final = objective.perceptual(images)
-    return ProjectionResult(ws=ws, noise=noise, images=images, distance=final,
-                            loss_name=getattr(objective.distance, "name", "custom"), steps=0,
-                            seconds=time.perf_counter() - seconds_from, device=str(ws.device))
-
-
 def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: torch.Tensor | None = None,
             distance=None, init_ws: torch.Tensor | None = None, init_noise: list[torch.Tensor] | None = None,
             seeds: list[int] | None = None, callback: Callable[[ProjectionStep], None] | None = None,
@@ -602,7 +583,9 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
     objective = ProjectionObjective(target.to(device, torch.float32), distance, cfg.max_loss_resolution,
                                     cfg.mse_weight, render_batch=images_per_batch(G, 16))
     if cfg.encoder_only:
-        return _encoder_result(G, encoder, objective, started)
+        from .encoder.instant import instant_result
+
+        return instant_result(G, encoder, objective, started)
     w_avg, w_std = _w_statistics(G, cfg, c, n)
     encoder_ws = encoder.invert(objective.target, G) if encoder is not None and init_ws is None and state is None \
         else None

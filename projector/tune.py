@@ -105,11 +105,14 @@ PIVOTS = ("projection", "encoder")
 
 def pivot_settings(preset: str, space: str | None, tuning: bool, pivot: str = "projection") -> tuple[str, str | None]:
     """(projector preset, latent space) of the projection before tuning. Pivot ``'projection'``: ``preset`` in
-    ``pivot_space``; pivot ``'encoder'``: the encoder's inversion is the pivot, no optimization before tuning
-    (GANInverter's two-stage pipeline): the ``'instant'`` preset, in its W+."""
+    ``pivot_space``; pivot ``'encoder'`` (or the ``'instant'`` preset): the encoder's inversion is the pivot,
+    no optimization before tuning (GANInverter's two-stage pipeline), in its W+."""
     if pivot not in PIVOTS:
         raise InputError(f"unknown pivot {pivot!r}; use one of {PIVOTS}")
-    if tuning and pivot == "encoder":
+    if pivot == "encoder" and not tuning:
+        raise InputError("--pivot encoder names the pivot of --tune; without tuning, --preset instant is the "
+                         "encoder's inversion")
+    if pivot == "encoder" or preset == "instant":
         return "instant", space
     return preset, pivot_space(space, tuning)
 

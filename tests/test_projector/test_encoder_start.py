@@ -156,3 +156,13 @@ def test_a_folder_goes_through_the_encoder_in_batches(G, tmp_path, pixel_distanc
     alone = encoder.invert(done and torch.cat([images[2:3]]), G)
     record = load_latent(Path(done[2].outdir) / "latent.safetensors", G)
     torch.testing.assert_close(record.ws, alone, atol=1e-4, rtol=0)  # the target went through a PNG
+
+
+def test_pivot_settings_for_tuning():
+    from projector import pivot_settings
+
+    assert pivot_settings("fast", None, True, "encoder") == ("instant", None)  # the encoder's W+ inversion
+    assert pivot_settings("instant", None, True) == ("instant", None)
+    assert pivot_settings("fast", None, True) == ("fast", "w") and pivot_settings("fast", None, False) == ("fast", None)
+    with pytest.raises(InputError, match="--pivot encoder names the pivot of --tune"):
+        pivot_settings("fast", None, False, "encoder")
