@@ -45,6 +45,7 @@ from .video import VideoWriter
 
 if TYPE_CHECKING:
     from .align import AlignedFace
+    from .encoder import Encoder
 
 __all__ = ["ALIGNMENT_NAME", "PreparedTarget", "ProjectedFile", "ProjectionJob", "STATE_NAME", "photos_per_batch",
            "prepare_targets", "projection_outputs", "project_files", "resumable_state", "state_path"]
@@ -159,7 +160,7 @@ class ProjectionJob:
     tune_cfg: TuneConfig | None = None
     resume: bool = False
     force: bool = False
-    encoder: object = None
+    encoder: Encoder | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "outdir", Path(self.outdir))
@@ -309,9 +310,9 @@ def _state_mismatch(meta: dict, now: dict) -> str | None:
     if meta.get("source_sha256") != now["source_sha256"]:
         return "it was made from another image of this name"
     if meta.get("encoder") != now["encoder"]:
-        return "it was started from " + ("another encoder" if meta.get("encoder") and now["encoder"] else
-                                         "an encoder" if meta.get("encoder") else "no encoder") + \
-            (" (pass the same --encoder)" if meta.get("encoder") else " (pass --encoder none)")
+        if meta.get("encoder") is None:
+            return "it was started without an encoder (pass --encoder none)"
+        return f"it was started from {'another' if now['encoder'] else 'an'} encoder (pass the same --encoder)"
     saved = {**(meta.get("projector") or {}), "crop": meta.get("crop"), "align": meta.get("align")}
     current = {**now["projector"], "crop": now["crop"], "align": now["align"]}
     changed = [k for k in current if k != "seed" and saved.get(k) != current[k]]  # the seed lives in the streams

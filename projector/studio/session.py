@@ -215,11 +215,12 @@ class StudioSession:
         else:
             target, prep = prepare_target(read_image(path), res)
             info["source_size"] = list(prep.source_size)
+        stem = safe_name(label or Path(path).stem)
+        start = self._photo_start(target, stem)  # shown until projected
         with self._lock:
             self.target, self.report, self.tuning = target, None, None
             self.preprocessing = prep
-            stem = safe_name(label or Path(path).stem)
-            self._reset(self._photo_start(target, stem))  # shown until projected
+            self._reset(start)
         return info
 
     def _photo_start(self, target: torch.Tensor, stem: str) -> _Latent:
