@@ -4,7 +4,9 @@ Test sets: ``--offworld`` images from ``projector.world.offworld`` (world faces 
 scars, stickers, eye patches, beards, noise+JPEG, photo blends; seeds from ``--seed``) and
 ``--inworld`` held-out generated images (z seeds 100 000 + i, constant noise). Methods: the W
 projection (the pivot), the W+ projection (same step budget), and tuning around the W pivot
-with each ``--variants`` entry (update representation, locality regularization on/off).
+with each ``--variants`` entry (update representation, locality regularization on/off). With
+``--encoder FILE`` (``s2edit train-encoder``) also the encoder's inversion alone (the ``instant``
+preset) and the ``fast`` preset started from it.
 
 Per set and method: PSNR, SSIM and perceptual distance against the target, seconds per image
 (projections and tuning each run as one batch: batch seconds / N), and
@@ -36,6 +38,7 @@ import torch
 
 from projector import ProjectorConfig, TuneConfig, project, tune
 from projector.edits import apply_direction, fit_direction
+from projector.encoder import load_encoder
 from projector.losses import make_perceptual
 from projector.metrics.image_quality import psnr, ssim
 from projector.world import ATTRIBUTE_NAMES, sample_labels
@@ -104,6 +107,17 @@ def _projection(G, targets, cfg: ProjectorConfig, distance, cache: Path | None):
     return pr
 
 
+def encoder_rows(G, targets, distance, encoder, methods: dict, measure, t0: float) -> None:
+    """The encoder's rows: its inversion alone (preset ``instant``) and the ``fast`` preset started from it."""
+    n = len(targets)
+    for label, preset in (("encoder (instant)", "instant"), ("fast (encoder start)", "fast")):
+        pr = project(G, targets, ProjectorConfig.preset(preset), distance=distance, encoder=encoder)
+        methods[label] = {"images": pr.images, "seconds": np.full(n, pr.seconds / n), "generators": [G] * n,
+                          "ws": pr.ws, "noise": pr.noise, "steps": [pr.steps] * n}
+        measure(label)
+        _log(t0, f"{label}: {pr.seconds:.1f}s for {n} images")
+
+
 def _auc(negatives: np.ndarray, positives: np.ndarray) -> float:
     """P(positive > negative), ties counted half (Mann-Whitney)."""
     diff = positives[:, None] - negatives[None, :]
@@ -158,7 +172,7 @@ def report(methods: dict, sets: dict, n: int, args) -> dict:
         for name, row in rows.items():
             if not name.startswith("tuned"):
                 continue
-            others = [r for k, r in rows.items() if not k.startswith("tuned")]
+            others = [rows["W"], rows["W+"]]
             checks.append((name, {
                 "PSNR >= W + 4 dB and >= W+ + 4 dB": row["psnr"] >= rows["W"]["psnr"] + 4
                 and row["psnr"] >= rows["W+"]["psnr"] + 4,
@@ -194,6 +208,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write every figure here")
     ap.add_argument("--pivot-cache", type=Path, default=None,
                     help="keep the W and W+ projections in PATH-w/-w+.safetensors and reuse them on a rerun")
+    ap.add_argument("--encoder", type=Path, default=None,
+                    help="an encoder for the network: adds the instant preset and the encoder-started fast preset")
     ap.add_argument("--report-from", type=Path, default=None,
                     help="print the tables from a run's .partial.json (same --offworld/--inworld) instead of running")
     args = ap.parse_args()
@@ -249,6 +265,8 @@ def main() -> None:
                                       "ws": pr.ws, "noise": pr.noise, "steps": [args.pivot_steps] * n}
         measure(space.upper())
         _log(t0, f"{space} projection: {pr.seconds:.0f}s for {n} images")
+    if args.encoder:
+        encoder_rows(G, targets, distance, load_encoder(args.encoder, G), methods, measure, t0)
     pivot = pivots["w"]
     for spec in args.variants:
         variant, cfg = _variant(spec)

@@ -22,7 +22,9 @@ scikit-image photograph). Attribute agreement: the world's attribute predictor o
 projection; a projection loses (invents) glasses when the target reads >= 0.5 and it reads
 < 0.5 (or the reverse); the continuous attributes report the mean absolute difference as a
 share of their range. ``--timing-256`` adds the 256 px random-weight network for time only
-(``--sets`` with no set: that alone).
+(``--sets`` with no set: that alone). ``--encoder FILE`` (an encoder for the network, ``s2edit
+train-encoder``) adds two candidates: ``instant`` (the encoder's inversion alone) and ``fast+encoder``
+(the fast preset started from the encoder's inversion, its ``encoder_steps`` schedule).
 
 folder: images per second of the folder job, ``torchrun --nproc_per_node P -m cli project``
 over a folder of held-out demo images, for each P (each process with ``--threads`` threads), the
@@ -37,6 +39,7 @@ final distance. ``--resolution 64 --device cpu`` is a quick smoke test of the sa
     python benchmarks/bench_projector.py recovery --network demo --images 32 --steps 1000
     python benchmarks/bench_projector.py speed --threads 2
     python benchmarks/bench_projector.py ttq --network demo --images 3 --threads 1 --timing-256
+    python benchmarks/bench_projector.py ttq --network demo --images 3 --threads 1 --encoder runs/enc/FILE.safetensors
     python benchmarks/bench_projector.py folder --images 8 --processes 1 2 --repeats 2 --threads 1
     python benchmarks/bench_projector.py gpu --device cuda --out out/gpu_suite/projection.md
 """
@@ -190,9 +193,10 @@ def _parse_candidate(spec: str) -> tuple[str, ProjectorConfig]:
     return label, ProjectorConfig.preset(preset, **overrides)
 
 
-def _run_timed(G, target, cfg, distance, eval_every: int):
-    """Project one image; returns the result and the curve [(seconds, distance, psnr)] of its clean
-    projection every ``eval_every`` steps (evaluation time excluded from the clock)."""
+def _run_timed(G, target, cfg, distance, eval_every: int, encoder=None):
+    """Project one image (from ``encoder``'s inversion when given); returns the result and the curve
+    [(seconds, distance, psnr)] of its clean projection every ``eval_every`` steps (evaluation time excluded
+    from the clock; the instant preset, which has no steps: its result alone)."""
     curve = []
     paused = 0.0
     t0 = time.perf_counter()
@@ -209,8 +213,12 @@ def _run_timed(G, target, cfg, distance, eval_every: int):
         curve.append((now - t0 - paused, d, p))
         paused += time.perf_counter() - now
 
-    result = project(G, target, cfg, distance=distance, callback=on_step)
+    result = project(G, target, cfg, distance=distance, callback=on_step, encoder=encoder)
     seconds = time.perf_counter() - t0 - paused
+    if not curve:
+        with torch.no_grad():
+            curve.append((seconds, float(distance(result.images, target)[0]),
+                          float(psnr(result.images.clamp(-1, 1), target)[0])))
     return result, seconds, curve
 
 
@@ -229,6 +237,14 @@ def ttq(args) -> None:
     binary = [i for i, a in enumerate(ATTRIBUTES) if a.kind == "binary"]
     ranges = np.array([a.high - a.low for a in ATTRIBUTES])
     candidates = [_parse_candidate(c) for c in args.candidates]
+    encoders = {}  # candidate label -> the encoder it starts from
+    if args.encoder:
+        from projector.encoder import load_encoder
+
+        encoder = load_encoder(args.encoder, G)
+        for label, preset in (("instant", "instant"), ("fast+encoder", "fast")):
+            candidates.append((label, ProjectorConfig.preset(preset)))
+            encoders[label] = encoder
     baseline = ProjectorConfig.preset("official")
     builders = {"in-world": lambda: inworld_images(G, args.images),
                 "off-world": lambda: offworld_images(args.images, G.img_resolution)}
@@ -247,7 +263,7 @@ def ttq(args) -> None:
             runs = [("official", baseline, args.baseline_eval_every)] + [(lab, c, args.eval_every) for lab, c in candidates]
             base = None
             for label, cfg, every in runs:
-                result, seconds, curve = _run_timed(G, target, cfg, distance, every)
+                result, seconds, curve = _run_timed(G, target, cfg, distance, every, encoders.get(label))
                 final_d, final_p = curve[-1][1], curve[-1][2]
                 if base is None:
                     base = (final_d, final_p, seconds)
@@ -278,8 +294,8 @@ def ttq(args) -> None:
                   f"{len(ratios)}/{len(items)} | {ttq_text} | {sum(r['lost'] for r in items)} / "
                   f"{sum(r['invented'] for r in items)} | {statistics.mean(r['drift'] for r in items):.3f} |")
         print(flush=True)
-    if args.timing_256:
-        timing_256(candidates, baseline, args)
+    if args.timing_256:  # the encoders belong to the network, not to the 256 px random one
+        timing_256([(label, c) for label, c in candidates if label not in encoders], baseline, args)
 
 
 def timing_256(candidates, baseline, args) -> None:
@@ -444,6 +460,7 @@ def main() -> None:
     tq.add_argument("--baseline-eval-every", type=int, default=100)
     tq.add_argument("--timing-256", action="store_true", help="also time every run on the 256 px random network")
     tq.add_argument("--timing-steps", type=int, default=4)
+    tq.add_argument("--encoder", default=None, help="an encoder for --network: adds the instant and fast+encoder rows")
     fo = sub.add_parser("folder")
     fo.add_argument("--network", default="demo")
     fo.add_argument("--images", type=int, default=8)

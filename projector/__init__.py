@@ -18,9 +18,9 @@ from .project import (
     project,
     w_noise_scale,
 )
-from .tune import TuneConfig, TuneResult, TuneStep, apply_update, pivot_space, tune
+from .tune import TuneConfig, TuneResult, TuneStep, apply_update, pivot_settings, pivot_space, tune
 from .tuned_file import load_tuned, save_tuned
 
 __all__ = ["DEFAULT_PRESET", "ProjectorConfig", "ProjectionResult", "ProjectionStep", "learning_rate", "load_network",
            "project", "w_noise_scale", "TuneConfig", "TuneResult", "TuneStep", "tune", "apply_update", "save_tuned",
-           "load_tuned", "pivot_space"]
+           "load_tuned", "pivot_space", "pivot_settings"]

@@ -45,6 +45,7 @@ from .video import VideoWriter
 
 if TYPE_CHECKING:
     from .align import AlignedFace
+    from .encoder import Encoder
 
 __all__ = ["ALIGNMENT_NAME", "PreparedTarget", "ProjectedFile", "ProjectionJob", "STATE_NAME", "photos_per_batch",
            "prepare_targets", "projection_outputs", "project_files", "resumable_state", "state_path"]
@@ -137,7 +138,9 @@ class ProjectionJob:
     for conditional networks. ``distance``: perceptual distance (``projector.losses.make_perceptual``;
     default: ``project``'s). ``init``: a latent file's record to start from (its ws for every image, its
     noise maps if saved). ``save_video``: also write ``proj.mp4`` per photo, target | projection, every
-    ``video_every`` steps. ``tune_cfg``: also tune the generator around each pivot (``projector.tune``);
+    ``video_every`` steps. ``encoder``: a ``projector.encoder.Encoder`` for the network: the projection starts
+    from its inversion (``project(..., encoder=)``), or is that inversion with ``cfg.encoder_only`` (preset
+    ``'instant'``). ``tune_cfg``: also tune the generator around each pivot (``projector.tune``);
     writes ``tuned.safetensors`` per photo, and ``proj.png`` is the tuned render. ``resume``: continue
     stopped images from their saved state (exactly: the result equals an uninterrupted run's) and skip
     finished ones. ``force``: replace existing outputs and discard saved states.
@@ -157,9 +160,17 @@ class ProjectionJob:
     tune_cfg: TuneConfig | None = None
     resume: bool = False
     force: bool = False
+    encoder: Encoder | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "outdir", Path(self.outdir))
+        if self.cfg.encoder_only and self.save_video:
+            raise InputError("the instant preset runs no optimization to film; drop --save-video")
+
+    @property
+    def run_cfg(self) -> ProjectorConfig:
+        """The settings ``project`` runs with: ``cfg``, or its encoder-started schedule when starting from the encoder."""
+        return self.cfg.encoder_started() if self.encoder is not None and self.init is None else self.cfg
 
 
 def project_files(G, targets: Sequence[PreparedTarget | Path | str], job: ProjectionJob, *,
@@ -224,7 +235,7 @@ def _project_batch(G, batch_targets: list[PreparedTarget], target: torch.Tensor,
         try:
             result = tuning.pivot if tuning is not None else project(
                 G, target, job.cfg, c=job.c, distance=job.distance, init_ws=init_ws, init_noise=init_noise,
-                seeds=seeds, callback=on_step, should_stop=should_stop, state=state)
+                seeds=seeds, callback=on_step, should_stop=should_stop, state=state, encoder=job.encoder)
         except ProjectionInterrupted as interrupted:
             _save_states(interrupted.state, batch_targets, seeds, job, G)
             raise Interrupted(f"stopped before step {interrupted.state.step} of {interrupted.state.num_steps}; the "
@@ -246,7 +257,7 @@ def _write_photo(G, t: PreparedTarget, result, i: int, target: torch.Tensor, tun
     if state is not None:
         extra["resumed_from_step"] = state.step
     folder = photo_folder(job.outdir, t.path)
-    report = write_projection(folder, result, i, target, G, job.cfg, t.preprocessing, str(t.path),
+    report = write_projection(folder, result, i, target, G, job.run_cfg, t.preprocessing, str(t.path),
                               extra_report=extra, extra_meta=t.source_meta(), tuned=tuned)
     if t.alignment is not None:
         from .align import save_alignment
@@ -275,9 +286,13 @@ def _batches(count: int, batch_size: int, states: dict) -> list[list[int]]:
 
 
 def _state_meta(G, path: Path, seed: int, job: ProjectionJob) -> dict:
-    """What a saved state records about how it was made: the network, the source image, the settings."""
+    """What a saved state records about how it was made: the network, the source image, the settings and the
+    encoder it started from (its ``encoder_identity``; None: no encoder)."""
+    from .encoder import encoder_identity
+
     return {"source": str(path), "source_sha256": sha256_file(path) if path.is_file() else None, "seed": seed,
-            "projector": asdict(job.cfg), "crop": job.crop, "align": job.align, **model_provenance(G)}
+            "projector": asdict(job.cfg), "crop": job.crop, "align": job.align,
+            "encoder": encoder_identity(job.encoder) if job.encoder is not None else None, **model_provenance(G)}
 
 
 def _save_states(state: ProjectionState, batch_targets: list[PreparedTarget], seeds: list[int], job: ProjectionJob,
@@ -294,6 +309,10 @@ def _state_mismatch(meta: dict, now: dict) -> str | None:
         return f"it was made with another network (id {meta['model_id'][:12]}..., this one is {now['model_id'][:12]}...)"
     if meta.get("source_sha256") != now["source_sha256"]:
         return "it was made from another image of this name"
+    if meta.get("encoder") != now["encoder"]:
+        if meta.get("encoder") is None:
+            return "it was started without an encoder (pass --encoder none)"
+        return f"it was started from {'another' if now['encoder'] else 'an'} encoder (pass the same --encoder)"
     saved = {**(meta.get("projector") or {}), "crop": meta.get("crop"), "align": meta.get("align")}
     current = {**now["projector"], "crop": now["crop"], "align": now["align"]}
     changed = [k for k in current if k != "seed" and saved.get(k) != current[k]]  # the seed lives in the streams
@@ -311,7 +330,7 @@ def resumable_state(G, path, job: ProjectionJob) -> ProjectionState:
     problem = _state_mismatch(meta, _state_meta(G, Path(path), 0, job))
     if problem is None:
         try:
-            check_state(state, job.cfg, 1)
+            check_state(state, job.run_cfg, 1)
         except InputError as err:
             problem = str(err)
     if problem is not None:

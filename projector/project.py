@@ -13,10 +13,12 @@ Differences from the official script: the optimized noise maps are returned (and
 the final image) instead of being written into the generator's buffers; conditional
 networks work; any device. ``ProjectorConfig.preset('fast')``, the default, adds a better
 start, a shorter schedule and a per-image L-BFGS refinement of the latents at the end
-(``projector.refine``); its speed and quality: ``docs/projection.md``.
+(``projector.refine``); its speed and quality: ``docs/projection.md``. With a learned encoder
+(``project(..., encoder=)``) the optimization starts from the encoder's inversion instead, and
+``ProjectorConfig.preset('instant')`` returns that inversion without optimizing.
 
 ``project`` runs as phases: check the inputs, build the objective (``projector.objective``), start
-the latents (the mean w, a given latent, the best W samples, or a saved state), the Adam steps,
+the latents (the mean w, a given latent, an encoder's inversion, the best W samples, or a saved state), the Adam steps,
 the refinement, the result; every step ends in one progress report and one stop check.
 """
 
@@ -66,12 +68,20 @@ class ProjectorConfig:
     w_first: float = 0.0  # space 'w+': optimize one latent for all layers during this fraction of the steps first
     refine_steps: int = 0  # then this many L-BFGS iterations on the latents (noise maps fixed), each image its own
     refine_memory: int = 10  # curvature pairs each image's L-BFGS keeps
+    encoder_only: bool = False  # the encoder's inversion alone, no optimization (preset 'instant')
+    encoder_steps: int | None = None  # started from an encoder: these Adam steps (None: ``steps``)
+    encoder_refine_steps: int | None = None  # started from an encoder: these L-BFGS iterations (None: ``refine_steps``)
 
     def __post_init__(self):
         if self.space not in SPACES:
             raise InputError(f"unknown latent space {self.space!r}; use one of {SPACES}")
         if self.steps < 1:
             raise InputError(f"steps must be >= 1, got {self.steps}")
+        if self.encoder_only and self.space != "w+":
+            raise InputError("the instant preset gives the encoder's W+ latents; it takes no --space")
+        if (self.encoder_steps is not None and self.encoder_steps < 1) or (self.encoder_refine_steps or 0) < 0:
+            raise InputError(f"encoder_steps must be >= 1 and encoder_refine_steps >= 0, got {self.encoder_steps} "
+                             f"and {self.encoder_refine_steps}")
         if self.refine_steps < 0 or self.refine_memory < 1:
             raise InputError(f"refine_steps must be >= 0 and refine_memory >= 1, got {self.refine_steps} and "
                              f"{self.refine_memory}")
@@ -88,22 +98,39 @@ class ProjectorConfig:
 
     @property
     def total_steps(self) -> int:
-        """Optimizer steps and refinement iterations together (what progress counts)."""
-        return self.steps + self.refine_steps
+        """Optimizer steps and refinement iterations together (what progress counts; 0 for the encoder alone)."""
+        return 0 if self.encoder_only else self.steps + self.refine_steps
 
     @property
     def schedule(self) -> str:
         """The steps in words, e.g. ``'80 steps + 40 L-BFGS'``."""
-        return f"{self.steps} steps" + (f" + {self.refine_steps} L-BFGS" if self.refine_steps else "")
+        steps = f"{self.steps} steps" + (f" + {self.refine_steps} L-BFGS" if self.refine_steps else "")
+        return "encoder only" if self.encoder_only else steps
+
+    def encoder_started(self) -> "ProjectorConfig":
+        """The settings of a run that starts from an encoder's inversion: one start (no W-sample search) and
+        the ``encoder_steps`` / ``encoder_refine_steps`` schedule where the preset names one."""
+        if self.encoder_only:
+            return self
+        steps = self.steps if self.encoder_steps is None else self.encoder_steps
+        refine = self.refine_steps if self.encoder_refine_steps is None else self.encoder_refine_steps
+        return replace(self, init_samples=0, starts=1, keep_best_at=1.0, steps=steps, refine_steps=refine,
+                       encoder_steps=None, encoder_refine_steps=None)
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "ProjectorConfig":
-        """A named configuration: ``'official'`` (the paper's schedule, 1000 steps) or ``'fast'``
-        (a better start, a shorter search and an L-BFGS refinement; its speed and quality are measured
-        in ``docs/projection.md``); keyword arguments override fields (None keeps the preset's value)."""
+        """A named configuration: ``'official'`` (the paper's schedule, 1000 steps), ``'fast'`` (a better
+        start, a shorter search and an L-BFGS refinement; its speed and quality are measured in
+        ``docs/projection.md``) or ``'instant'`` (an encoder's inversion alone: ``project(..., encoder=)``);
+        keyword arguments override fields (None keeps the preset's value); a step count given applies to the
+        encoder-started schedule too."""
         if name not in PRESETS:
             raise InputError(f"unknown projector preset {name!r}; use one of {tuple(PRESETS)}")
-        return replace(cls(**PRESETS[name]), **{k: v for k, v in overrides.items() if v is not None})
+        fields = {k: v for k, v in overrides.items() if v is not None}
+        for given, encoder_field in (("steps", "encoder_steps"), ("refine_steps", "encoder_refine_steps")):
+            if given in fields:
+                fields.setdefault(encoder_field, fields[given])
+        return replace(cls(**PRESETS[name]), **fields)
 
 
 # The preset used when none is named (the CLI, ``project``, the studio); docs/projection.md compares the two.
@@ -117,7 +144,11 @@ PRESETS: dict[str, dict] = {
     # noise (the start is already in a good basin); then 40 L-BFGS iterations on the latents, which
     # converge where Adam crawls. Its measurements: docs/projection.md.
     "fast": {"steps": 80, "space": "w+", "w_first": 0.3, "initial_lr": 0.05, "initial_noise_factor": 0.0,
-             "init_samples": 64, "starts": 3, "keep_best_at": 0.2, "refine_steps": 40},
+             "init_samples": 64, "starts": 3, "keep_best_at": 0.2, "refine_steps": 40,
+             # Started from an encoder's inversion (``project(..., encoder=)``) instead of the W-sample search:
+             "encoder_steps": 80, "encoder_refine_steps": 40},
+    # The encoder's inversion (with its refinement passes) and nothing else: no steps, the network's noise maps.
+    "instant": {"encoder_only": True, "space": "w+", "optimize_noise": False},
 }
 
 
@@ -362,7 +393,8 @@ def _best_samples(G, cfg, c, objective: ProjectionObjective, n: int) -> torch.Te
 
 
 def _start_latents(G, cfg, objective, c, w_avg, init_ws, state, space: str) -> torch.Tensor:
-    """The first optimized latents: the saved state's, the best W samples, a given latent or the mean w."""
+    """The first optimized latents: the saved state's, the best W samples, a given latent (or an encoder's
+    inversion) or the mean w."""
     n = objective.target.shape[0]
     if state is not None:
         return state.w_opt.to(w_avg.device, torch.float32).clone()
@@ -387,15 +419,17 @@ def _start_noise(G, cfg, gens, init_noise, state, starts: int) -> list[torch.Ten
     return [m.to(device).expand(rows, -1, -1, -1).clone() for m in G.synthesis.const_noise()]
 
 
-def _start(G, cfg, objective, c, w_avg, seeds, init_ws, init_noise, state) -> _Optimization:
+def _start(G, cfg, objective, c, w_avg, seeds, init_ws, init_noise, state, encoder_ws=None) -> _Optimization:
     """The optimization's starting point: latents, noise maps, Adam (its moments from a saved state) and
-    one random stream per row (image i, start j; start 0 keeps the image's own seed)."""
+    one random stream per row (image i, start j; start 0 keeps the image's own seed). ``encoder_ws`` (an
+    encoder's inversion), unlike ``init_ws``, keeps the W-space first phase: it starts at their layers' mean."""
     starts = state.starts if state is not None else (cfg.starts if init_ws is None else 1)
     gens = [torch.Generator().manual_seed(int(s) + j * (1 << 32)) for s in seeds for j in range(starts)]
     space = "w" if cfg.space == "w" or (cfg.w_first > 0 and init_ws is None) else "w+"  # of the first steps
     if state is not None:
         space = state.space
-    w_opt = _start_latents(G, cfg, objective, c, w_avg, init_ws, state, space).requires_grad_(True)
+    given = init_ws if init_ws is not None else encoder_ws
+    w_opt = _start_latents(G, cfg, objective, c, w_avg, given, state, space).requires_grad_(True)
     noise = _start_noise(G, cfg, gens, init_noise, state, starts)
     if state is not None:
         try:
@@ -507,8 +541,8 @@ def _result(G, cfg: ProjectorConfig, objective: ProjectionObjective, run: _Optim
 def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: torch.Tensor | None = None,
             distance=None, init_ws: torch.Tensor | None = None, init_noise: list[torch.Tensor] | None = None,
             seeds: list[int] | None = None, callback: Callable[[ProjectionStep], None] | None = None,
-            should_stop: Callable[[], bool] | None = None, state: ProjectionState | None = None
-            ) -> ProjectionResult:
+            should_stop: Callable[[], bool] | None = None, state: ProjectionState | None = None,
+            encoder=None) -> ProjectionResult:
     """Find ws (and noise maps) that make ``G`` draw ``target``.
 
     Args:
@@ -527,6 +561,9 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
             raised carrying a ``ProjectionState`` (the step is finished first, so the state is whole).
         state: continue a projection from its ``ProjectionState`` (same ``G``, targets, ``cfg`` and
             seeds): the result equals the uninterrupted run's (``check_state`` refuses one that does not fit).
+        encoder: a ``projector.encoder.Encoder`` for ``G`` (``load_encoder``): the optimization starts from its
+            inversion instead of the W-sample search, with ``cfg.encoder_started()``'s schedule (unless
+            ``init_ws`` is given); with ``cfg.encoder_only`` (preset ``'instant'``) its inversion is the result.
     """
     started = time.perf_counter()
     cfg = ProjectorConfig.preset(DEFAULT_PRESET) if cfg is None else cfg
@@ -536,15 +573,23 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
         raise InputError(f"target must be [N, {G.img_channels}, {R}, {R}], got {list(target.shape)}")
     n = target.shape[0]
     seeds = [cfg.seed + i for i in range(n)] if seeds is None else list(seeds)
+    if encoder is not None and init_ws is None:
+        cfg = cfg.encoder_started()
     if state is not None:
         check_state(state, cfg, n)
     if distance is None:
         distance, _ = make_perceptual("auto", device=device)
     c = _class_labels(G, c, n, device)
-    w_avg, w_std = _w_statistics(G, cfg, c, n)
     objective = ProjectionObjective(target.to(device, torch.float32), distance, cfg.max_loss_resolution,
                                     cfg.mse_weight, render_batch=images_per_batch(G, 16))
-    run = _start(G, cfg, objective, c, w_avg, seeds, init_ws, init_noise, state)
+    if cfg.encoder_only:
+        from .encoder.instant import instant_result
+
+        return instant_result(G, encoder, objective, started)
+    w_avg, w_std = _w_statistics(G, cfg, c, n)
+    encoder_ws = encoder.invert(objective.target, G) if encoder is not None and init_ws is None and state is None \
+        else None
+    run = _start(G, cfg, objective, c, w_avg, seeds, init_ws, init_noise, state, encoder_ws)
     after_step = partial(_after_step, G, cfg, callback, should_stop)
     first_step = state.step if state is not None else 0
     _adam_phase(G, cfg, objective, run, w_std, first_step, after_step)

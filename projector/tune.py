@@ -99,6 +99,23 @@ def pivot_space(space: str | None, tuning: bool) -> str | None:
     return space or (PIVOT_SPACE if tuning else None)
 
 
+PIVOTS = ("projection", "encoder")
+
+
+def pivot_settings(preset: str, space: str | None, tuning: bool, pivot: str = "projection") -> tuple[str, str | None]:
+    """(projector preset, latent space) of the projection before tuning. Pivot ``'projection'``: ``preset`` in
+    ``pivot_space``; pivot ``'encoder'`` (or the ``'instant'`` preset): the encoder's inversion is the pivot,
+    no optimization before tuning (GANInverter's two-stage pipeline), in its W+."""
+    if pivot not in PIVOTS:
+        raise InputError(f"unknown pivot {pivot!r}; use one of {PIVOTS}")
+    if pivot == "encoder" and not tuning:
+        raise InputError("--pivot encoder names the pivot of --tune; without tuning, --preset instant is the "
+                         "encoder's inversion")
+    if pivot == "encoder" or preset == "instant":
+        return "instant", space
+    return preset, pivot_space(space, tuning)
+
+
 @dataclass
 class TuneStep:
     """Progress of one tuning step: which photo (None when several are tuned at once), the step's

@@ -29,13 +29,20 @@ class LossChoice(str, Enum):
 class Preset(str, Enum):
     fast = "fast"
     official = "official"
+    instant = "instant"
+
+
+class Pivot(str, Enum):
+    projection = "projection"
+    encoder = "encoder"
 
 
 def project_command(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images.")],
     network: NetworkOpt = "demo",
     outdir: OutDirOpt = Path("out"),
-    preset: Annotated[Preset, typer.Option("--preset", help="fast (a better start, a shorter search, then L-BFGS) or official (the paper's algorithm); their speed and quality: docs/projection.md.")] = Preset.fast,
+    preset: Annotated[Preset, typer.Option("--preset", help="fast (a better start, a shorter search, then L-BFGS), official (the paper's algorithm) or instant (the encoder alone); their speed and quality: docs/projection.md.")] = Preset.fast,
+    encoder: Annotated[str | None, typer.Option("--encoder", help="Encoder file (s2edit train-encoder) to start from, or 'none'; default: the network's shipped encoder, if any, for the fast and instant presets.")] = None,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Adam steps (default: the preset's, fast 80, official 1000).")] = None,
     refine_steps: Annotated[int | None, typer.Option("--refine-steps", min=0, help="L-BFGS iterations on the latents after the Adam steps (default: the preset's, fast 40, official 0).")] = None,
     space: Annotated[Space | None, typer.Option("--space", help="w (one latent, as the paper) or w+ (one per layer); default: the preset's (w with --tune).")] = None,
@@ -52,6 +59,7 @@ def project_command(
     save_video: Annotated[bool, typer.Option("--save-video", help="Write proj.mp4: target | projection during optimization.")] = False,
     video_every: Annotated[int, typer.Option("--video-every", min=1, help="One video frame per this many steps.")] = 10,
     tune: Annotated[bool, typer.Option("--tune", help="Then tune the generator around the pivot (PTI).")] = False,
+    pivot: Annotated[Pivot, typer.Option("--pivot", help="The pivot for --tune: the projection, or the encoder's inversion (the instant preset, no optimization before tuning).")] = Pivot.projection,
     tune_steps: Annotated[int, typer.Option("--tune-steps", min=0, help="Tuning steps (PTI: 350).")] = 350,
     tune_lr: Annotated[float, typer.Option("--tune-lr", parser=finite(0), help="Tuning learning rate.")] = 3e-4,
     locality: Annotated[bool, typer.Option("--locality/--no-locality", help="Locality regularization.")] = False,
@@ -64,33 +72,57 @@ def project_command(
     """Project photos into the generator's latent space: <outdir>/<name>/{target,proj}.png, latents, report, and
     <outdir>/summary.json. Under torchrun (--nproc_per_node N -m cli project) each process projects its share. An
     unreadable image is listed as failed in summary.json, the others are projected: exit code 1 (2 if none was)."""
-    from projector import ProjectorConfig, TuneConfig, pivot_space
+    from projector import TuneConfig
     from projector.distributed import ProjectionJob, current_rank, project_sharded
     from projector.images import collect_images
-    from projector.latent_file import load_latent
-    from stylegan2_core import class_labels
 
     from .._console import graceful_stop, progress
     from .._options import hold_outdir, load_network, resolve_device
 
     paths = collect_images(images)
-    cfg = ProjectorConfig.preset(preset.value, steps=steps, refine_steps=refine_steps, initial_lr=lr, seed=seed,
-                                 space=pivot_space(space and space.value, tune),
-                                 optimize_noise=noise is NoiseChoice.optimize, mse_weight=mse)
+    name, cfg = _config(preset, pivot, tune, space, noise, steps, refine_steps, lr, seed, mse)
     tune_cfg = TuneConfig(steps=tune_steps, lr=tune_lr, locality=locality, shared=tune_shared) if tune else None
     rank = current_rank(resolve_device(device))
     G = load_network(network, rank.device)
-    job = ProjectionJob(outdir, cfg, crop=not no_crop, align=align, batch_size=batch_size,
-                        c=class_labels(class_idx, G.c_dim) if G.c_dim or class_idx is not None else None,
-                        distance=_perceptual(loss.value, rank), init=load_latent(init, G) if init is not None else None,
-                        save_video=save_video, video_every=video_every, tune_cfg=tune_cfg, resume=resume, force=force)
+    c, init_latent = _inputs(G, class_idx, init)
+    job = ProjectionJob(outdir, cfg, crop=not no_crop, align=align, batch_size=batch_size, c=c,
+                        distance=_perceptual(loss.value, rank), init=init_latent, save_video=save_video,
+                        video_every=video_every, tune_cfg=tune_cfg, resume=resume, force=force,
+                        encoder=_encoder(encoder, G, cfg) if init is None or cfg.encoder_only else None)
     with (hold_outdir(outdir, "project", rank), progress() if rank.is_main else contextlib.nullcontext() as bar,
           graceful_stop() as stop_requested):
         run = project_sharded(G, paths, job, rank=rank, should_stop=stop_requested,
-                              callback=_batch_progress(bar, cfg.total_steps, tune_steps) if rank.is_main else None)
+                              callback=_batch_progress(bar, job.run_cfg.total_steps, tune_steps) if rank.is_main else None)
     if rank.is_main:  # one progress display and one summary: rank 0's
-        _print_summary(run, f"projection ({preset.value} preset, {cfg.space}, {cfg.schedule}, {job.distance.name}, "
+        _print_summary(run, f"projection ({name} preset, {cfg.space}, {job.run_cfg.schedule}, {job.distance.name}, "
                             f"{rank.world_size} x {rank.device.type})", outdir)
+
+
+def _inputs(G, class_idx, init):
+    """The class label (conditional networks, or a label given) and the starting latent record, if any."""
+    from projector.latent_file import load_latent
+    from stylegan2_core import class_labels
+
+    c = class_labels(class_idx, G.c_dim) if G.c_dim or class_idx is not None else None
+    return c, load_latent(init, G) if init is not None else None
+
+
+def _config(preset: Preset, pivot: Pivot, tune: bool, space: Space | None, noise: NoiseChoice, steps, refine_steps,
+            lr, seed, mse):
+    """(preset name, ``ProjectorConfig``) of the projection (before tuning, ``projector.pivot_settings``)."""
+    from projector import ProjectorConfig, pivot_settings
+
+    name, space = pivot_settings(preset.value, space and space.value, tune, pivot.value)
+    optimize_noise = noise is NoiseChoice.optimize and name != "instant"  # the instant preset keeps the network's
+    return name, ProjectorConfig.preset(name, space=space, optimize_noise=optimize_noise, steps=steps,
+                                        refine_steps=refine_steps, initial_lr=lr, seed=seed, mse_weight=mse)
+
+
+def _encoder(spec: str | None, G, cfg):
+    """The encoder the projection starts from (``projector.encoder.projection_encoder``), or None."""
+    from projector.encoder import projection_encoder
+
+    return projection_encoder(spec, G, cfg)
 
 
 def _perceptual(kind: str, rank):

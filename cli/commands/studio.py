@@ -40,6 +40,10 @@ def studio_command(
                                                                                "demo world's attribute "
                                                                                "directions (kept in "
                                                                                "OUTDIR/.cache).")] = 1000,
+    encoder: Annotated[str | None, typer.Option("--encoder", help="Encoder file (s2edit train-encoder): a dropped "
+                                                                  "photo shows its instant inversion and Project "
+                                                                  "refines it; 'none': no encoder; default: the "
+                                                                  "network's shipped one, if any.")] = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Serve the studio: drop a photo, watch it project, move sliders, export PNG / latent / video."""
@@ -54,6 +58,7 @@ def studio_command(
         from ..studio.app import StudioServer, create_app
     except ImportError as err:
         raise InputError(f"the studio needs its extra ({err.name} is missing): pip install 's2edit[studio]'") from None
+    from projector.encoder import studio_encoders
     from projector.outputs import check_outputs
     from projector.studio import StudioNetwork
 
@@ -63,8 +68,10 @@ def studio_command(
     _check_port(host, port)
     check_outputs([outdir / ".uploads" / "check"], force=False)
     dev = resolve_device(device)
-    networks = [StudioNetwork(name, load_network(name, dev), directions or (), world_samples=world_samples,
-                              cache_dir=outdir / ".cache") for name in (network or ["demo"])]
+    names = network or ["demo"]
+    generators = [load_network(name, dev) for name in names]
+    networks = [StudioNetwork(name, G, directions or (), world_samples=world_samples, cache_dir=outdir / ".cache",
+                              encoder=enc) for name, G, enc in zip(names, generators, studio_encoders(encoder, generators))]
     app = create_app(StudioServer(networks, outdir, host=host))
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     out.print(url)

@@ -63,13 +63,15 @@ class StudioNetwork:
         pca_samples: z samples behind the PCA directions.
         k: SeFa and PCA directions offered.
         cache_dir: where the world-attribute fit is kept between runs (a directions file); None: not kept.
+        encoder: a ``projector.encoder.Encoder`` for ``G``: a dropped photo shows its instant inversion and
+            projection starts from it (``projector.encoder.studio_encoders`` finds one per network).
     """
 
     def __init__(self, name: str, G, direction_files=(), world_samples: int = 1000, pca_samples: int = 10_000,
-                 k: int = 8, cache_dir=None):
+                 k: int = 8, cache_dir=None, encoder=None):
         if G.c_dim:
             raise InputError(f"{name}: conditional network ({G.c_dim} classes); the studio edits unconditional ones")
-        self.name, self.G = name, G
+        self.name, self.G, self.encoder = name, G, encoder
         self.k, self.world_samples, self.pca_samples = k, world_samples, pca_samples
         self.direction_files = [Path(p) for p in direction_files]
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None

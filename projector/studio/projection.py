@@ -105,11 +105,12 @@ class Tuning:
 @dataclass
 class ProjectionOutcome:
     """What a run leaves: the latent [1, num_ws, w_dim], its noise maps (None: not optimized), the report,
-    and the tuned generator when it was tuned."""
+    the settings it ran with and the tuned generator when it was tuned."""
 
     ws: torch.Tensor
     noise: list[torch.Tensor] | None
     report: dict
+    config: ProjectorConfig
     tuning: Tuning | None = None
 
 
@@ -148,24 +149,27 @@ def _tune(G, target, ws, noise, distance, options: ProjectionOptions, slot: Proj
 
 def run_projection(G, target: torch.Tensor, options: ProjectionOptions, distance, slot: ProjectionSlot,
                    progress: Callable[[ProjectionUpdate], None] | None = None,
-                   every: int | None = None) -> ProjectionOutcome:
+                   every: int | None = None, encoder=None) -> ProjectionOutcome:
     """Project ``target`` [1, C, R, R] (then tune when ``options.tune``); ``slot.stop`` ends the run early.
+    With ``encoder`` the projection starts from its inversion (``project(..., encoder=)``).
 
     The caller holds ``slot``. ``progress`` gets a ``ProjectionUpdate`` every ``every`` steps (default:
     about 20 per run) and at the last step. A stopped projection keeps its last step's latent and is
     not tuned; a stopped tuning keeps the untuned generator.
     """
     cfg = options.config()
+    cfg = cfg.encoder_started() if encoder is not None else cfg
     on_step = _reporter(progress, every or max(1, cfg.total_steps // 20), "project")
     try:
-        result = project(G, target, cfg, distance=distance, callback=on_step, should_stop=slot.stop.is_set)
+        result = project(G, target, cfg, distance=distance, callback=on_step, should_stop=slot.stop.is_set,
+                         encoder=encoder)
     except ProjectionInterrupted as stopped:
         ws, noise = stopped_latent(stopped.state, G, cfg.optimize_noise)
         report = {"steps": stopped.state.step, "loss": getattr(distance, "name", "custom"), "stopped": True}
-        return ProjectionOutcome(ws, noise, report)
-    noise = result.noise if cfg.optimize_noise else None
+        return ProjectionOutcome(ws, noise, report, cfg)
+    noise = result.noise if cfg.optimize_noise or cfg.encoder_only else None
     report = {**projection_report(result, 0, target, cfg), "stopped": False}
     tuning = None
     if options.tune:
         tuning, report["tuning"] = _tune(G, target, result.ws, noise, distance, options, slot, progress, every)
-    return ProjectionOutcome(result.ws, noise, report, tuning)
+    return ProjectionOutcome(result.ws, noise, report, cfg, tuning)

@@ -215,13 +215,24 @@ class StudioSession:
         else:
             target, prep = prepare_target(read_image(path), res)
             info["source_size"] = list(prep.source_size)
+        stem = safe_name(label or Path(path).stem)
+        start = self._photo_start(target, stem)  # shown until projected
         with self._lock:
             self.target, self.report, self.tuning = target, None, None
             self.preprocessing = prep
-            stem = safe_name(label or Path(path).stem)
-            mean = self.net.G.mapping.w_avg.reshape(1, 1, -1).expand(-1, self.net.G.num_ws, -1).clone()
-            self._reset(_Latent(mean, None, stem, {"source": f"photo {stem}"}))  # shown until projected
+            self._reset(start)
         return info
+
+    def _photo_start(self, target: torch.Tensor, stem: str) -> _Latent:
+        """What a new photo shows until it is projected: the encoder's instant inversion (with the network's
+        constant noise, as ``s2edit project --preset instant`` saves it) or, without an encoder, the mean w."""
+        G, encoder = self.net.G, self.net.encoder
+        if encoder is None:
+            mean = G.mapping.w_avg.reshape(1, 1, -1).expand(-1, G.num_ws, -1).clone()
+            return _Latent(mean, None, stem, {"source": f"photo {stem}"})
+        ws = encoder.invert(target, G)
+        return _Latent(ws, [m.clone() for m in G.synthesis.const_noise()], stem,
+                       {"source": f"instant inversion of {stem}", "instant": True})
 
     # ----- the edit state
     def _checked(self, state: dict) -> dict:
@@ -347,7 +358,8 @@ class StudioSession:
             return {"network": self.network_index, "source": self.base.label, "state": self.state,
                     "undo": len(self.history), "has_target": self.target is not None,
                     "projected": self.report is not None, "report": self.report, "tuned": self.tuning is not None,
-                    "saved_noise": self.base.noise is not None, "mix_latent": self.mix_latent is not None}
+                    "saved_noise": self.base.noise is not None, "mix_latent": self.mix_latent is not None,
+                    "instant": bool(self.base.meta.get("instant")) and self.report is None}
 
     def target_image(self) -> np.ndarray | None:
         with self._lock:
@@ -357,7 +369,8 @@ class StudioSession:
     def project(self, options: ProjectionOptions | None = None,
                 progress: Callable[[ProjectionUpdate], None] | None = None, every: int | None = None) -> dict:
         """Project the loaded photo with ``projector.project`` (then tune with ``projector.tune`` when asked);
-        the result becomes the latent being edited.
+        the result becomes the latent being edited. With the network's encoder the projection starts from its
+        inversion (the one shown since the photo was dropped).
 
         Holds the server's projection slot (``StudioBusyError`` while another runs). ``progress`` gets
         a ``ProjectionUpdate`` every ``every`` steps (default: about 20 updates per run) and at the last
@@ -373,12 +386,13 @@ class StudioSession:
         distance, notice = self.net.distance(options.loss)
         self.slot.acquire(self.sid)
         try:
-            outcome = run_projection(self.net.G, target, options, distance, self.slot, progress, every)
+            outcome = run_projection(self.net.G, target, options, distance, self.slot, progress, every,
+                                     encoder=self.net.encoder)
         finally:
             self.slot.release()
         with self._lock:
             self._reset(_Latent(outcome.ws, outcome.noise, label, {
-                "source": f"projection of {label}", "space": cfg.space, "projector": asdict(cfg),
+                "source": f"projection of {label}", "space": cfg.space, "projector": asdict(outcome.config),
                 "loss": outcome.report.get("loss"), "preprocessing": asdict(prep)}))
             self.report = {**outcome.report, "notice": notice}
             self.tuning = outcome.tuning

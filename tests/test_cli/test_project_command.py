@@ -129,3 +129,72 @@ def test_resume_refuses_a_state_of_another_space(tmp_path):
     assert state.read_bytes() == before
     r = s2edit("project", photo, "--network", FIXTURES / "ada_tiny.pkl", "--outdir", out, "--device", "cpu")
     assert r.returncode == 2 and "--resume" in r.stderr and "--force" in r.stderr, r.stderr
+
+
+def _tiny_encoder_file(path: Path) -> Path:
+    """An encoder file for ada_tiny: freshly initialised, its head biases set at random (a fixed answer other
+    than w_avg)."""
+    from projector.encoder import Encoder, EncoderConfig, save_encoder
+    from stylegan2_core import load_generator, model_id
+
+    G = load_generator(FIXTURES / "ada_tiny.pkl")
+    encoder = Encoder(EncoderConfig(resolution=32, num_ws=G.num_ws, w_dim=G.w_dim, working_resolution=32,
+                                    channel_base=256, channel_max=32, blocks=1, head_channels=32, passes=2))
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for head in encoder.heads.values():
+            head.bias.copy_(0.3 * torch.randn(head.bias.shape, generator=gen))
+    return save_encoder(path, encoder, model_id(G), network="ada_tiny")
+
+
+def test_project_instant_preset_and_edit_renders_its_proj_png(tmp_path):
+    from projector.images import read_image
+
+    _write_targets(tmp_path)
+    enc = _tiny_encoder_file(tmp_path / "enc.safetensors")
+    out = tmp_path / "out"
+    r = s2edit("project", tmp_path / "a.png", "--network", FIXTURES / "ada_tiny.pkl", "--encoder", enc,
+               "--preset", "instant", "--outdir", out, "--loss", "effnet", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    folder = out / "a"
+    assert {"target.png", "proj.png", "projected_w.npz", "latent.safetensors", "report.json"} <= {
+        p.name for p in folder.iterdir()}
+    report = json.loads((folder / "report.json").read_text())
+    assert report["steps"] == 0 and report["noise"] == "fixed" and np.isfinite(report["psnr_db"])
+    assert report["seconds"] >= 0 and np.isfinite(report["perceptual_distance"])
+    r = s2edit("directions", "sefa", "--network", FIXTURES / "ada_tiny.pkl", "-k", 1, "--output", tmp_path / "d.npz")
+    assert r.returncode == 0, r.stderr
+    r = s2edit("edit", folder / "latent.safetensors", "--network", FIXTURES / "ada_tiny.pkl", "-d", tmp_path / "d.npz",
+               "--strength", "0", "--outdir", tmp_path / "e", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    edited = [p for p in (tmp_path / "e").glob("*.png") if not p.name.endswith("_strip.png")]
+    assert len(edited) == 1
+    diff = np.abs(read_image(edited[0]) - read_image(folder / "proj.png")).max()
+    assert diff <= 1 / 255 + 1e-6  # the same image, up to one level of rounding
+
+
+def test_project_instant_without_an_encoder_is_one_line(tmp_path):
+    _write_targets(tmp_path)
+    r = s2edit("project", tmp_path / "a.png", "--network", FIXTURES / "ada_tiny.pkl", "--preset", "instant",
+               "--outdir", tmp_path / "o", "--loss", "effnet", "--device", "cpu")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "no encoder was found" in lines[0] and "s2edit train-encoder" in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_project_fast_starts_from_the_named_encoder(tmp_path):
+    _write_targets(tmp_path)
+    enc = _tiny_encoder_file(tmp_path / "enc.safetensors")
+    out = tmp_path / "out"
+    r = s2edit("project", tmp_path / "a.png", "--network", FIXTURES / "ada_tiny.pkl", "--encoder", enc, "--outdir",
+               out, "--loss", "effnet", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    from projector import ProjectorConfig
+    from stylegan2_core.fileio import read_metadata
+
+    fast = ProjectorConfig.preset("fast")
+    meta = read_metadata(out / "a" / "latent.safetensors")
+    assert meta["projector"]["init_samples"] == 0 and meta["projector"]["steps"] == fast.encoder_steps
+    report = json.loads((out / "a" / "report.json").read_text())
+    assert report["steps"] == fast.encoder_steps + fast.encoder_refine_steps

@@ -105,3 +105,29 @@ def test_an_unreadable_photo_does_not_stop_the_other_rank(photos, tmp_path):
     summary = json.loads((out / SUMMARY_NAME).read_text())
     assert [("failed" in item) for item in summary["images"]] == [False, True, False, False]
     assert all(complete(p, out) for p in mixed if p.stem != f"{photos[0].stem}x")
+
+
+def test_instant_preset_under_torchrun(photos, tmp_path):
+    """A folder through the encoder, two processes: every photo's latent is the encoder's inversion of its target."""
+    from projector.encoder import Encoder, EncoderConfig, load_encoder, save_encoder
+    from projector.images import load_target
+    from projector.latent_file import load_latent
+    from stylegan2_core import model_id
+
+    G = load_generator(FIXTURES / "ada_tiny.pkl")
+    encoder = Encoder(EncoderConfig(resolution=32, num_ws=G.num_ws, w_dim=G.w_dim, working_resolution=32,
+                                    channel_base=256, channel_max=32, blocks=1, head_channels=32, passes=2))
+    with torch.no_grad():
+        for head in encoder.heads.values():
+            head.bias.copy_(0.3 * torch.randn(head.bias.shape, generator=torch.Generator().manual_seed(1)))
+    enc = save_encoder(tmp_path / "enc.safetensors", encoder, model_id(G))
+    out = tmp_path / "out"
+    run = _project(photos, out, "--preset", "instant", "--encoder", str(enc))
+    assert run.returncode == 0, run.stderr[-3000:]
+    loaded = load_encoder(enc, G)
+    for photo in photos:
+        target, _ = load_target(out / photo.stem / "target.png", G.img_resolution)
+        record = load_latent(out / photo.stem / "latent.safetensors", G)
+        torch.testing.assert_close(record.ws, loaded.invert(target, G), atol=1e-5, rtol=0)
+        assert json.loads((out / photo.stem / "report.json").read_text())["steps"] == 0
+    assert len(json.loads((out / SUMMARY_NAME).read_text())["images"]) == len(photos)

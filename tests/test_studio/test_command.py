@@ -58,3 +58,20 @@ def test_studio_command_serves_and_warns_off_localhost(tmp_path):
         _, err = proc.communicate(timeout=30)
     assert "warning: listening on 127.0.0.2" in " ".join(err.split())
     assert (tmp_path / "out").is_dir()
+
+
+def test_an_encoder_for_another_network_is_a_one_line_error(tmp_path):
+    from projector.encoder import Encoder, EncoderConfig, save_encoder
+
+    enc = save_encoder(tmp_path / "enc.safetensors", Encoder(EncoderConfig(
+        resolution=32, num_ws=8, w_dim=64, working_resolution=32, channel_base=256, channel_max=32, blocks=1,
+        head_channels=32)), "0" * 64)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = subprocess.run([sys.executable, "-m", "cli", "studio", "--network", ROOT / "tests" / "fixtures" / "ada_tiny.pkl",
+                        "--encoder", enc, "--port", str(port), "--outdir", tmp_path / "out", "--device", "cpu"],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "enc.safetensors" in lines[0] and "none of the --network ones" in lines[0]

@@ -314,3 +314,66 @@ def test_latent_for_another_network_is_refused(session, tmp_path):
                                             ("", "image"), ("..", "image"), ("Face 01.JPG", "Face_01")])
 def test_safe_names(text, expected):
     assert safe_name(text) == expected
+
+
+def _tiny_encoder(G, seed: int = 0):
+    """A freshly initialised encoder for ``G`` with random head biases (an answer other than w_avg)."""
+    from projector.encoder import Encoder, EncoderConfig
+
+    encoder = Encoder(EncoderConfig(resolution=G.img_resolution, num_ws=G.num_ws, w_dim=G.w_dim,
+                                    working_resolution=G.img_resolution, channel_base=256, channel_max=32, blocks=1,
+                                    head_channels=32, passes=2)).eval().requires_grad_(False)
+    gen = torch.Generator().manual_seed(seed)
+    for head in encoder.heads.values():
+        head.bias.copy_(0.3 * torch.randn(head.bias.shape, generator=gen))
+    return encoder
+
+
+def test_dropped_photo_shows_the_instant_inversion_and_project_refines_it(tmp_path, monkeypatch):
+    import projector.studio.projection as projection
+    from projector.studio import StudioNetwork
+    from stylegan2_core import load_generator
+
+    G = load_generator(ROOT / "tests" / "fixtures" / "ada_tiny.pkl")
+    encoder = _tiny_encoder(G)
+    session = StudioSession([StudioNetwork("tiny", G, k=2, encoder=encoder)], tmp_path)
+    session.load_photo(WORLD_FACE)
+    inverted = encoder.invert(session.target, G)
+    assert torch.equal(session.base.ws, inverted) and session.info()["instant"]
+    with torch.no_grad():
+        expected = to_uint8(G.synthesis(inverted, noise_mode="const"))[0]
+    assert np.array_equal(session.render(), expected)
+
+    steps, used = [], {}
+
+    def recording_project(*args, callback, **kwargs):
+        used.update(kwargs)
+        return project(*args, callback=lambda s: (steps.append(s), callback(s)), **kwargs)
+
+    project = projection.project
+    monkeypatch.setattr(projection, "project", recording_project)
+    report = session.project(ProjectionOptions(steps=20, loss="effnet"), progress=lambda u: session.slot.stop.set(),
+                             every=1)
+    assert used["encoder"] is encoder and report["stopped"] and report["steps"] == 1
+    # the first step's learning rate is 0: its latent is the start, the mean over layers of the encoder's ws
+    assert torch.equal(steps[0].ws, inverted.mean(dim=1, keepdim=True).expand(-1, G.num_ws, -1))
+    assert not session.info()["instant"]
+
+
+def test_studio_encoders_per_network(tmp_path, monkeypatch):
+    import projector.encoder.registry as registry
+    from projector.encoder import save_encoder, studio_encoders
+    from stylegan2_core import load_generator, model_id
+
+    monkeypatch.setattr(registry, "ENCODER_ASSETS", tmp_path / "assets")
+    tiny = load_generator(ROOT / "tests" / "fixtures" / "ada_tiny.pkl")
+    other = load_generator(ROOT / "tests" / "fixtures" / "tf_tiny.pkl")
+    assert studio_encoders(None, [tiny, other]) == [None, None]
+    path = save_encoder(tmp_path / "enc.safetensors", _tiny_encoder(tiny), model_id(tiny))
+    found = studio_encoders(path, [other, tiny])
+    assert found[0] is None and found[1] is not None
+    assert studio_encoders("none", [tiny]) == [None]
+    with pytest.raises(InputError, match="none of the --network ones"):
+        studio_encoders(path, [other])
+    save_encoder(tmp_path / "assets" / f"encoder-{model_id(tiny)[:12]}.safetensors", _tiny_encoder(tiny), model_id(tiny))
+    assert studio_encoders(None, [other, tiny])[1] is not None

@@ -67,3 +67,34 @@ def test_project_tune_then_edit_and_mix(tmp_path):
     r = s2edit("edit", folder / "latent.safetensors", "--network", "demo", "--direction", tmp_path / "smile.npz",
                "--strength", "1", "--outdir", tmp_path / "missing")
     assert "not found" in _one_line_error(r)
+
+
+def test_project_tune_with_the_encoder_pivot(tmp_path):
+    """--pivot encoder: the encoder's inversion is the pivot (no optimization before tuning), then tuning."""
+    import torch
+
+    from projector.encoder import Encoder, EncoderConfig, save_encoder
+    from stylegan2_core import load_generator, model_id
+
+    net = Path(__file__).parents[1] / "fixtures" / "ada_tiny.pkl"
+    G = load_generator(net)
+    encoder = Encoder(EncoderConfig(resolution=32, num_ws=G.num_ws, w_dim=G.w_dim, working_resolution=32,
+                                    channel_base=256, channel_max=32, blocks=1, head_channels=32, passes=2))
+    enc = save_encoder(tmp_path / "enc.safetensors", encoder, model_id(G))
+    from projector.images import save_image
+
+    with torch.no_grad():
+        save_image(tmp_path / "p.png", G(torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(5)))[0])
+    out = tmp_path / "out"
+    r = s2edit("project", tmp_path / "p.png", "--network", net, "--tune", "--pivot", "encoder", "--encoder", enc,
+               "--tune-steps", 2, "--loss", "effnet", "--device", "cpu", "--outdir", out)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((out / "p" / "report.json").read_text())
+    assert report["steps"] == 0 and report["space"] == "w+" and report["tuned"]["steps"] == 2
+    meta = read_metadata(out / "p" / "latent.safetensors")
+    assert meta["projector"]["encoder_only"] and meta["tuned"]["file"] == "tuned.safetensors"
+    pivot = torch.as_tensor(np.load(out / "p" / "projected_w.npz")["w"])
+    torch.testing.assert_close(pivot, G.mapping.w_avg.reshape(1, 1, -1).expand_as(pivot))  # untrained: w_avg
+    r = s2edit("project", tmp_path / "p.png", "--network", net, "--tune", "--pivot", "encoder", "--encoder", "none",
+               "--loss", "effnet", "--device", "cpu", "--outdir", tmp_path / "o2")
+    assert "no encoder was found" in _one_line_error(r)

@@ -244,7 +244,8 @@ async function afterNewSource(info) {
   await Promise.all([loadImage($("before"), "before"), loadImage($("after"), "after")]);
   if (info.has_target) { await loadImage($("target"), "target"); $("no-target").hidden = true; }
   else { $("target").hidden = true; $("no-target").hidden = false; $("landmarks").hidden = true; }
-  $("step").textContent = info.has_target ? (info.projected ? "projected" : "ready to project") : "no photo loaded";
+  $("step").textContent = !info.has_target ? "no photo loaded" : info.projected ? "projected"
+    : info.instant ? "the encoder's instant inversion: Project refines it" : "ready to project";
   $("report").textContent = info.report ? reportText(info.report) : "";
   loadThumbs();
 }
