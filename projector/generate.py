@@ -17,8 +17,8 @@ from stylegan2_core.latent import sample_ws
 from .images import save_grid, save_pixels
 from .outputs import record_outputs
 
-__all__ = ["GRID_NAME", "MAX_GRID_IMAGES", "seed_image_paths", "parse_translate", "image_transform",
-           "generate_seed_images"]
+__all__ = ["GRID_NAME", "MAX_GRID_IMAGES", "seed_image_paths", "parse_translate", "parse_translate_path",
+           "parse_rotate_path", "check_transformable", "image_transform", "generate_seed_images"]
 
 GRID_NAME = "grid.png"
 MAX_GRID_IMAGES = 4096
@@ -42,6 +42,37 @@ def parse_translate(text: str) -> tuple[float, float]:
     return values
 
 
+def parse_translate_path(text: str | None) -> list[tuple[float, float]] | None:
+    """``"0,0:0.2,0"`` -> [(0, 0), (0.2, 0)]: translation keyframes x,y (image widths), colon-separated
+    (None: no path)."""
+    if text is None:
+        return None
+    try:
+        return [parse_translate(part) for part in str(text).split(":")]
+    except InputError:
+        raise InputError(f"bad --translate-path {text!r}: expected X,Y:X,Y..., e.g. 0,0:0.2,0") from None
+
+
+def parse_rotate_path(text: str | None) -> list[float] | None:
+    """``"0:30"`` -> [0.0, 30.0]: rotation keyframes in degrees, colon-separated (None: no path)."""
+    if text is None:
+        return None
+    try:
+        values = [float(part) for part in str(text).split(":")]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) for v in values):
+        raise InputError(f"bad --rotate-path {text!r}: expected DEGREES:DEGREES..., e.g. 0:30")
+    return values
+
+
+def check_transformable(G) -> None:
+    """``InputError`` unless ``G`` is a StyleGAN3 network (StyleGAN2 has no input transform to move)."""
+    if not hasattr(G.synthesis, "set_transform"):
+        where = getattr(getattr(G, "checkpoint", None), "path", "this network")
+        raise InputError(f"{where}: translate/rotate need a StyleGAN3 network; this is a StyleGAN2 generator")
+
+
 @contextlib.contextmanager
 def image_transform(G, translate=(0.0, 0.0), rotate: float = 0.0) -> Iterator[None]:
     """Inside the block, StyleGAN3 network ``G`` draws its images translated by ``translate`` (x, y, in image
@@ -49,9 +80,7 @@ def image_transform(G, translate=(0.0, 0.0), rotate: float = 0.0) -> Iterator[No
 
     StyleGAN2 networks have no input transform: ``InputError``.
     """
-    if not hasattr(G.synthesis, "set_transform"):
-        where = getattr(getattr(G, "checkpoint", None), "path", "this network")
-        raise InputError(f"{where}: translate/rotate need a StyleGAN3 network; this is a StyleGAN2 generator")
+    check_transformable(G)
     previous = G.synthesis.input.transform.clone()
     G.synthesis.set_transform(translate, rotate)
     try:

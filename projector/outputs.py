@@ -281,7 +281,7 @@ def projection_report(result: ProjectionResult, i: int, target: torch.Tensor, cf
         "seconds": round(result.seconds, 3),
         "device": result.device,
         "space": cfg.space,
-        "noise": "optimize" if cfg.optimize_noise else "fixed",
+        "noise": ("optimize" if cfg.optimize_noise else "fixed") if result.noise else "none",  # none: StyleGAN3
         "seed": cfg.seed + i,
     }
 

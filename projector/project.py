@@ -567,6 +567,8 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
     """
     started = time.perf_counter()
     cfg = ProjectorConfig.preset(DEFAULT_PRESET) if cfg is None else cfg
+    if not G.synthesis.noise_shapes():  # StyleGAN3 has no noise inputs: nothing to optimize or regularize
+        cfg = replace(cfg, optimize_noise=False)
     device = G.mapping.w_avg.device
     R = G.img_resolution
     if target.ndim != 4 or target.shape[1:] != (G.img_channels, R, R):

@@ -104,15 +104,35 @@ class VideoWriter:
         self._target.__exit__(exc_type, exc, tb)
 
 
+def _pixels(G, flat: torch.Tensor, batch_size: int, noise_mode: str) -> np.ndarray:
+    return np.concatenate([to_uint8(G.synthesis(chunk, noise_mode=noise_mode)) for chunk in flat.split(batch_size)])
+
+
+def _moved_pixels(G, flat: torch.Tensor, cells: int, moves: np.ndarray, batch_size: int, noise_mode: str
+                  ) -> np.ndarray:
+    """Each frame's cells drawn under that frame's image transform (x, y, degrees): StyleGAN3 only."""
+    from .generate import image_transform
+
+    if len(moves) * cells != len(flat):
+        raise InputError(f"{len(flat) // cells} frames but {len(moves)} image transforms: one per frame")
+    frames = []
+    for frame, (x, y, degrees) in zip(flat.split(cells), moves):
+        with image_transform(G, (float(x), float(y)), float(degrees)):
+            frames.append(_pixels(G, frame, batch_size, noise_mode))
+    return np.concatenate(frames)
+
+
 @torch.no_grad()
 def render_video(G, ws_iter: Iterable[torch.Tensor], path, batch_size: int = 8, noise_mode: str = "const",
                  progress: Callable[[int], None] | None = None, fps: float = 30,
-                 grid: tuple[int, int] | None = None, quality: float = 8) -> int:
+                 grid: tuple[int, int] | None = None, quality: float = 8, moves: np.ndarray | None = None) -> int:
     """Render ws batches into a video and return the number of frames written.
 
     ``ws_iter`` yields [B, num_ws, w_dim] (one image per frame) or [B, cells, num_ws, w_dim]
     (``grid`` = (columns, rows) with columns·rows = cells, default one row). Images are
     synthesized ``batch_size`` at a time; ``progress(n)`` is called after every n frames written.
+    ``moves`` [frames, 3]: StyleGAN3 only, frame i translated by (x, y) image widths and rotated by the
+    degrees in row i (``projector.generate.image_transform``).
     """
     device = G.mapping.w_avg.device
     with VideoWriter(path, fps=fps, quality=quality) as writer:
@@ -122,8 +142,12 @@ def render_video(G, ws_iter: Iterable[torch.Tensor], path, batch_size: int = 8, 
             if layout[0] * layout[1] != cells:
                 raise InputError(f"grid {layout[0]}x{layout[1]} does not match {cells} cells per frame")
             flat = ws.reshape(-1, G.num_ws, G.w_dim).to(device)
-            pixels = np.concatenate([to_uint8(G.synthesis(chunk, noise_mode=noise_mode))
-                                     for chunk in flat.split(batch_size)])
+            if moves is None:
+                pixels = _pixels(G, flat, batch_size, noise_mode)
+            else:
+                first = writer.frames_written
+                pixels = _moved_pixels(G, flat, cells, moves[first:first + len(flat) // cells], batch_size,
+                                       noise_mode)
             cells = layout[0] * layout[1]
             frames = np.stack([image_grid(pixels[i:i + cells], *layout) for i in range(0, len(pixels), cells)])
             writer.append(frames)

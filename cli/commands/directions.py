@@ -60,10 +60,10 @@ def sefa_command(
     force: ForceOpt = False,
 ) -> None:
     """Closed-form factorization (SeFa): top eigenvectors of the style-affine weights; no sampling."""
-    from projector.edits import parse_layers, sefa
+    from projector.edits import parse_layers, sefa, ws_resolutions
 
     G = _prepare(output, force, network, device)
-    chosen = None if layers.strip().lower() == "all" else parse_layers(layers, G.num_ws)
+    chosen = None if layers.strip().lower() == "all" else parse_layers(layers, G.num_ws, ws_resolutions(G))
     _report(sefa(G, chosen, k), output, "SeFa", "eigenvalue")
 
 

@@ -58,7 +58,7 @@ def edit_command(
     force: ForceOpt = False,
 ) -> None:
     """Apply strength x direction (plus fixed --add edits, keeping --keep directions fixed) to LATENT."""
-    from projector.edits import parse_edit, parse_strengths, plan_edit, render_edit
+    from projector.edits import parse_edit, parse_strengths, plan_edit, render_edit, ws_resolutions
     from stylegan2_core.errors import InputError
 
     from .._console import console, out, progress, stage_progress
@@ -73,7 +73,7 @@ def edit_command(
     strengths = parse_strengths(strength)
     G = with_tuned(load_network(network, resolve_device(device)), [latent], no_tuned)
     plan = plan_edit(G, latent, directions[0] if directions else None, strengths, index, layers, trunc, class_idx,
-                     adds=[parse_edit(a, G.num_ws) for a in add or []], keep=keep or [],
+                     adds=[parse_edit(a, G.num_ws, ws_resolutions(G)) for a in add or []], keep=keep or [],
                      space=None if space is Space.auto else space.value)
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}")

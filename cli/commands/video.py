@@ -39,6 +39,10 @@ def video_command(
                                                      "the seeds shifted by i times the seed span (latent files: "
                                                      "the keyframes rotated by i).")] = "1x1",
     gif: Annotated[bool, typer.Option("--gif", help="Write a GIF (replaces the output's suffix).")] = False,
+    translate_path: Annotated[str | None, typer.Option("--translate-path", help="StyleGAN3: translation keyframes "
+                                                       "X,Y:X,Y... in image widths, e.g. 0,0:0.2,0.")] = None,
+    rotate_path: Annotated[str | None, typer.Option("--rotate-path", help="StyleGAN3: rotation keyframes in degrees, "
+                                                    "e.g. 0:30 (each path: 1 or as many keyframes as the walk).")] = None,
     network: NetworkOpt = "demo",
     trunc: TruncOpt = 1.0,
     class_idx: ClassOpt = None,
@@ -50,6 +54,7 @@ def video_command(
 ) -> None:
     """Render a latent walk through keyframes (seeds or latent files) to a video."""
     from projector.edits import walk_video
+    from projector.generate import parse_rotate_path, parse_translate_path
     from projector.video import VIDEO_SUFFIXES, parse_grid
     from stylegan2_core import InputError, class_labels, parse_seeds
 
@@ -64,6 +69,7 @@ def video_command(
     if output.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"{output}: unsupported video type; use one of {', '.join(VIDEO_SUFFIXES)}")
     gw, gh = parse_grid(grid)
+    moves = {"translate_path": parse_translate_path(translate_path), "rotate_path": parse_rotate_path(rotate_path)}
     check_outputs([output], force)
     G = with_tuned(load_network(network, resolve_device(device)), files, no_tuned)
     with progress() as bar:
@@ -71,22 +77,23 @@ def video_command(
         made = walk_video(G, output, seeds=parse_seeds(seeds) if seeds is not None else None, latents=files or None,
                           frames=frames, kind=kind.value, loop=loop, easing=easing.value, fps=fps, grid=(gw, gh),
                           truncation_psi=trunc, c=class_labels(class_idx, G.c_dim), noise_mode=noise_mode.value,
-                          batch_size=batch_size, progress=lambda done, total: bar.update(task, completed=done,
-                                                                                         total=total))
-    out.print(_table({
-        "network": f"{network} ({G.img_resolution}px)",
-        "keyframes": ", ".join(made.labels),
-        "interpolation": f"{kind.value}, {easing.value} easing{', loop' if loop else ''}",
-        "frames": f"{made.frames} ({frames} per transition, {fps:g} fps, {made.frames / fps:.1f} s)",
-        "grid": f"{gw}x{gh}",
-        "truncation / noise": f"{trunc} / {noise_mode.value}",
-        "written": str(output),
-    }))
+                          batch_size=batch_size, **moves, progress=lambda done, total: bar.update(
+                              task, completed=done, total=total))
+    out.print(_table(f"{network} ({G.img_resolution}px)", made, f"{kind.value}, {easing.value} easing"
+                     f"{', loop' if loop else ''}", frames, fps, f"{gw}x{gh}", f"{trunc} / {noise_mode.value}",
+                     translate_path, rotate_path))
 
 
-def _table(rows: dict[str, str]):
+def _table(network: str, made, interpolation: str, frames: int, fps: float, grid: str, trunc_noise: str,
+           translate_path: str | None, rotate_path: str | None):
     from rich.table import Table
 
+    rows = {"network": network, "keyframes": ", ".join(made.labels), "interpolation": interpolation,
+            "frames": f"{made.frames} ({frames} per transition, {fps:g} fps, {made.frames / fps:.1f} s)",
+            "grid": grid, "truncation / noise": trunc_noise}
+    if translate_path is not None or rotate_path is not None:
+        rows["translate / rotate"] = f"{translate_path or '0,0'} / {rotate_path or '0'}"
+    rows["written"] = str(made.path)
     table = Table(title="latent walk", show_header=False)
     for key, value in rows.items():
         table.add_row(key, value)

@@ -30,6 +30,7 @@ from .interpolate import (
     grid_seeds,
     interpolate,
     slerp,
+    transform_keyframes,
     walk,
     walk_video,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "interpolate",
     "walk",
     "walk_video",
+    "transform_keyframes",
     "WalkVideo",
     "grid_seeds",
     "direction_sweep",

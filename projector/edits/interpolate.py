@@ -169,6 +169,41 @@ def direction_sweep(ws: torch.Tensor, direction: torch.Tensor, strengths: Sequen
         yield ws[None] + chunk.reshape(-1, *[1] * ws.ndim) * delta
 
 
+def transform_keyframes(num_keys: int, translate_path=None, rotate_path=None) -> np.ndarray:
+    """StyleGAN3 image transforms at the walk's keyframes, [K, 3] rows (x, y, degrees).
+
+    ``translate_path``: (x, y) keyframes in image widths; ``rotate_path``: degrees. The latent
+    keyframes (``num_keys``) and each path line up one to one; a path of one keyframe holds still,
+    so one seed with a two-point path is a camera move over a fixed image.
+    """
+    counts = {"latent keyframes": num_keys, "--translate-path": len(translate_path or [None]),
+              "--rotate-path": len(rotate_path or [None])}
+    count = max(counts.values())
+    wrong = [f"{name} {n}" for name, n in counts.items() if n not in (1, count)]
+    if wrong:
+        raise InputError(f"keyframe counts differ ({', '.join(wrong)}; longest {count}): each path needs 1 or "
+                         f"{count}")
+    translate = np.broadcast_to(np.asarray(translate_path or [(0.0, 0.0)], np.float64), (count, 2))
+    rotate = np.broadcast_to(np.asarray(rotate_path or [0.0], np.float64)[:, None], (count, 1))
+    return np.concatenate([translate, rotate], axis=1)
+
+
+def _moves(G, keys: dict, translate_path, rotate_path, frames: int, kind: str, loop: bool, easing: str):
+    """Per-frame transforms [frames, 3] for a transform walk, and the latent keyframes repeated to the
+    transform keyframes' count when a single latent holds still; (None, keys) without paths."""
+    from ..generate import check_transformable
+
+    if translate_path is None and rotate_path is None:
+        return None, keys
+    check_transformable(G)
+    name, latent = next(iter(keys.items()))
+    moves = torch.from_numpy(transform_keyframes(latent.shape[0], translate_path, rotate_path))
+    if latent.shape[0] == 1:
+        keys = {name: latent.expand(moves.shape[0], *latent.shape[1:])}
+    per_frame = torch.cat(list(interpolate(moves, frames, "cubic" if kind == "cubic" else "linear", loop, easing)))
+    return per_frame.numpy(), keys
+
+
 @dataclass(frozen=True)
 class WalkVideo:
     """What ``walk_video`` wrote: ``frames`` frames of ``path``, through keyframes ``labels``."""
@@ -181,14 +216,15 @@ class WalkVideo:
 def walk_video(G, path, *, seeds: Sequence[int] | None = None, latents: Sequence | None = None, frames: int = 60,
                kind: str = "linear", loop: bool = False, easing: str = "linear", fps: float = 30,
                grid: tuple[int, int] = (1, 1), truncation_psi: float = 1.0, c: torch.Tensor | None = None,
-               noise_mode: str = "const", batch_size: int = 8,
+               noise_mode: str = "const", batch_size: int = 8, translate_path=None, rotate_path=None,
                progress: Callable[[int, int], None] | None = None) -> WalkVideo:
     """Render a latent walk through keyframes (exactly one of ``seeds`` or ``latents`` files) to ``path``.
 
     ``frames`` per transition, interpolated with ``kind`` (linear / cubic in W, slerp in Z for
     seeds) and ``easing``. With ``grid`` = (columns, rows), cell i walks the seeds shifted by i
     times the seed span (latent files: the keyframes rotated by i). ``noise_mode='random'`` is
-    seeded, so reruns agree; ``progress(done, total)`` follows the frames.
+    seeded, so reruns agree; ``progress(done, total)`` follows the frames. StyleGAN3: ``translate_path``
+    [(x, y), ...] and ``rotate_path`` [degrees, ...] move the image along with the walk (``transform_keyframes``).
     """
     if (seeds is None) == (not latents):
         raise InputError("pass keyframes as either --seeds or --latents (not both)")
@@ -203,6 +239,7 @@ def walk_video(G, path, *, seeds: Sequence[int] | None = None, latents: Sequence
         ws = torch.cat([load_latent(f, G).ws for f in latents])
         keys = {"ws": torch.stack([ws.roll(-i, dims=0) for i in range(cells)], dim=1) if cells > 1 else ws}
         labels = [Path(f).stem for f in latents]
+    moves, keys = _moves(G, keys, translate_path, rotate_path, frames, kind, loop, easing)
     total = frame_count(next(iter(keys.values())).shape[0], frames, loop)
     ws_iter = walk(G, frames, **keys, kind=kind, loop=loop, easing=easing, truncation_psi=truncation_psi, c=c,
                    batch_size=batch_size)
@@ -215,5 +252,5 @@ def walk_video(G, path, *, seeds: Sequence[int] | None = None, latents: Sequence
             progress(done[0], total)
 
     written = render_video(G, ws_iter, path, batch_size=batch_size, noise_mode=noise_mode, fps=fps, grid=grid,
-                           progress=advance)
+                           progress=advance, moves=moves)
     return WalkVideo(Path(path), written, labels)

@@ -71,8 +71,9 @@ class ResolvedEdit:
                 "conditioned_on": list(self.conditioned_on)}
 
 
-def parse_edit(text: str, num_ws: int) -> EditRecipe:
-    """``FILE[:INDEX]=STRENGTH[@LAYERS]`` (``--add``) -> ``EditRecipe``; LAYERS as ``parse_layers`` reads them."""
+def parse_edit(text: str, num_ws: int, resolutions: list[float] | None = None) -> EditRecipe:
+    """``FILE[:INDEX]=STRENGTH[@LAYERS]`` (``--add``) -> ``EditRecipe``; LAYERS as ``parse_layers`` reads them
+    (groups by ``resolutions``, ``ws_resolutions(G)``)."""
     from .mixing import parse_layers
     from .render import parse_strengths
 
@@ -88,7 +89,7 @@ def parse_edit(text: str, num_ws: int) -> EditRecipe:
         raise InputError(f"bad --add {text!r}: STRENGTH must be one finite number (the swept --strength takes "
                          f"lists)")
     path, index = split_spec(spec)
-    return EditRecipe(path, values[0], index or 0, parse_layers(layers, num_ws) if layers else None)
+    return EditRecipe(path, values[0], index or 0, parse_layers(layers, num_ws, resolutions) if layers else None)
 
 
 def _load(G, path, space: str | None, cache: dict) -> DirectionSet:

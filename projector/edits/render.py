@@ -25,7 +25,7 @@ from stylegan2_core.image import to_uint8
 
 from ..images import image_grid, save_pixels
 from ..outputs import record_outputs
-from .mixing import parse_layers
+from .mixing import parse_layers, ws_resolutions
 from .recipe import EditRecipe, ResolvedEdit, apply_edits, resolve_edits, source_edits
 
 __all__ = ["EditPlan", "parse_strengths", "plan_edit", "render_edit"]
@@ -135,7 +135,7 @@ def plan_edit(G, latent: str, direction_file=None, strengths: list[float] = (0.0
 
     if direction_file is None and not adds:
         raise InputError("nothing to edit: pass --direction FILE and/or --add FILE=STRENGTH")
-    chosen = parse_layers(layers, G.num_ws) if layers else None
+    chosen = parse_layers(layers, G.num_ws, ws_resolutions(G)) if layers else None
     sweep = [EditRecipe(str(direction_file), 0.0, index, chosen, space)] if direction_file is not None else []
     cache: dict = {}
     resolved = resolve_edits(G, [*sweep, *adds], keep, cache=cache)

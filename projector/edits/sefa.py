@@ -21,7 +21,12 @@ def style_affines(G) -> list[tuple[str, int, torch.nn.Module]]:
 
     In block b4, conv1 reads ws 0 and torgb ws 1; in later blocks conv0, conv1 and torgb
     read ``w_idx``, ``w_idx+1`` and ``w_idx+2``, with ``w_idx`` advancing by the block's conv count.
+    StyleGAN3: synthesis layer k (the last one is the ToRGB) reads ws k+1; the input's affine (ws 0)
+    sets the Fourier features' rotation and translation, not styles, and is left out.
     """
+    if hasattr(G.synthesis, "layer_names"):
+        return [(name, k + 1, layer.affine) for k, (name, layer)
+                in enumerate(zip(G.synthesis.layer_names, G.synthesis.layers))]
     layers = []
     w_idx = 0
     for res in G.synthesis.block_resolutions:
@@ -55,6 +60,8 @@ def sefa(G, layers: list[int] | None = None, k: int = 5) -> DirectionSet:
     """
     layers = _check_layers(layers, G.num_ws)
     chosen = [m for _, i, m in style_affines(G) if layers is None or i in layers]
+    if not chosen:
+        raise InputError(f"layers {layers}: no style-affine layer reads them (StyleGAN3's ws 0 moves the input)")
     A = torch.cat([(m.weight * m.weight_gain).cpu().double() for m in chosen]).numpy()
     if not 1 <= k <= A.shape[1]:
         raise InputError(f"-k {k}: must be 1 .. {A.shape[1]} (w_dim)")

@@ -27,6 +27,7 @@ from ..edits import (
     pca,
     save_directions,
     sefa,
+    ws_resolutions,
 )
 from ..latent_file import model_provenance
 
@@ -100,8 +101,9 @@ class StudioNetwork:
 
     def info(self) -> dict:
         G = self.G
+        groups = layer_ranges(G.num_ws, ws_resolutions(G))
         return {"name": self.name, "resolution": G.img_resolution, "num_ws": G.num_ws, "w_dim": G.w_dim,
-                "groups": self.groups(), "layer_groups": {k: v for k, v in layer_ranges(G.num_ws).items() if v}}
+                "groups": self.groups(), "layer_groups": {k: v for k, v in groups.items() if v}}
 
     @torch.no_grad()
     def _sigma(self, vector: torch.Tensor) -> float:

@@ -24,7 +24,7 @@ from stylegan2_core.fileio import safetensors_metadata, sha256_file
 from stylegan2_core.image import to_uint8
 from stylegan2_core.latent import z_from_seeds
 
-from ..edits import apply_direction, interpolate, parse_layers, style_mix
+from ..edits import apply_direction, interpolate, parse_layers, style_mix, ws_resolutions
 from ..images import prepare_target, read_image, save_image
 from ..latent_file import load_latent, model_provenance, save_latent, save_projected_w_npz
 from ..outputs import check_outputs
@@ -249,7 +249,7 @@ class StudioSession:
             e["value"] = number(e.get("value"), f"{did}: strength (sigma)", -10, 10)
             e["layers"] = str(e.get("layers", "default"))
             if e["layers"] not in ("default", "all"):
-                parse_layers(e["layers"], G.num_ws)
+                parse_layers(e["layers"], G.num_ws, ws_resolutions(G))
         mix = state["mix"]
         if mix is not None:
             if not isinstance(mix, dict):
@@ -259,7 +259,7 @@ class StudioSession:
             elif self.mix_latent is None:
                 raise InputError("style mixing with a latent: load a second latent first")
             state["mix_layers"] = str(state["mix_layers"])
-            parse_layers(state["mix_layers"], G.num_ws)
+            parse_layers(state["mix_layers"], G.num_ws, ws_resolutions(G))
         return state
 
     def update(self, changes: dict, commit: bool = True) -> dict:
@@ -311,7 +311,7 @@ class StudioSession:
         for did, e in state["edits"].items():
             d = net.direction(did)
             spec = e.get("layers", "default")
-            layers = d.layers if spec == "default" else None if spec == "all" else parse_layers(spec, ws.shape[1])
+            layers = d.layers if spec == "default" else None if spec == "all" else parse_layers(spec, ws.shape[1], ws_resolutions(net.G))
             ws = apply_direction(ws, d.vector, e["value"] * d.sigma, layers)
         if state["mix"] is not None:
             G = self.net.G
@@ -320,7 +320,7 @@ class StudioSession:
                     other = G.mapping(z_from_seeds([int(state["mix"]["seed"])], G.z_dim).to(net.device), None)
             else:
                 other = mix_latent
-            ws = style_mix(ws, other, parse_layers(state["mix_layers"], G.num_ws))
+            ws = style_mix(ws, other, parse_layers(state["mix_layers"], G.num_ws, ws_resolutions(G)))
         return ws
 
     def _noise(self, state: dict, n: int = 1) -> tuple[str, list | None]:
