@@ -17,9 +17,10 @@ start, a shorter schedule and a per-image L-BFGS refinement of the latents at th
 (``project(..., encoder=)``) the optimization starts from the encoder's inversion instead, and
 ``ProjectorConfig.preset('instant')`` returns that inversion without optimizing.
 
-The settings and presets live in ``projector.config``. ``project`` runs as phases: check the inputs, build the objective (``projector.objective``), start
-the latents (the mean w, a given latent, an encoder's inversion, the best W samples, or a saved state), the Adam steps,
-the refinement, the result; every step ends in one progress report and one stop check.
+The settings and presets live in ``projector.config``. ``project`` runs as phases: check the inputs,
+build the objective (``projector.objective``), start the latents (the mean w, a given latent, an
+encoder's inversion, the best W samples, or a saved state), the Adam steps, the refinement, the
+result; every step ends in one progress report and one stop check.
 """
 
 import math
