@@ -130,6 +130,13 @@ def _projection(G, targets, cfg: ProjectorConfig, distance, cache: Path | None):
     return pr
 
 
+def _merged_runs(runs: list[dict]) -> dict:
+    """Per-image figures of several runs' partial JSON, concatenated image-wise, for the methods all runs have."""
+    names = [k for k in runs[0] if all(k in run for run in runs)]
+    return {k: {f: np.concatenate([np.asarray(run[k][f]) for run in runs]) for f in runs[0][k]
+                if all(f in run[k] for run in runs)} for k in names}
+
+
 def _auc(negatives: np.ndarray, positives: np.ndarray) -> float:
     """P(positive > negative), ties counted half (Mann-Whitney)."""
     diff = positives[:, None] - negatives[None, :]
@@ -247,12 +254,13 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write every figure here")
     ap.add_argument("--pivot-cache", type=Path, default=None,
                     help="keep the W and W+ projections in PATH-w/-w+.safetensors and reuse them on a rerun")
-    ap.add_argument("--report-from", type=Path, default=None,
-                    help="print the tables from a run's .partial.json (same --offworld/--inworld) instead of running")
+    ap.add_argument("--report-from", type=Path, nargs="+", default=None,
+                    help="print the tables from runs' .partial.json files instead of running: their images in order "
+                         "(--offworld/--inworld: the total), the methods every file has")
     args = ap.parse_args()
     if args.report_from:
         args.stop_text = "the run's" if args.stop_distance is None else f"{args.stop_distance:g}"
-        methods = {k: {f: np.asarray(v) for f, v in m.items()} for k, m in json.loads(args.report_from.read_text()).items()}
+        methods = _merged_runs([json.loads(path.read_text()) for path in args.report_from])
         n = args.offworld + args.inworld
         report(methods, {"off-world": slice(0, args.offworld), "in-world": slice(args.offworld, n)}, n, args)
         return
