@@ -244,7 +244,7 @@ def main() -> None:
     ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS), help="off-world kinds, cycled")
     ap.add_argument("--pivot-steps", type=int, default=450, help="W and W+ projection steps (PTI: 450)")
     ap.add_argument("--tune-steps", type=int, default=350, help="PTI: 350")
-    ap.add_argument("--rank", type=int, default=4, help="rank of the lora variants")
+    ap.add_argument("--rank", type=int, default=TuneConfig.rank, help="rank of the lora variants (TuneConfig's)")
     ap.add_argument("--stop-distance", type=float, default=None,
                     help="tuning's early stop (default: TuneConfig's, PTI's 0.06 with LPIPS; 0: run every step)")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS),
