@@ -18,9 +18,15 @@ projection of the same images (summed over attributes; per-attribute ratios in t
 (b) side effects: the mean absolute change of the other attributes over the same span, also per
 unit of target movement (leakage: side effects / mean target change; W+ moves its target less,
 so its absolute side effects are smaller for that reason alone).
+(c) edit transfer, which no predictor misreading an occluded render can fool: per tuned image and
+direction, the image change the tuned generator draws for the edit at -2σ and +2σ, projected on the
+change the base generator draws for the same edit at the same pivot with the same noise
+(``projector.metrics.edit_transfer``; 1: the whole edit carries over), and the cosine of the two;
+means over the directions that work (their W edit moves the target >= WORKS world stds).
 Also the AUC separating generated from off-world images by their W-projection distance.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_inversion.py --json inversion.json
+    ... --variants lora "lora,rank=2,steps=150" lora+locality@3   # TuneConfig fields per variant
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import argparse
 import json
 import platform
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -40,6 +46,7 @@ from projector import ProjectorConfig, TuneConfig, project, tune
 from projector.edits import apply_direction, fit_direction
 from projector.encoder import load_encoder
 from projector.losses import make_perceptual
+from projector.metrics.edit_transfer import measure_edit_transfer
 from projector.metrics.image_quality import psnr, ssim
 from projector.world import ATTRIBUTE_NAMES, sample_labels
 from projector.world.offworld import KINDS, offworld_set
@@ -48,6 +55,7 @@ from stylegan2_core import from_uint8, load_generator, w_statistics, z_from_seed
 from stylegan2_core.fileio import read_safetensors, write_safetensors
 
 INWORLD_SEED = 100_000
+WORKS = 0.25  # a direction works when its -2σ..+2σ edit on the W projection moves its target this many world stds
 VARIANTS = {
     "full": TuneConfig(update="full", locality=False),
     "lora": TuneConfig(update="lora", locality=False),
@@ -56,13 +64,25 @@ VARIANTS = {
 }
 
 
-def _variant(spec: str) -> tuple[str, TuneConfig]:
-    """``NAME`` from VARIANTS, or ``NAME@SCALE``: a lora variant whose factors learn at lr x SCALE."""
-    name, _, scale = spec.partition("@")
+def _variant(spec: str) -> tuple[str, TuneConfig, dict]:
+    """``NAME`` from VARIANTS, optionally ``@SCALE`` (lora_lr_scale) and ``,FIELD=VALUE`` TuneConfig overrides
+    (``lora@10,rank=2,steps=100,locality=1``); returns the name, the config and the overrides."""
+    head, *pairs = spec.split(",")
+    name, _, scale = head.partition("@")
     if name not in VARIANTS:
         raise SystemExit(f"unknown variant {name!r}; use one of {list(VARIANTS)}, optionally with @SCALE")
     cfg = VARIANTS[name]
-    return name, replace(cfg, lora_lr_scale=float(scale)) if scale else cfg
+    cfg = replace(cfg, lora_lr_scale=float(scale)) if scale else cfg
+    types = {f.name: f.type for f in fields(TuneConfig)}
+    overrides = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in types or not value:
+            raise SystemExit(f"bad variant setting {pair!r} in {spec!r}; use FIELD=VALUE with a TuneConfig field")
+        kind = types[key] if isinstance(types[key], str) else types[key].__name__
+        overrides[key] = (bool(int(value)) if kind == "bool" else int(value) if kind == "int"
+                          else value if kind == "str" else float(value))
+    return name, cfg, overrides
 
 
 def _log(t0: float, text: str) -> None:
@@ -88,6 +108,12 @@ def _edit_changes(G, predictor, ws, noise, directions, world_std) -> np.ndarray:
     maps = [m.expand(len(edited), -1, -1, -1) for m in noise]
     pred = predictor.predict_labels(G.synthesis(edited, noise=maps)).numpy().reshape(len(directions), 2, -1)
     return (pred[:, 1] - pred[:, 0]) / world_std
+
+
+def _transfers(tuned_G, G, ws, noise, directions) -> np.ndarray:
+    """[A, 2]: edit transfer (projection, cosine) of each direction from -2σ to +2σ, both signs taken together."""
+    return np.array([[float(v) for v in measure_edit_transfer(tuned_G, G, ws, d, [-2 * s, 2 * s], noise)]
+                     for d, s in directions])
 
 
 def _projection(G, targets, cfg: ProjectorConfig, distance, cache: Path | None):
@@ -118,10 +144,41 @@ def encoder_rows(G, targets, distance, encoder, methods: dict, measure, t0: floa
         _log(t0, f"{label}: {pr.seconds:.1f}s for {n} images")
 
 
+def _merged_runs(runs: list[dict]) -> dict:
+    """Per-image figures of several runs' partial JSON, concatenated image-wise, for the methods all runs have."""
+    names = [k for k in runs[0] if all(k in run for run in runs)]
+    return {k: {f: np.concatenate([np.asarray(run[k][f]) for run in runs]) for f in runs[0][k]
+                if all(f in run[k] for run in runs)} for k in names}
+
+
 def _auc(negatives: np.ndarray, positives: np.ndarray) -> float:
     """P(positive > negative), ties counted half (Mann-Whitney)."""
     diff = positives[:, None] - negatives[None, :]
     return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
+
+
+def _transfer_table(methods: dict, sl: slice, base_target: np.ndarray, rows: dict) -> None:
+    """Print the edit transfer of each tuned method per direction (mean over the set's images) and add
+    its means over the working directions (those whose W edit moves the target >= WORKS) to ``rows``."""
+    tuned = {name: m["transfer"][sl].mean(0) for name, m in methods.items() if "transfer" in m}  # [A, 2]
+    if not tuned:
+        return
+    works = base_target >= WORKS
+    print(f"\nEdit transfer, ±2σ (projection of the tuned edit's image change on the base generator's / cosine; "
+          f"working: the W edit moves its target >= {WORKS:g} world std):\n")
+    print("| direction | W edit moves | " + " | ".join(tuned) + " |")
+    print("| --- | ---: | " + " | ".join("---:" for _ in tuned) + " |")
+    for a, attribute in enumerate(ATTRIBUTE_NAMES):
+        cells = " | ".join(f"{t[a, 0]:.2f} / {t[a, 1]:.2f}" for t in tuned.values())
+        print(f"| {attribute}{'' if works[a] else ' (not working)'} | {base_target[a]:.2f} | {cells} |")
+    for label, mask in ((f"**mean, {int(works.sum())} working**", works), ("mean, all", np.ones_like(works))):
+        cells = " | ".join(f"{t[mask, 0].mean():.2f} / {t[mask, 1].mean():.2f}" for t in tuned.values())
+        print(f"| {label} | | {cells} |")
+    for name, t in tuned.items():
+        rows[name].update(transfer=float(t[works, 0].mean()), transfer_cosine=float(t[works, 1].mean()),
+                          transfer_per_direction=dict(zip(ATTRIBUTE_NAMES, t[:, 0].tolist())),
+                          cosine_per_direction=dict(zip(ATTRIBUTE_NAMES, t[:, 1].tolist())),
+                          working_directions=[a for a, w in zip(ATTRIBUTE_NAMES, works) if w])
 
 
 def report(methods: dict, sets: dict, n: int, args) -> dict:
@@ -160,6 +217,7 @@ def report(methods: dict, sets: dict, n: int, args) -> dict:
             seconds_text = f"{secs:.1f} (+ {pivot_secs:.1f})" if tuned else f"{secs:.1f}"
             print(f"| {name} | {row['psnr']:.2f} | {row['ssim']:.3f} | {row['perceptual']:.4f} | {seconds_text} | "
                   f"{row['steps']:.0f} | {ratio:.2f} | {side:.3f} | {leakage:.3f} |")
+        _transfer_table(methods, sl, base_target, rows)
         results["sets"][set_name] = rows
     if off_mask.any() and (~off_mask).any():
         auc = _auc(base["perceptual"][~off_mask], base["perceptual"][off_mask])
@@ -178,6 +236,8 @@ def report(methods: dict, sets: dict, n: int, args) -> dict:
                 and row["psnr"] >= rows["W+"]["psnr"] + 4,
                 "perceptual below W and W+": all(row["perceptual"] <= r["perceptual"] for r in others),
                 "edits move >= 0.6x W": row["edit_ratio"] >= 0.6,
+                "edit transfer >= 0.8": row.get("transfer", 0) >= 0.8,
+                "PSNR >= W + 8 dB": row["psnr"] >= rows["W"]["psnr"] + 8,
                 "side effects <= W+": row["side_effects"] <= rows["W+"]["side_effects"],
                 "leakage <= W+": row["leakage"] <= rows["W+"]["leakage"],
                 "tuning time <= pivot time": row["seconds"] <= row["pivot_seconds"],
@@ -198,7 +258,7 @@ def main() -> None:
     ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS), help="off-world kinds, cycled")
     ap.add_argument("--pivot-steps", type=int, default=450, help="W and W+ projection steps (PTI: 450)")
     ap.add_argument("--tune-steps", type=int, default=350, help="PTI: 350")
-    ap.add_argument("--rank", type=int, default=4, help="rank of the lora variants")
+    ap.add_argument("--rank", type=int, default=TuneConfig.rank, help="rank of the lora variants (TuneConfig's)")
     ap.add_argument("--stop-distance", type=float, default=None,
                     help="tuning's early stop (default: TuneConfig's, PTI's 0.06 with LPIPS; 0: run every step)")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS),
@@ -210,12 +270,13 @@ def main() -> None:
                     help="keep the W and W+ projections in PATH-w/-w+.safetensors and reuse them on a rerun")
     ap.add_argument("--encoder", type=Path, default=None,
                     help="an encoder for the network: adds the instant preset and the encoder-started fast preset")
-    ap.add_argument("--report-from", type=Path, default=None,
-                    help="print the tables from a run's .partial.json (same --offworld/--inworld) instead of running")
+    ap.add_argument("--report-from", type=Path, nargs="+", default=None,
+                    help="print the tables from runs' .partial.json files instead of running: their images in order "
+                         "(--offworld/--inworld: the total), the methods every file has")
     args = ap.parse_args()
     if args.report_from:
         args.stop_text = "the run's" if args.stop_distance is None else f"{args.stop_distance:g}"
-        methods = {k: {f: np.asarray(v) for f, v in m.items()} for k, m in json.loads(args.report_from.read_text()).items()}
+        methods = _merged_runs([json.loads(path.read_text()) for path in args.report_from])
         n = args.offworld + args.inworld
         report(methods, {"off-world": slice(0, args.offworld), "in-world": slice(args.offworld, n)}, n, args)
         return
@@ -233,8 +294,9 @@ def main() -> None:
 
     off = offworld_set(args.offworld, seed=args.seed, size=R, kinds=tuple(args.kinds))
     with torch.no_grad():
-        inworld = G.synthesis(G.mapping(z_from_seeds(range(INWORLD_SEED, INWORLD_SEED + args.inworld), G.z_dim)),
-                              noise_mode="const")
+        seeds = range(INWORLD_SEED, INWORLD_SEED + args.inworld)
+        inworld = G.synthesis(G.mapping(z_from_seeds(seeds, G.z_dim)), noise_mode="const") if seeds \
+            else torch.zeros(0, G.img_channels, R, R)
     targets = torch.cat([from_uint8(np.stack([x.image for x in off])), inworld]) if off else inworld
     sets = {"off-world": slice(0, len(off)), "in-world": slice(len(off), len(targets))}
     n = len(targets)
@@ -251,9 +313,14 @@ def main() -> None:
         m["changes"] = np.stack([_edit_changes(m["generators"][i], predictor, m["ws"][i:i + 1],
                                                [x[i:i + 1] for x in m["noise"]], directions, world_std)
                                  for i in range(n)])  # [n, A, A]
+        if any(g is not G for g in m["generators"]):
+            m["transfer"] = np.stack([_transfers(m["generators"][i], G, m["ws"][i:i + 1],
+                                                 [x[i:i + 1] for x in m["noise"]], directions)
+                                      for i in range(n)])  # [n, A, 2]
         if args.json:  # per-image figures so far, in case the run is cut short
-            keep = ("psnr", "ssim", "perceptual", "seconds", "steps", "changes")
-            partial = {k: {f: np.asarray(v[f]).tolist() for f in keep} for k, v in methods.items() if "changes" in v}
+            keep = ("psnr", "ssim", "perceptual", "seconds", "steps", "changes", "transfer")
+            partial = {k: {f: np.asarray(v[f]).tolist() for f in keep if f in v}
+                       for k, v in methods.items() if "changes" in v}
             args.json.with_suffix(".partial.json").write_text(json.dumps(partial))
         _log(t0, f"{name}: figures and edits measured")
 
@@ -269,10 +336,13 @@ def main() -> None:
         encoder_rows(G, targets, distance, load_encoder(args.encoder, G), methods, measure, t0)
     pivot = pivots["w"]
     for spec in args.variants:
-        variant, cfg = _variant(spec)
-        cfg = replace(cfg, steps=args.tune_steps, rank=args.rank, stop_distance=args.stop_distance)
+        variant, cfg, overrides = _variant(spec)
+        cfg = replace(cfg, **{"steps": args.tune_steps, "rank": args.rank, "stop_distance": args.stop_distance,
+                              **overrides})
         res = tune(G, targets, pivot.ws, cfg, distance=distance, noise=pivot.noise)  # one batch, one update per photo
-        label = f"tuned W ({variant}{f', r={args.rank}, lr x{cfg.lora_lr_scale:g}' if 'lora' in variant else ''})"
+        extra = "".join(f", {k}={v:g}" if isinstance(v, float) else f", {k}={v}"
+                        for k, v in overrides.items() if k not in ("rank", "lora_lr_scale"))
+        label = f"tuned W ({variant}{f', r={cfg.rank}, lr x{cfg.lora_lr_scale:g}' if 'lora' in variant else ''}{extra})"
         methods[label] = {"images": res.images, "seconds": np.full(n, res.seconds / n), "generators": res.generators,
                               "ws": pivot.ws, "noise": pivot.noise, "steps": res.steps}
         measure(label)

@@ -32,13 +32,14 @@ def _render(G, ws):
         return G.synthesis(ws, noise_mode="const")
 
 
-@pytest.mark.parametrize("update, lr", [("full", 1e-2), ("lora", TuneConfig.lr)])  # lora: the default rates
-def test_tuning_lowers_the_distance_and_leaves_the_base_alone(G, case, update, lr, pixel_distance):
+# lora: the default rates, whose factors (3 x lr, chosen for edit transfer) need more steps than full at 1e-2
+@pytest.mark.parametrize("update, lr, steps", [("full", 1e-2, 10), ("lora", TuneConfig.lr, 30)])
+def test_tuning_lowers_the_distance_and_leaves_the_base_alone(G, case, update, lr, steps, pixel_distance):
     target, pivots = case
     before = copy.deepcopy(G.state_dict())
-    cfg = TuneConfig(steps=10, lr=lr, update=update, locality=False, stop_distance=0)
+    cfg = TuneConfig(steps=steps, lr=lr, update=update, locality=False, stop_distance=0)
     result = tune(G, target[:1], pivots[:1], cfg, distance=pixel_distance)
-    assert result.steps == [10]
+    assert result.steps == [steps]
     assert result.distance[0] < 0.8 * result.pivot_distance[0]
     assert result.psnr[0] > result.pivot_psnr[0] + 0.5
     assert all(torch.equal(before[k], v) for k, v in G.state_dict().items())
