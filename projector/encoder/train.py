@@ -29,7 +29,7 @@ from stylegan2_core.fileio import read_safetensors, write_safetensors
 
 from ..training.checkpoint import flatten_optimizer, unflatten_optimizer
 from ..training.data import RealStream, open_source
-from ..training.loop import _crossed, _default_device, _global_means, _out_of_time, _process_group, _rng_seed
+from ..training.runtime import crossed, default_device, global_means, out_of_time, process_group, rng_seed
 from .config import EncoderTrainConfig
 from .file import encoder_file_name, save_encoder
 from .network import Encoder, delta_regularizer
@@ -105,7 +105,7 @@ class EncoderTrainer:
         self.passes = passes
         self.opt = torch.optim.Adam(self.encoder.parameters(), lr=cfg.lr, betas=cfg.betas)
         self.rng = torch.Generator(self.device)
-        self.rng.manual_seed(_rng_seed(cfg.seed, rank))
+        self.rng.manual_seed(rng_seed(cfg.seed, rank))
         self.notices: list[str] = []
         self.distance = self._perceptual()
         self.stream = None
@@ -220,7 +220,7 @@ class EncoderTrainer:
                 return []
             except RuntimeError:  # a generator state of another device type
                 pass
-        self.rng.manual_seed(_rng_seed(self.cfg.seed + self.step_index, self.rank))
+        self.rng.manual_seed(rng_seed(self.cfg.seed + self.step_index, self.rank))
         return [f"checkpoint written by {meta.get('world_size')} process(es) on another setup: random streams "
                 "reseeded, not bitwise reproducible"]
 
@@ -267,8 +267,8 @@ def train_encoder(cfg: EncoderTrainConfig, G, run_dir, resume=None,
     stop after the first step past this wall-clock budget, with a checkpoint. ``should_stop``
     (checked after every step, e.g. Ctrl-C): save a checkpoint and raise ``Interrupted``.
     """
-    device = torch.device(device) if device is not None else _default_device()
-    rank, world_size = _process_group(device)
+    device = torch.device(device) if device is not None else default_device()
+    rank, world_size = process_group(device)
     trainer = EncoderTrainer(cfg, G, device, rank, world_size)
     report = progress if (progress is not None and rank == 0) else (lambda event: None)
     for note in trainer.notices:
@@ -305,12 +305,12 @@ def _loop(trainer: EncoderTrainer, run_dir: Path, report, elapsed: float, max_se
             tick_stats.setdefault(key, []).append(value)
         kimg = trainer.nimg / 1000
         stop = _any_process(should_stop is not None and should_stop(), world_size, device)
-        done = trainer.nimg >= cfg.total_nimg or _out_of_time(deadline, world_size, device) or stop
+        done = trainer.nimg >= cfg.total_nimg or out_of_time(deadline, world_size, device) or stop
         sec_per_kimg = (time.perf_counter() - tick_start) / max(trainer.nimg - tick_nimg, 1) * 1000
         report(EncoderEvent("step", trainer.step_index, kimg, cfg.kimg, sec_per_kimg,
                             {k: float(np.mean(v)) for k, v in tick_stats.items()}))
-        if _crossed(before, trainer.nimg, cfg.tick_kimg) or done:
-            means = _global_means(tick_stats, world_size, device)
+        if crossed(before, trainer.nimg, cfg.tick_kimg) or done:
+            means = global_means(tick_stats, world_size, device)
             if trainer.rank == 0:
                 entry = {"kimg": kimg, "step": trainer.step_index, "sec_per_kimg": sec_per_kimg, "elapsed_s": elapsed,
                          "time": time.time(), **means}
@@ -318,7 +318,7 @@ def _loop(trainer: EncoderTrainer, run_dir: Path, report, elapsed: float, max_se
                     f.write(json.dumps(entry) + "\n")
             report(EncoderEvent("tick", trainer.step_index, kimg, cfg.kimg, sec_per_kimg, means))
             tick_start, tick_nimg, tick_stats = time.perf_counter(), trainer.nimg, {}
-        if _crossed(before, trainer.nimg, cfg.snapshot_kimg) or done:
+        if crossed(before, trainer.nimg, cfg.snapshot_kimg) or done:
             checkpoint, encoder_file = _snapshot(trainer, run_dir, elapsed)
             report(EncoderEvent("snapshot", trainer.step_index, kimg, cfg.kimg, path=str(encoder_file)))
         if stop:

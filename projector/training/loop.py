@@ -10,11 +10,8 @@ writes the checkpoints, samples and logs. The library never prints: ``progress``
 
 from __future__ import annotations
 
-import atexit
 import copy
-import gc
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +33,7 @@ from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import RealStream, open_source
 from .loss import GeneratorStep, StyleGAN2Loss
+from .runtime import crossed, default_device, global_means, out_of_time, process_group, rng_seed
 
 __all__ = ["TrainEvent", "TrainResult", "Trainer", "train"]
 
@@ -59,46 +57,6 @@ class TrainEvent:
 class TrainResult:
     trainer: Trainer
     checkpoint: Path | None
-
-
-def _process_group(device: torch.device) -> tuple[int, int]:
-    """(rank, world size) from torchrun's environment.
-
-    The group is created once per process and kept until exit: re-creating it after a
-    destroy reuses torchrun's rendezvous store and can hang, so later ``train`` calls
-    in the same process (a notebook, a script training twice) share it.
-    """
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
-        return 0, 1
-    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", init_method="env://")
-    atexit.register(_destroy_process_group)
-    return dist.get_rank(), dist.get_world_size()
-
-
-def _destroy_process_group() -> None:
-    """At exit, while the interpreter is whole: free unreachable DDP wrappers, then the group.
-
-    Left to interpreter teardown, gloo's threads can release tensors after Python is gone,
-    which aborts the process after a successful run.
-    """
-    gc.collect()
-    if dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def _default_device() -> torch.device:
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return torch.device("cuda", local)
-    return torch.device("cpu")
-
-
-def _rng_seed(seed: int, rank: int) -> int:
-    return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0] % (2**63))
 
 
 class Trainer:
@@ -128,7 +86,7 @@ class Trainer:
         self.D.to(memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.rng = torch.Generator(self.device)
-        self.rng.manual_seed(_rng_seed(cfg.seed, rank))
+        self.rng.manual_seed(rng_seed(cfg.seed, rank))
 
         G_step = GeneratorStep(self.G)
         D = self.D
@@ -248,7 +206,7 @@ class Trainer:
                 return notes
             except RuntimeError:  # a generator state of another device type
                 pass
-        self.rng.manual_seed(_rng_seed(self.cfg.seed + self.step_index, self.rank))
+        self.rng.manual_seed(rng_seed(self.cfg.seed + self.step_index, self.rank))
         notes.append(f"checkpoint written by {meta.get('world_size')} process(es) on another setup, resumed with "
                      f"{self.world_size} on {self.device.type}: random streams reseeded, not bitwise reproducible")
         return notes
@@ -258,13 +216,6 @@ class Trainer:
         """G_ema images for ``seeds`` (official seed -> z, constant noise), NCHW on the CPU."""
         ws = sample_ws(self.G_ema, seeds)
         return torch.cat([self.G_ema.synthesis(chunk, noise_mode="const").cpu() for chunk in ws.split(batch)])
-
-
-def _crossed(before: int, after: int, interval_kimg: float) -> bool:
-    if interval_kimg <= 0:
-        return False
-    every = max(int(round(interval_kimg * 1000)), 1)
-    return before // every != after // every
 
 
 def train(cfg: TrainConfig, outdir, resume=None, progress: Callable[[TrainEvent], None] | None = None,
@@ -285,21 +236,11 @@ def train(cfg: TrainConfig, outdir, resume=None, progress: Callable[[TrainEvent]
     Writes into ``outdir``: ``checkpoint.safetensors``, ``network-snapshot-KKKKKK.safetensors``
     (G_ema only), ``samples-KKKKKK.png``, ``reals.png``, ``log.jsonl``, ``metrics.jsonl``.
     """
-    device = torch.device(device) if device is not None else _default_device()
-    rank, world_size = _process_group(device)
+    device = torch.device(device) if device is not None else default_device()
+    rank, world_size = process_group(device)
     if data_workers is None:
         data_workers = 4 if device.type == "cuda" else 0
     return _train(cfg, Path(outdir), resume, progress, device, rank, world_size, max_seconds, data_workers)
-
-
-def _out_of_time(deadline: float | None, world_size: int, device: torch.device) -> bool:
-    """Whether the time budget is spent; with several processes, as soon as any one says so."""
-    if deadline is None:
-        return False
-    late = torch.tensor(float(time.perf_counter() >= deadline), device=device)
-    if world_size > 1:
-        dist.all_reduce(late, op=dist.ReduceOp.MAX)
-    return bool(late.item())
 
 
 def _train(cfg, outdir, resume, progress, device, rank, world_size, max_seconds=None, data_workers=0) -> TrainResult:
@@ -336,15 +277,15 @@ def _train(cfg, outdir, resume, progress, device, rank, world_size, max_seconds=
         for key, value in stats.items():
             tick_stats.setdefault(key, []).append(value)
         kimg = trainer.nimg / 1000
-        done = trainer.nimg >= cfg.total_nimg or _out_of_time(deadline, world_size, device)
+        done = trainer.nimg >= cfg.total_nimg or out_of_time(deadline, world_size, device)
         tick_secs = time.perf_counter() - tick_start
         sec_per_kimg = tick_secs / max(trainer.nimg - tick_nimg, 1) * 1000
         means = {k: float(np.mean(v)) for k, v in tick_stats.items()}
         report(TrainEvent("step", trainer.step_index, kimg, cfg.kimg, sec_per_kimg, means))
 
-        tick_done = _crossed(before, trainer.nimg, cfg.tick_kimg) or done
+        tick_done = crossed(before, trainer.nimg, cfg.tick_kimg) or done
         if tick_done:
-            means = _global_means(tick_stats, world_size, device)
+            means = global_means(tick_stats, world_size, device)
             if rank == 0:
                 entry = {"kimg": kimg, "step": trainer.step_index, "sec_per_kimg": sec_per_kimg,
                          "elapsed_s": elapsed, "time": time.time(), **means}
@@ -352,7 +293,7 @@ def _train(cfg, outdir, resume, progress, device, rank, world_size, max_seconds=
                     f.write(json.dumps(entry) + "\n")
             report(TrainEvent("tick", trainer.step_index, kimg, cfg.kimg, sec_per_kimg, means))
         maintenance = time.perf_counter()
-        if _crossed(before, trainer.nimg, cfg.snapshot_kimg) or done:
+        if crossed(before, trainer.nimg, cfg.snapshot_kimg) or done:
             last = outdir / ckpt.CHECKPOINT_NAME
             trainer.save(last, {"elapsed_s": elapsed})
             if rank == 0:
@@ -361,10 +302,10 @@ def _train(cfg, outdir, resume, progress, device, rank, world_size, max_seconds=
                 save_generator(trainer.G_ema, outdir / ckpt.snapshot_name(kimg),
                                extra={"kimg": kimg, "step": trainer.step_index})
             report(TrainEvent("snapshot", trainer.step_index, kimg, cfg.kimg, path=str(last)))
-        if rank == 0 and (_crossed(before, trainer.nimg, cfg.sample_kimg) or done):
+        if rank == 0 and (crossed(before, trainer.nimg, cfg.sample_kimg) or done):
             path = save_grid(outdir / f"samples-{int(kimg):06d}.png", trainer.sample_images(grid_seeds), cols)
             report(TrainEvent("samples", trainer.step_index, kimg, cfg.kimg, path=str(path)))
-        if cfg.metric_kimg > 0 and (_crossed(before, trainer.nimg, cfg.metric_kimg) or done):
+        if cfg.metric_kimg > 0 and (crossed(before, trainer.nimg, cfg.metric_kimg) or done):
             if rank == 0:
                 values = _training_metrics(trainer, metric_state)
                 with open(outdir / "metrics.jsonl", "a") as f:
@@ -381,15 +322,6 @@ def _train(cfg, outdir, resume, progress, device, rank, world_size, max_seconds=
     trainer.release_data()
     report(TrainEvent("done", trainer.step_index, trainer.nimg / 1000, cfg.kimg, path=str(last) if last else None))
     return TrainResult(trainer, last)
-
-
-def _global_means(tick_stats: dict[str, list[float]], world_size: int, device: torch.device) -> dict[str, float]:
-    keys = sorted(tick_stats)
-    values = torch.tensor([float(np.mean(tick_stats[k])) for k in keys], dtype=torch.float64, device=device)
-    if world_size > 1:
-        dist.all_reduce(values)
-        values /= world_size
-    return dict(zip(keys, values.tolist()))
 
 
 def _training_metrics(trainer: Trainer, state: dict) -> dict[str, float]:
