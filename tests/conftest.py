@@ -47,6 +47,30 @@ def pixel_distance() -> PixelDistance:
     return PixelDistance()
 
 
+@pytest.fixture
+def run_s2edit(capsys):
+    """``run_s2edit(*args)``: ``s2edit ARGS`` in-process through the real entry point (its error boundary
+    included), returning (exit code, stdout, stderr)."""
+    import sys
+
+    from cli.app import main
+
+    def run(*args) -> tuple[int, str, str]:
+        old = sys.argv
+        sys.argv = ["s2edit", *map(str, args)]
+        code = 0
+        try:
+            main()
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+        finally:
+            sys.argv = old
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's cache: downloads and kernel builds go to a temp dir."""

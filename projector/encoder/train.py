@@ -29,7 +29,15 @@ from stylegan2_core.fileio import read_safetensors, write_safetensors
 
 from ..training.checkpoint import flatten_optimizer, unflatten_optimizer
 from ..training.data import RealStream, open_source
-from ..training.runtime import crossed, default_device, global_means, out_of_time, process_group, rng_seed
+from ..training.runtime import (
+    crossed,
+    default_device,
+    gathered_rng_states,
+    global_means,
+    out_of_time,
+    process_group,
+    rng_seed,
+)
 from .config import EncoderTrainConfig
 from .file import encoder_file_name, save_encoder
 from .network import Encoder, delta_regularizer
@@ -184,17 +192,9 @@ class EncoderTrainer:
         self.nimg += self.cfg.batch_size
         return stats
 
-    def _rng_states(self) -> list[torch.Tensor]:
-        state = self.rng.get_state()
-        if not self.distributed:
-            return [state]
-        states = [None] * self.world_size
-        dist.all_gather_object(states, state)
-        return states
-
     def save(self, path: Path, extra: dict) -> None:
         """Checkpoint (a collective: every process must call it; rank 0 writes)."""
-        states = self._rng_states()
+        states = gathered_rng_states(self.rng, self.world_size)
         if self.rank != 0:
             return
         tensors = {f"encoder.{k}": v for k, v in self.encoder.state_dict().items()}

@@ -33,7 +33,7 @@ from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import RealStream, open_source
 from .loss import GeneratorStep, StyleGAN2Loss
-from .runtime import crossed, default_device, global_means, out_of_time, process_group, rng_seed
+from .runtime import crossed, default_device, gathered_rng_states, global_means, out_of_time, process_group, rng_seed
 
 __all__ = ["TrainEvent", "TrainResult", "Trainer", "train"]
 
@@ -172,17 +172,9 @@ class Trainer:
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
-    def _rng_states(self) -> list[torch.Tensor]:
-        state = self.rng.get_state()
-        if not self.distributed:
-            return [state]
-        states = [None] * self.world_size
-        dist.all_gather_object(states, state)
-        return states
-
     def save(self, path: Path, extra: dict) -> None:
         """Checkpoint (a collective: every process must call it; rank 0 writes)."""
-        states = self._rng_states()
+        states = gathered_rng_states(self.rng, self.world_size)
         if self.rank == 0:
             ckpt.save_checkpoint(path, self.cfg, {"G": self.G, "G_ema": self.G_ema, "D": self.D}, self.opt,
                                  self.loss.pl_mean, states, {"step": self.step_index, "nimg": self.nimg, **extra})

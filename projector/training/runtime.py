@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["process_group", "default_device", "rng_seed", "crossed", "out_of_time", "global_means"]
+__all__ = ["process_group", "default_device", "rng_seed", "crossed", "out_of_time", "global_means", "gathered_rng_states"]
 
 
 def process_group(device: torch.device) -> tuple[int, int]:
@@ -77,3 +77,13 @@ def global_means(tick_stats: dict[str, list[float]], world_size: int, device: to
         dist.all_reduce(values)
         values /= world_size
     return dict(zip(keys, values.tolist()))
+
+
+def gathered_rng_states(rng: torch.Generator, world_size: int) -> list[torch.Tensor]:
+    """Every process's random-stream state, in rank order (a collective when there are several processes)."""
+    state = rng.get_state()
+    if world_size == 1:
+        return [state]
+    states = [None] * world_size
+    dist.all_gather_object(states, state)
+    return states

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,28 +14,18 @@ from projector.latent_file import model_provenance, save_latent, save_projected_
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
-def info(path, capsys) -> tuple[int, str, str]:
-    from cli.app import main
-
-    old = sys.argv
-    sys.argv = ["s2edit", "info", str(path)]
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    return code, " ".join(captured.out.split()), captured.err
+def info(path, run_s2edit) -> tuple[int, str, str]:
+    """``s2edit info PATH`` in-process: (exit code, stdout with its white space folded, stderr)."""
+    code, out, err = run_s2edit("info", path)
+    return code, " ".join(out.split()), err
 
 
-def test_info_describes_a_latent_file(G, tmp_path, capsys):
+def test_info_describes_a_latent_file(G, tmp_path, run_s2edit):
     noise = [torch.zeros(1, 1, h, w) for h, w in G.synthesis.noise_shapes()]
     meta = {**model_provenance(G), "space": "w+", "source": "face.png",
             "preprocessing": {"mode": "crop", "source_size": [640, 480], "resolution": 32}}
     path = save_latent(tmp_path / "me.safetensors", torch.zeros(2, G.num_ws, G.w_dim), noise, meta)
-    code, out, err = info(path, capsys)
+    code, out, err = info(path, run_s2edit)
     assert code == 0, err
     assert "latent file" in out and f"2 x [num_ws {G.num_ws}, w_dim {G.w_dim}]" in out
     assert "w+" in out and "face.png" in out and "crop from 640 x 480" in out
@@ -44,9 +33,9 @@ def test_info_describes_a_latent_file(G, tmp_path, capsys):
     assert "checkpoint" not in err and "corrupt" not in out + err
 
 
-def test_info_describes_a_direction_file(G, tmp_path, capsys):
+def test_info_describes_a_direction_file(G, tmp_path, run_s2edit):
     path = save_directions(tmp_path / "sefa.safetensors", sefa(G, [0, 1, 2], 3))
-    code, out, err = info(path, capsys)
+    code, out, err = info(path, run_s2edit)
     assert code == 0, err
     assert "directions file" in out and "3 x w_dim 64" in out and "sefa0, sefa1, sefa2" in out
     assert "method │ sefa" in out and "0,1,2" in out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,20 +17,10 @@ NET = ROOT / "tests" / "fixtures" / "ada_tiny.pkl"
 PHOTO = ROOT / "examples" / "data" / "world_face.png"
 
 
-def run_cli(args, capsys) -> tuple[int, str]:
-    """``s2edit ARGS`` in-process (the real entry point); returns (exit code, stderr)."""
-    from cli.app import main
-
-    old = sys.argv
-    sys.argv = ["s2edit", *map(str, args)]
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
-    finally:
-        sys.argv = old
-    return code, capsys.readouterr().err
+def run_cli(args, run_s2edit) -> tuple[int, str]:
+    """``s2edit ARGS`` in-process: (exit code, stderr)."""
+    code, _, err = run_s2edit(*args)
+    return code, err
 
 
 @pytest.fixture(scope="module")
@@ -46,32 +35,32 @@ def files(tmp_path_factory):
     return tmp
 
 
-def test_project_and_directions_record_model_id(files, capsys):
+def test_project_and_directions_record_model_id(files, run_s2edit):
     expected = load_generator(NET).checkpoint.model_id
     code, err = run_cli(["project", PHOTO, "--network", NET, "--steps", 1, "--loss", "effnet", "--outdir",
-                         files / "proj"], capsys)
+                         files / "proj"], run_s2edit)
     assert code == 0, err
-    code, err = run_cli(["directions", "sefa", "--network", NET, "-k", 2, "-o", files / "sefa.npz"], capsys)
+    code, err = run_cli(["directions", "sefa", "--network", NET, "-k", 2, "-o", files / "sefa.npz"], run_s2edit)
     assert code == 0, err
     latent = load_latent(files / "proj" / "world_face" / "latent.safetensors")
     assert latent.meta["model_id"] == expected and latent.meta["model_sha256"]
     assert load_directions(files / "sefa.npz").meta["model_id"] == expected
 
 
-def test_the_same_network_in_another_format_does_not_warn(files, capsys):
-    code, err = run_cli(["convert", NET, files / "converted.safetensors"], capsys)
+def test_the_same_network_in_another_format_does_not_warn(files, run_s2edit):
+    code, err = run_cli(["convert", NET, files / "converted.safetensors"], run_s2edit)
     assert code == 0, err
     code, err = run_cli(["edit", files / "proj" / "world_face" / "latent.safetensors", "-d", files / "sefa.npz",
                          "--strength", "0,1", "--network", files / "converted.safetensors", "--outdir",
-                         files / "e-same"], capsys)
+                         files / "e-same"], run_s2edit)
     assert code == 0, err
     assert "another model" not in err, err
 
 
-def test_a_different_network_warns_once_per_file(files, capsys):
+def test_a_different_network_warns_once_per_file(files, run_s2edit):
     latent = files / "proj" / "world_face" / "latent.safetensors"
     code, err = run_cli(["edit", latent, "-d", files / "sefa.npz", "--strength", "0,1", "--network",
-                         files / "other.safetensors", "--outdir", files / "e-other"], capsys)
+                         files / "other.safetensors", "--outdir", files / "e-other"], run_s2edit)
     assert code == 0, err
     flat = " ".join(err.split())
     assert flat.count("another model") == 2, err  # one for the latent, one for the directions

@@ -1,7 +1,6 @@
 """``s2edit edit`` with published direction files, --add, --keep, --save-latents and --force, as a user types it."""
 
 import pickle
-import sys
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -17,21 +16,10 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 NET = str(FIXTURES / "ada_tiny.pkl")
 
 
-def s2edit(capsys, *args) -> tuple[int, str, str]:
-    """Run the real ``s2edit`` entry point (its error boundary included); (exit code, stdout, stderr)."""
-    from cli.app import main
-
-    old = sys.argv
-    sys.argv = ["s2edit", *map(str, args)]
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    return code, " ".join(captured.out.split()), captured.err
+def s2edit(run_s2edit, *args) -> tuple[int, str, str]:
+    """The real ``s2edit`` entry point in-process: (exit code, stdout with its white space folded, stderr)."""
+    code, out, err = run_s2edit(*args)
+    return code, " ".join(out.split()), err
 
 
 def _unit(n, dim, seed):
@@ -54,7 +42,7 @@ def _render(G, ws):
         return to_uint8(G.synthesis(ws, noise_mode="const"))[0].astype(int)
 
 
-def test_the_documented_commands(demo, tmp_path, capsys, monkeypatch):
+def test_the_documented_commands(demo, tmp_path, monkeypatch, run_s2edit):
     monkeypatch.chdir(tmp_path)
     G = demo
     ws = G.mapping(z_from_seeds([11], G.z_dim), None)
@@ -65,13 +53,13 @@ def test_the_documented_commands(demo, tmp_path, capsys, monkeypatch):
     torch.save({"mean": torch.zeros(1, G.w_dim), "comp": _unit(3, G.w_dim, 20)[:, None], "std": torch.ones(3)},
                "ffhq_pca.pt")
 
-    code, out, err = s2edit(capsys, "edit", "out/a/latent.safetensors", "--network", "demo", "--direction",
+    code, out, err = s2edit(run_s2edit, "edit", "out/a/latent.safetensors", "--network", "demo", "--direction",
                             "boundary_smile.npy", "--strength", "2", "--outdir", "e/")
     assert code == 0, err
     smile = load_directions("boundary_smile.npy").directions[0]
     assert np.abs(iio.imread("e/a_smile_+2.00.png").astype(int) - _render(G, ws + 2 * smile)).max() <= 1
 
-    code, out, err = s2edit(capsys, "edit", "out/a/latent.safetensors", "--network", "demo", "--direction",
+    code, out, err = s2edit(run_s2edit, "edit", "out/a/latent.safetensors", "--network", "demo", "--direction",
                             "smile.npz", "--strength", "0,2", "--add", "lighting.npz=2", "--keep", "hair_color.npz",
                             "--outdir", "e/", "--save-latents")
     assert code == 0, err
@@ -86,7 +74,7 @@ def test_the_documented_commands(demo, tmp_path, capsys, monkeypatch):
         ("lighting.npz", 2.0, ["hair_color.npz"]), ("smile.npz", 2.0, ["hair_color.npz"])]
     assert "orthogonal" in out and "hair_color.npz" in out
 
-    code, out, err = s2edit(capsys, "edit", "e/a_smile+lighting+2_+2.00.safetensors", "--network", "demo",
+    code, out, err = s2edit(run_s2edit, "edit", "e/a_smile+lighting+2_+2.00.safetensors", "--network", "demo",
                             "--direction", "ffhq_pca.pt", "--index", "1", "--strength", "-2,2", "--layers", "0-3",
                             "--outdir", "e/", "--save-latents")
     assert code == 0, err
@@ -100,18 +88,18 @@ def test_the_documented_commands(demo, tmp_path, capsys, monkeypatch):
     assert chained[EDITS_KEY][-1]["layers"] == [0, 1, 2, 3]
 
 
-def test_z_boundary_on_seeds_and_refused_on_a_latent(tiny, tmp_path, capsys):
+def test_z_boundary_on_seeds_and_refused_on_a_latent(tiny, tmp_path, run_s2edit):
     G = tiny
     n = _unit(1, G.z_dim, 3)
     np.save(tmp_path / "boundary_smile_z.npy", n.numpy())
-    code, out, err = s2edit(capsys, "edit", "4", "--network", NET, "--direction", tmp_path / "boundary_smile_z.npy",
+    code, out, err = s2edit(run_s2edit, "edit", "4", "--network", NET, "--direction", tmp_path / "boundary_smile_z.npy",
                             "--strength", "1.5", "--outdir", tmp_path / "e")
     assert code == 0, err
     with torch.no_grad():
         expected = G.mapping(z_from_seeds([4], G.z_dim) + 1.5 * n, None)
     assert np.abs(iio.imread(tmp_path / "e" / "4_smile_+1.50.png").astype(int) - _render(G, expected)).max() <= 1
     save_latent(tmp_path / "me.safetensors", expected)
-    code, out, err = s2edit(capsys, "edit", tmp_path / "me.safetensors", "--network", NET, "--direction",
+    code, out, err = s2edit(run_s2edit, "edit", tmp_path / "me.safetensors", "--network", NET, "--direction",
                             tmp_path / "boundary_smile_z.npy", "--strength", "1", "--outdir", tmp_path / "f")
     assert code == 2 and "no z" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "f").exists() or not list((tmp_path / "f").glob("*.png"))
@@ -125,31 +113,31 @@ class _Marker:
         return open, (self.path, "w")
 
 
-def test_hostile_direction_file_exits_2_without_running_it(tmp_path, capsys):
+def test_hostile_direction_file_exits_2_without_running_it(tmp_path, run_s2edit):
     marker = tmp_path / "marker"
     (tmp_path / "smile.pt").write_bytes(pickle.dumps(_Marker(marker)))
-    code, out, err = s2edit(capsys, "edit", "3", "--network", NET, "--direction", tmp_path / "smile.pt",
+    code, out, err = s2edit(run_s2edit, "edit", "3", "--network", NET, "--direction", tmp_path / "smile.pt",
                             "--outdir", tmp_path / "e")
     assert code == 2 and "smile.pt" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    code, out, err = s2edit(capsys, "edit", "3", "--network", NET, "--add", f"{tmp_path / 'smile.pt'}=1",
+    code, out, err = s2edit(run_s2edit, "edit", "3", "--network", NET, "--add", f"{tmp_path / 'smile.pt'}=1",
                             "--outdir", tmp_path / "e")
     assert code == 2 and "smile.pt" in err
     assert not marker.exists()
 
 
-def test_mismatched_direction_is_refused_in_one_line(tmp_path, capsys):
+def test_mismatched_direction_is_refused_in_one_line(tmp_path, run_s2edit):
     np.save(tmp_path / "boundary_age.npy", np.ones([1, 512], np.float32))
-    code, out, err = s2edit(capsys, "edit", "3", "--network", NET, "--direction", tmp_path / "boundary_age.npy",
+    code, out, err = s2edit(run_s2edit, "edit", "3", "--network", NET, "--direction", tmp_path / "boundary_age.npy",
                             "--outdir", tmp_path / "e")
     assert code == 2 and "boundary_age.npy" in err and "512" in err and len(err.strip().splitlines()) == 1
 
 
-def test_force_replaces_only_the_same_latent_and_direction(tiny, tmp_path, capsys):
+def test_force_replaces_only_the_same_latent_and_direction(tiny, tmp_path, run_s2edit):
     save_directions(tmp_path / "d.npz", DirectionSet(_unit(2, tiny.w_dim, 5), ["up", "down"], "test"))
     e = tmp_path / "e"
 
     def edit(latent, *extra):
-        code, out, err = s2edit(capsys, "edit", latent, "--network", NET, "--direction", tmp_path / "d.npz",
+        code, out, err = s2edit(run_s2edit, "edit", latent, "--network", NET, "--direction", tmp_path / "d.npz",
                                 "--outdir", e, *extra)
         assert code == 0, err
         return out + err
@@ -167,7 +155,7 @@ def test_force_replaces_only_the_same_latent_and_direction(tiny, tmp_path, capsy
     assert len(list(e.glob("2_up_*.png"))) == 3 and len(list(e.glob("1_down_*.png"))) == 2
 
 
-def test_info_describes_each_published_format(tiny, tmp_path, capsys):
+def test_info_describes_each_published_format(tiny, tmp_path, run_s2edit):
     G = tiny
     files = {
         "boundary_smile.npy": lambda p: np.save(p, _unit(1, G.w_dim, 0).numpy()),
@@ -187,7 +175,7 @@ def test_info_describes_each_published_format(tiny, tmp_path, capsys):
                 "factor.pt": "SeFa factor", "boundary_anycost.pt": "anycost-gan"}
     for name, write in files.items():
         write(tmp_path / name)
-        code, out, err = s2edit(capsys, "info", tmp_path / name)
+        code, out, err = s2edit(run_s2edit, "info", tmp_path / name)
         assert code == 0 and expected[name] in out, (name, out, err)
-    code, out, err = s2edit(capsys, "info", tmp_path / "ffhq_pca.pt")
+    code, out, err = s2edit(run_s2edit, "info", tmp_path / "ffhq_pca.pt")
     assert "std │ 3, 2, 1" in out and "distance in W" in out

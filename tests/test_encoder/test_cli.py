@@ -11,26 +11,17 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 NET = FIXTURES / "ada_tiny.pkl"
 
 
-def run_cli(args, capsys) -> tuple[int, str]:
-    """``s2edit ARGS`` in-process through the real entry point; returns (exit code, stderr)."""
-    from cli.app import main
-
-    old = sys.argv
-    sys.argv = ["s2edit", *map(str, args)]
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
-    finally:
-        sys.argv = old
-    return code, capsys.readouterr().err
+def run_cli(args, run_s2edit) -> tuple[int, str]:
+    """``s2edit ARGS`` in-process: (exit code, stderr)."""
+    code, _, err = run_s2edit(*args)
+    return code, err
 
 
-def test_train_encoder_example_resume_and_refusal(tmp_path, capsys, monkeypatch):
+def test_train_encoder_example_resume_and_refusal(tmp_path, monkeypatch, run_s2edit):
     monkeypatch.chdir(tmp_path)
     fast = ["--batch", "4", "--passes", "1", "--threads", "1", "--device", "cpu", "--loss", "effnet"]
-    code, err = run_cli(["train-encoder", "--network", NET, "--kimg", "0.004", "--outdir", "runs/enc", *fast], capsys)
+    code, err = run_cli(["train-encoder", "--network", NET, "--kimg", "0.004", "--outdir", "runs/enc", *fast],
+                        run_s2edit)
     assert code == 0, err
     run = tmp_path / "runs" / "enc" / "00000-encoder-32px"
     G = load_generator(NET)
@@ -38,13 +29,13 @@ def test_train_encoder_example_resume_and_refusal(tmp_path, capsys, monkeypatch)
     assert encoder.cfg.passes == 1 and encoder.meta["kimg"] == 0.004 and (run / "log.jsonl").is_file()
 
     code, err = run_cli(["train-encoder", "--resume", run, "--kimg", "0.008", "--threads", "1", "--device", "cpu"],
-                        capsys)
+                        run_s2edit)
     assert code == 0, err
     _, meta, cfg = load_encoder_checkpoint(run / CHECKPOINT_NAME)
     assert meta["step"] == 2 and cfg.kimg == 0.008 and cfg.batch_size == 4
 
     code, err = run_cli(["train-encoder", "--resume", run, "--network", FIXTURES / "rosinality_tiny.pt",
-                         "--kimg", "0.012", "--device", "cpu"], capsys)
+                         "--kimg", "0.012", "--device", "cpu"], run_s2edit)
     assert code == 2
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and str(run / CHECKPOINT_NAME) in err and "trained for network" in err, err
