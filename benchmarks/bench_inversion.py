@@ -126,15 +126,16 @@ def _projection(G, targets, cfg: ProjectorConfig, distance, cache: Path | None):
             noise = [tensors[f"noise{i}"] for i in range(sum(k.startswith("noise") for k in tensors))]
             return SimpleNamespace(ws=tensors["ws"], noise=noise, images=tensors["images"],
                                    seconds=float(tensors["seconds"]))
-    pr = project(G, targets, cfg, distance=distance)
+    pr = project(G, targets, cfg, distance=distance, encoder=None)
     if path is not None:
         write_safetensors(path, {"ws": pr.ws, "images": pr.images, "seconds": torch.tensor(pr.seconds),
                                  **{f"noise{i}": m for i, m in enumerate(pr.noise)}}, key)
     return pr
 
 
-def encoder_rows(G, targets, distance, encoder, methods: dict, measure, t0: float) -> None:
-    """The encoder's rows: its inversion alone (preset ``instant``) and the ``fast`` preset started from it."""
+def encoder_rows(G, targets, distance, encoder, methods: dict, measure, t0: float, tune_cfg: TuneConfig) -> None:
+    """The encoder's rows: its inversion alone (preset ``instant``), the ``fast`` preset started from it, and
+    tuning (``tune_cfg``) around the inversion as its pivot (``--tune --pivot encoder``)."""
     n = len(targets)
     for label, preset in (("encoder (instant)", "instant"), ("fast (encoder start)", "fast")):
         pr = project(G, targets, ProjectorConfig.preset(preset), distance=distance, encoder=encoder)
@@ -142,6 +143,13 @@ def encoder_rows(G, targets, distance, encoder, methods: dict, measure, t0: floa
                           "ws": pr.ws, "noise": pr.noise, "steps": [pr.steps] * n}
         measure(label)
         _log(t0, f"{label}: {pr.seconds:.1f}s for {n} images")
+    pivot = methods["encoder (instant)"]
+    res = tune(G, targets, pivot["ws"], tune_cfg, distance=distance, noise=pivot["noise"])
+    label = f"tuned encoder pivot (lora, r={tune_cfg.rank}, lr x{tune_cfg.lora_lr_scale:g})"
+    methods[label] = {**pivot, "images": res.images, "seconds": pivot["seconds"] + res.seconds / n,
+                      "generators": res.generators, "steps": res.steps}
+    measure(label)
+    _log(t0, f"{label}: {res.seconds:.0f}s for {n} images, steps run {res.steps}")
 
 
 def _merged_runs(runs: list[dict]) -> dict:
@@ -261,7 +269,7 @@ def main() -> None:
     ap.add_argument("--rank", type=int, default=TuneConfig.rank, help="rank of the lora variants (TuneConfig's)")
     ap.add_argument("--stop-distance", type=float, default=None,
                     help="tuning's early stop (default: TuneConfig's, PTI's 0.06 with LPIPS; 0: run every step)")
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS),
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS),
                     help=f"tuning variants: {list(VARIANTS)}, each optionally NAME@SCALE (lora_lr_scale)")
     ap.add_argument("--dir-samples", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
@@ -333,7 +341,8 @@ def main() -> None:
         measure(space.upper())
         _log(t0, f"{space} projection: {pr.seconds:.0f}s for {n} images")
     if args.encoder:
-        encoder_rows(G, targets, distance, load_encoder(args.encoder, G), methods, measure, t0)
+        tune_cfg = TuneConfig(steps=args.tune_steps, rank=args.rank, stop_distance=args.stop_distance)
+        encoder_rows(G, targets, distance, load_encoder(args.encoder, G), methods, measure, t0, tune_cfg)
     pivot = pivots["w"]
     for spec in args.variants:
         variant, cfg, overrides = _variant(spec)

@@ -24,7 +24,8 @@ projection; a projection loses (invents) glasses when the target reads >= 0.5 an
 share of their range. ``--timing-256`` adds the 256 px random-weight network for time only
 (``--sets`` with no set: that alone). ``--encoder FILE`` (an encoder for the network, ``s2edit
 train-encoder``) adds two candidates: ``instant`` (the encoder's inversion alone) and ``fast+encoder``
-(the fast preset started from the encoder's inversion, its ``encoder_steps`` schedule).
+(the fast preset started from the encoder's inversion, its ``encoder_steps`` schedule); a candidate
+``LABEL=PRESET+encoder:field=value,...`` starts from it too.
 
 folder: images per second of the folder job, ``torchrun --nproc_per_node P -m cli project``
 over a folder of held-out demo images, for each P (each process with ``--threads`` threads), the
@@ -90,7 +91,7 @@ def recovery(args) -> None:
         p, s, d = [], [], []
         t0 = time.perf_counter()
         for i in range(0, len(seeds), args.batch):
-            r = project(G, truth[i:i + args.batch], cfg, distance=distance)
+            r = project(G, truth[i:i + args.batch], cfg, distance=distance, encoder=None)
             img = r.images.clamp(-1, 1)
             p += psnr(img, truth[i:i + args.batch]).tolist()
             s += ssim(img, truth[i:i + args.batch]).tolist()
@@ -179,18 +180,21 @@ def inworld_images(G, count: int) -> torch.Tensor:
         return G(z_from_seeds(list(range(100_000, 100_000 + count)), G.z_dim), noise_mode="const")
 
 
-def _parse_candidate(spec: str) -> tuple[str, ProjectorConfig]:
-    """``NAME`` (a preset) or ``LABEL=PRESET:field=value,...``."""
+def _parse_candidate(spec: str) -> tuple[str, ProjectorConfig, bool]:
+    """``NAME`` (a preset) or ``LABEL=PRESET[+encoder]:field=value,...``; returns the label, the settings and
+    whether the run starts from ``--encoder``'s inversion (``+encoder``)."""
     label, _, rest = spec.partition("=")
     if not rest:
-        return label, ProjectorConfig.preset(label)
+        return label, ProjectorConfig.preset(label), False
     preset, _, fields = rest.partition(":")
+    preset, plus, _ = preset.partition("+encoder")
     types = {k: type(v) for k, v in asdict(ProjectorConfig()).items()}
-    def cast(k, v):
-        return v.lower() in ("1", "true") if types[k] is bool else types[k](v)
+    def cast(k, v):  # a field whose default is None (encoder_steps, ...) takes an int
+        kind = int if types[k] is type(None) else types[k]
+        return v.lower() in ("1", "true") if kind is bool else kind(v)
 
     overrides = {k: cast(k, v) for k, v in (f.split("=") for f in fields.split(",") if f)}
-    return label, ProjectorConfig.preset(preset, **overrides)
+    return label, ProjectorConfig.preset(preset, **overrides), bool(plus)
 
 
 def _run_timed(G, target, cfg, distance, eval_every: int, encoder=None):
@@ -227,6 +231,29 @@ def _attributes(predictor, images: torch.Tensor) -> np.ndarray:
         return predictor.predict_labels(images.clamp(-1, 1)).numpy()
 
 
+def _summary(rows: dict[str, list[dict]]) -> None:
+    """The set's table: medians over images, the mean PSNR, and each run's whole wall time as a share of the
+    baseline's on the same image (its largest), next to how many images it ends at or above the baseline."""
+    print("| run | perceptual | PSNR dB | mean PSNR dB | wall s | whole run (max) | ends >= official | reached "
+          "baseline | time to quality | glasses lost / invented | attribute drift |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    base = rows["official"]
+    for label, items in rows.items():
+        ratios = [r["ratio"] for r in items if r["ratio"] is not None]
+        ttq_text = "-" if label == "official" else (
+            f"{statistics.median(ratios):.2f}x (max {max(ratios):.2f}x)" if len(ratios) == len(items)
+            else f"not reached on {len(items) - len(ratios)}")
+        shares = [r["s"] / b["s"] for r, b in zip(items, base)]
+        ends = sum(r["d"] <= b["d"] and r["p"] >= b["p"] for r, b in zip(items, base))
+        print(f"| {label} | {statistics.median(r['d'] for r in items):.4f} | "
+              f"{statistics.median(r['p'] for r in items):.2f} | {statistics.mean(r['p'] for r in items):.2f} | "
+              f"{statistics.median(r['s'] for r in items):.2f} | {statistics.median(shares):.4f}x "
+              f"({max(shares):.4f}x) | {ends}/{len(items)} | {len(ratios)}/{len(items)} | {ttq_text} | "
+              f"{sum(r['lost'] for r in items)} / {sum(r['invented'] for r in items)} | "
+              f"{statistics.mean(r['drift'] for r in items):.3f} |")
+    print(flush=True)
+
+
 def ttq(args) -> None:
     from projector.world import ATTRIBUTES
     from projector.world.predictor import default_predictor
@@ -236,21 +263,26 @@ def ttq(args) -> None:
     predictor = default_predictor()
     binary = [i for i, a in enumerate(ATTRIBUTES) if a.kind == "binary"]
     ranges = np.array([a.high - a.low for a in ATTRIBUTES])
-    candidates = [_parse_candidate(c) for c in args.candidates]
+    parsed = [_parse_candidate(c) for c in args.candidates]
+    candidates = [(label, cfg) for label, cfg, _ in parsed]
     encoders = {}  # candidate label -> the encoder it starts from
     if args.encoder:
         from projector.encoder import load_encoder
 
         encoder = load_encoder(args.encoder, G)
+        encoders = {label: encoder for label, _, started in parsed if started}
         for label, preset in (("instant", "instant"), ("fast+encoder", "fast")):
             candidates.append((label, ProjectorConfig.preset(preset)))
             encoders[label] = encoder
+    elif any(started for _, _, started in parsed):
+        raise SystemExit("a +encoder candidate needs --encoder FILE")
     baseline = ProjectorConfig.preset("official")
-    builders = {"in-world": lambda: inworld_images(G, args.images),
-                "off-world": lambda: offworld_images(args.images, G.img_resolution)}
+    first, count = args.first, args.images
+    builders = {"in-world": lambda: inworld_images(G, first + count)[first:],
+                "off-world": lambda: offworld_images(first + count, G.img_resolution)[first:]}
     sets = {name: builders[name]() for name in args.sets}
     print(f"Time to quality: network {args.network} ({G.img_resolution}px), loss {distance.name}, "
-          f"{args.images} images per set, machine: {_machine()}, load average at start "
+          f"{args.images} images per set (from image {args.first}), machine: {_machine()}, load average at start "
           f"{os.getloadavg()[0]:.1f}" + (f" ({notice})" if notice else ""))
     for label, cfg in candidates:
         changed = {k: v for k, v in asdict(cfg).items() if v != asdict(baseline)[k]}
@@ -281,19 +313,7 @@ def ttq(args) -> None:
                       f"{truth[0, binary[0]]:.2f}->{attrs[0, binary[0]]:.2f}, attribute drift {drift:.3f}", flush=True)
         print(f"\n{set_name} ({len(targets)} images; medians over images; time to quality as a share of the "
               f"baseline's wall time, per image)\n")
-        print("| run | perceptual | PSNR dB | wall s | reached baseline | time to quality | glasses lost / invented |"
-              " attribute drift |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for label, items in rows.items():
-            ratios = [r["ratio"] for r in items if r["ratio"] is not None]
-            ttq_text = "-" if label == "official" else (
-                f"{statistics.median(ratios):.2f}x (max {max(ratios):.2f}x)" if len(ratios) == len(items)
-                else f"not reached on {len(items) - len(ratios)}")
-            print(f"| {label} | {statistics.median(r['d'] for r in items):.4f} | "
-                  f"{statistics.median(r['p'] for r in items):.2f} | {statistics.median(r['s'] for r in items):.1f} | "
-                  f"{len(ratios)}/{len(items)} | {ttq_text} | {sum(r['lost'] for r in items)} / "
-                  f"{sum(r['invented'] for r in items)} | {statistics.mean(r['drift'] for r in items):.3f} |")
-        print(flush=True)
+        _summary(rows)
     if args.timing_256:  # the encoders belong to the network, not to the 256 px random one
         timing_256([(label, c) for label, c in candidates if label not in encoders], baseline, args)
 
@@ -452,6 +472,7 @@ def main() -> None:
     tq = sub.add_parser("ttq")
     tq.add_argument("--network", default="demo")
     tq.add_argument("--images", type=int, default=3, help="images per set")
+    tq.add_argument("--first", type=int, default=0, help="skip this many images of each set (a held-out selection)")
     tq.add_argument("--candidates", nargs="+", default=["fast"],
                     help="preset names, or LABEL=PRESET:field=value,... (e.g. k32=fast:init_samples=32)")
     tq.add_argument("--sets", nargs="*", default=["in-world", "off-world"], choices=["in-world", "off-world"],

@@ -414,11 +414,20 @@ def _result(G, cfg: ProjectorConfig, objective: ProjectionObjective, run: _Optim
                             steps=cfg.total_steps, seconds=seconds, device=str(ws.device), history=run.history)
 
 
+def _shipped_encoder(G, cfg: ProjectorConfig, spec: str):
+    """``project``'s ``encoder='auto'``: the network's shipped encoder where ``cfg`` would use one."""
+    if spec != "auto":
+        raise InputError(f"encoder must be an Encoder, None or 'auto', got {spec!r}")
+    from .encoder.registry import projection_encoder
+
+    return projection_encoder(None, G, cfg, device=G.mapping.w_avg.device)
+
+
 def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: torch.Tensor | None = None,
             distance=None, init_ws: torch.Tensor | None = None, init_noise: list[torch.Tensor] | None = None,
             seeds: list[int] | None = None, callback: Callable[[ProjectionStep], None] | None = None,
             should_stop: Callable[[], bool] | None = None, state: ProjectionState | None = None,
-            encoder=None) -> ProjectionResult:
+            encoder="auto") -> ProjectionResult:
     """Find ws (and noise maps) that make ``G`` draw ``target``.
 
     Args:
@@ -440,6 +449,8 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
         encoder: a ``projector.encoder.Encoder`` for ``G`` (``load_encoder``): the optimization starts from its
             inversion instead of the W-sample search, with ``cfg.encoder_started()``'s schedule (unless
             ``init_ws`` is given); with ``cfg.encoder_only`` (preset ``'instant'``) its inversion is the result.
+            ``'auto'`` (default): the network's shipped encoder (``find_encoder``; the demo network has one) for
+            the presets that search W samples for their start and for ``'instant'``; None: no encoder.
     """
     started = time.perf_counter()
     cfg = ProjectorConfig.preset(DEFAULT_PRESET) if cfg is None else cfg
@@ -451,6 +462,8 @@ def project(G, target: torch.Tensor, cfg: ProjectorConfig | None = None, *, c: t
         raise InputError(f"target must be [N, {G.img_channels}, {R}, {R}], got {list(target.shape)}")
     n = target.shape[0]
     seeds = [cfg.seed + i for i in range(n)] if seeds is None else list(seeds)
+    if isinstance(encoder, str):
+        encoder = _shipped_encoder(G, cfg, encoder) if init_ws is None or cfg.encoder_only else None
     if encoder is not None and init_ws is None:
         cfg = cfg.encoder_started()
     if state is not None:

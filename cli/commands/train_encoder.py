@@ -25,6 +25,9 @@ def train_encoder_command(
     batch: Annotated[int | None, typer.Option("--batch", min=1, help="Global batch size (default 8).")] = None,
     passes: Annotated[int | None, typer.Option("--passes", min=1, help="Refinement passes, in training and stored as the encoder's default (default 3).")] = None,
     lr: Annotated[float | None, typer.Option("--lr", parser=finite(0), help="Adam learning rate (default 1e-4).")] = None,
+    latent_weight: Annotated[float | None, typer.Option("--latent-weight", parser=finite(0), help="Weight of the latent regression on generated samples (default 1).")] = None,
+    pixel_weight: Annotated[float | None, typer.Option("--pixel-weight", parser=finite(0), help="Weight of the pixel MSE (default 1).")] = None,
+    perceptual_weight: Annotated[float | None, typer.Option("--perceptual-weight", parser=finite(0), help="Weight of the perceptual distance (default 0.8; 0 skips it, the costliest loss on a CPU).")] = None,
     loss: Annotated[str | None, typer.Option("--loss", help="Perceptual distance: auto (LPIPS when its weights are cached, else EfficientNet-Lite0), lpips, effnet.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")] = None,
     tick: Annotated[float | None, typer.Option("--tick", parser=finite(0), help="Log interval in kimg (default 1).")] = None,
@@ -53,7 +56,8 @@ def train_encoder_command(
     dev = None if device == "auto" else resolve_device(device)
     cfg, G, run_dir = configure_encoder_run(
         network, resume=resume, outdir=outdir, name=name, passes=passes, device=dev or "cpu", kimg=kimg, data=data,
-        real_fraction=real_fraction, batch_size=batch, lr=lr, perceptual=loss, seed=seed, tick_kimg=tick,
+        real_fraction=real_fraction, batch_size=batch, lr=lr, latent_weight=latent_weight, pixel_weight=pixel_weight,
+        perceptual_weight=perceptual_weight, perceptual=loss, seed=seed, tick_kimg=tick,
         snapshot_kimg=snap)
     rank0 = int(os.environ.get("RANK", "0")) == 0
     with progress() if rank0 else contextlib.nullcontext() as bar, graceful_stop() as stop_requested:

@@ -28,11 +28,16 @@ def encoder_file_name(network_id: str) -> str:
     return f"encoder-{network_id[:12]}.safetensors"
 
 
-def save_encoder(path, encoder: Encoder, network_id: str, network: str = "", kimg: float = 0.0) -> Path:
-    """Write ``encoder`` (atomically) for the generator whose ``model_id`` is ``network_id``."""
+def save_encoder(path, encoder: Encoder, network_id: str, network: str = "", kimg: float = 0.0,
+                 half: bool = False) -> Path:
+    """Write ``encoder`` (atomically) for the generator whose ``model_id`` is ``network_id``.
+
+    ``half``: store the weights as float16, half the file (the shipped encoders); they load as float32.
+    """
     meta = {"kind": ENCODER_KIND, "format": FORMAT, "config": encoder.cfg.to_dict(), "model_id": network_id,
             "network": network, "kimg": kimg}
-    return write_safetensors(path, encoder.state_dict(), meta)
+    tensors = {k: v.half() if half and v.is_floating_point() else v for k, v in encoder.state_dict().items()}
+    return write_safetensors(path, tensors, meta)
 
 
 def _read(path) -> tuple[dict[str, torch.Tensor], dict, EncoderConfig]:
@@ -82,6 +87,6 @@ def describe_encoder(path) -> list[tuple[str, str]]:
             ("resolution", f"{cfg.resolution} px"),
             ("latents", f"ws [num_ws {cfg.num_ws}, w_dim {cfg.w_dim}]"),
             ("passes", str(cfg.passes)),
-            ("parameters", f"{params:,}"),
+            ("parameters", f"{params:,} ({', '.join(sorted({str(t.dtype).removeprefix('torch.') for t in tensors.values()}))})"),
             ("network", f"id {meta.get('model_id', '?')}" + (f" ({meta['network']})" if meta.get("network") else "")),
             ("training", f"{float(meta.get('kimg', 0)):g} kimg")]

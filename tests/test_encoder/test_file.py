@@ -54,9 +54,19 @@ def test_info_describes_an_encoder_file(G, encoder_file):
     rows = dict(describe_file(path).rows)
     params = sum(p.numel() for p in encoder.parameters())
     assert rows["architecture"].startswith("small (backbone at 32 px") and rows["resolution"] == "32 px"
-    assert rows["passes"] == "2" and rows["parameters"] == f"{params:,}" and rows["training"] == "1.5 kimg"
+    assert rows["passes"] == "2" and rows["parameters"] == f"{params:,} (float32)" and rows["training"] == "1.5 kimg"
     assert rows["network"] == f"id {model_id(G)} (ada_tiny.pkl)"
     res = CliRunner().invoke(app, ["info", str(path)])
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())  # the table wraps at the terminal's width
     assert "(encoder file)" in out and "passes" in out
+
+
+def test_half_precision_file_loads_as_float32_rounded_weights(G, encoder_file, tmp_path):
+    encoder, path = encoder_file
+    half = save_encoder(tmp_path / "half.safetensors", encoder, model_id(G), half=True)
+    assert half.stat().st_size < 0.6 * path.stat().st_size
+    loaded = load_encoder(half, G)
+    for name, value in encoder.state_dict().items():
+        mine = loaded.state_dict()[name]
+        assert mine.dtype == value.dtype and torch.equal(mine, value.half().to(value.dtype))

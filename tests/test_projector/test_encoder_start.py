@@ -52,6 +52,8 @@ def test_instant_preset_is_the_encoders_inversion_with_the_networks_noise(G, tar
 
 def test_instant_preset_without_an_encoder_is_refused(G, targets, pixel_distance):
     with pytest.raises(InputError, match="needs an encoder"):
+        project(G, targets, ProjectorConfig.preset("instant"), distance=pixel_distance, encoder=None)
+    with pytest.raises(InputError, match="no encoder was found .* s2edit train-encoder"):  # none ships for G
         project(G, targets, ProjectorConfig.preset("instant"), distance=pixel_distance)
     with pytest.raises(InputError, match="no --space"):
         ProjectorConfig.preset("instant", space="w")
@@ -166,3 +168,21 @@ def test_pivot_settings_for_tuning():
     assert pivot_settings("fast", None, True) == ("fast", "w") and pivot_settings("fast", None, False) == ("fast", None)
     with pytest.raises(InputError, match="--pivot encoder names the pivot of --tune"):
         pivot_settings("fast", None, False, "encoder")
+
+
+def test_project_uses_the_shipped_encoder_unless_told_not_to(G, targets, pixel_distance, tmp_path, monkeypatch):
+    import projector.encoder.registry as registry
+
+    monkeypatch.setattr(registry, "ENCODER_ASSETS", tmp_path)
+    encoder = tiny_encoder(G)
+    save_encoder(tmp_path / f"encoder-{model_id(G)[:12]}.safetensors", encoder, model_id(G))
+    instant = project(G, targets, ProjectorConfig.preset("instant"), distance=pixel_distance)
+    assert torch.equal(instant.ws, encoder.invert(targets, G))
+    cfg = ProjectorConfig.preset("fast", encoder_steps=1, encoder_refine_steps=0)
+    seen, searched = [], []
+    project(G, targets, cfg, distance=pixel_distance, callback=seen.append)  # starts at the encoder's answer
+    assert seen[0].num_steps == 1
+    project(G, targets, cfg, distance=pixel_distance, callback=searched.append, encoder=None)  # the W-sample search
+    assert searched[0].num_steps == cfg.total_steps
+    with pytest.raises(InputError, match="Encoder, None or 'auto'"):
+        project(G, targets, cfg, distance=pixel_distance, encoder="mine.safetensors")
