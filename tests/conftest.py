@@ -47,6 +47,23 @@ def pixel_distance() -> PixelDistance:
     return PixelDistance()
 
 
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """``benchmark_script(name)``: the module ``benchmarks/<name>.py``, imported from its file (the
+    benchmarks are scripts, not a package)."""
+    import importlib.util
+    import sys
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
 @pytest.fixture
 def run_s2edit(capsys):
     """``run_s2edit(*args)``: ``s2edit ARGS`` in-process through the real entry point (its error boundary

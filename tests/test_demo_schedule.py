@@ -1,6 +1,5 @@
 """The demo model's recorded recipe: the schedule parses, and train_demo.py turns it into runnable s2edit commands."""
 
-import importlib.util
 import itertools
 import json
 import shlex
@@ -18,12 +17,9 @@ SCRIPT = ROOT / "benchmarks" / "train_demo.py"
 SCHEDULE = ROOT / "benchmarks" / "demo_schedule.json"
 
 
-def _train_demo():
-    spec = importlib.util.spec_from_file_location("train_demo", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def train_demo(benchmark_script):
+    return benchmark_script("train_demo")
 
 
 def _dry_run(tmp_path, *extra) -> list[list[str]]:
@@ -40,8 +36,8 @@ def _option(argv: list[str], name: str) -> str:
     return argv[argv.index(name) + 1]
 
 
-def test_schedule_is_contiguous_and_ends_at_the_shipped_snapshot():
-    schedule = _train_demo().load_schedule(SCHEDULE)
+def test_schedule_is_contiguous_and_ends_at_the_shipped_snapshot(train_demo):
+    schedule = train_demo.load_schedule(SCHEDULE)
     segments = schedule["segments"]
     assert segments[0]["start_kimg"] == 0
     for before, after in itertools.pairwise(segments):
@@ -75,8 +71,8 @@ def test_dry_run_lists_every_segment_in_order(tmp_path):
     assert _option(export, "--asset").startswith(str(tmp_path))
 
 
-def test_every_command_parses_with_the_cli(tmp_path):
-    module = _train_demo()
+def test_every_command_parses_with_the_cli(tmp_path, train_demo):
+    module = train_demo
     group = typer.main.get_command(app)
     for step in module.plan(module.load_schedule(SCHEDULE), tmp_path, "demo-repro", "PY", device="cpu"):
         argv = step.argv
@@ -88,27 +84,25 @@ def test_every_command_parses_with_the_cli(tmp_path):
         assert parsed.params.get("device", "cpu") == "cpu"
 
 
-def test_plan_skips_finished_segments(tmp_path):
-    module = _train_demo()
+def test_plan_skips_finished_segments(tmp_path, train_demo):
+    module = train_demo
     schedule = module.load_schedule(SCHEDULE)
     steps = module.plan(schedule, tmp_path, "demo-repro", "PY", done_kimg=13500.0, widened=True)
     assert [step.argv[3] if step.argv[1] == "-m" else "export" for step in steps] == ["train", "export"]
     assert steps[0].argv[steps[0].argv.index("--resume") + 1] == str(tmp_path / "demo-repro-wide")
 
 
-def test_a_gap_in_the_schedule_is_refused(tmp_path):
+def test_a_gap_in_the_schedule_is_refused(tmp_path, train_demo):
     schedule = json.loads(SCHEDULE.read_text())
     schedule["segments"][3]["start_kimg"] += 1
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(schedule))
     with pytest.raises(SystemExit, match=r"bad\.json: segment 3"):
-        _train_demo().load_schedule(path)
+        train_demo.load_schedule(path)
 
 
-def test_demo_model_doc_holds_the_generated_schedule_table():
-    spec = importlib.util.spec_from_file_location("plot_demo_history", ROOT / "benchmarks" / "plot_demo_history.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_demo_model_doc_holds_the_generated_schedule_table(benchmark_script):
+    module = benchmark_script("plot_demo_history")
     table = module.schedule_table(json.loads(SCHEDULE.read_text()))
     doc = (ROOT / "docs" / "demo_model.md").read_text()
     assert f"{module.BEGIN}\n{table}\n{module.END}" in doc, "rerun benchmarks/plot_demo_history.py"

@@ -3,9 +3,7 @@ above a quality floor on held-out images; the recipe parses, and its driver trai
 and continues on a tiny network."""
 
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,16 +15,12 @@ from projector.images import load_target
 from projector.metrics.image_quality import psnr
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "train_demo_encoder.py"
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
-def _driver():
-    spec = importlib.util.spec_from_file_location("train_demo_encoder", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def driver(benchmark_script):
+    return benchmark_script("train_demo_encoder")
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +28,11 @@ def demo():
     return load_network("demo")
 
 
-def test_demo_encoder_ships_within_budget_and_is_found(demo):
+def test_demo_encoder_ships_within_budget_and_is_found(demo, driver):
     path = find_encoder(demo)
     assert path is not None and path.stat().st_size <= 10 * 2**20
     encoder = load_encoder(path, demo)
-    recipe = _driver().load_recipe()
+    recipe = driver.load_recipe()
     assert encoder.cfg.passes == recipe["config"]["passes"] and encoder.meta["network"] == recipe["network"]
 
 
@@ -53,8 +47,7 @@ def test_demo_encoder_quality_floor(demo):
     assert float(psnr(result.images.clamp(-1, 1), target)[0]) >= 19.0
 
 
-def test_recipe_parses_into_a_training_config(tmp_path):
-    driver = _driver()
+def test_recipe_parses_into_a_training_config(tmp_path, driver):
     recipe = driver.load_recipe()
     assert recipe["budget_minutes"] <= 180
     config = {k: v for k, v in recipe["config"].items() if k != "passes"}
@@ -73,8 +66,7 @@ def _tiny_encoder_shape():
                          channel_max=32, blocks=1, head_channels=32)
 
 
-def test_driver_trains_measures_stops_at_the_budget_and_continues(tmp_path, monkeypatch):
-    driver = _driver()
+def test_driver_trains_measures_stops_at_the_budget_and_continues(tmp_path, monkeypatch, driver):
     recipe = {"network": str(FIXTURES / "ada_tiny.pkl"), "threads": 1,
               "config": {"passes": 2, "batch_size": 4, "perceptual_weight": 0.0, "data": "world",
                          "real_fraction": 0.25},
@@ -97,3 +89,15 @@ def test_driver_trains_measures_stops_at_the_budget_and_continues(tmp_path, monk
     assert exported.stat().st_size < 0.6 * (run / exported.name).stat().st_size  # float16 weights
     for name, value in trained.state_dict().items():
         assert torch.equal(shipped.state_dict()[name], value.half().float())
+
+
+def test_instant_example_on_the_demo_network(tmp_path, monkeypatch, run_s2edit):
+    """``s2edit project examples/data/world_face.png --network demo --preset instant``, as documented."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples" / "data").mkdir(parents=True)
+    (tmp_path / "examples" / "data" / "world_face.png").write_bytes((ROOT / "examples/data/world_face.png").read_bytes())
+    code, _, err = run_s2edit("project", "examples/data/world_face.png", "--network", "demo", "--preset", "instant")
+    assert code == 0, err
+    report = json.loads((tmp_path / "out" / "world_face" / "report.json").read_text())
+    assert report["steps"] == 0 and report["psnr_db"] >= 19.0
+    assert {"proj.png", "latent.safetensors", "projected_w.npz"} <= {p.name for p in (tmp_path / "out" / "world_face").iterdir()}

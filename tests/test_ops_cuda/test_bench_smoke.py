@@ -1,17 +1,10 @@
 """The GPU benchmark also runs on CPU (reference ops only): a tiny smoke run of its whole path."""
 
-import importlib.util
-from pathlib import Path
-
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_cuda_ops.py"
 
-
-def test_bench_cuda_ops_cpu_smoke(capsys, tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_cuda_ops", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_bench_cuda_ops_cpu_smoke(capsys, tmp_path, benchmark_script):
+    bench = benchmark_script("bench_cuda_ops")
     out = tmp_path / "bench.md"
     threads = torch.get_num_threads()
     try:
