@@ -363,7 +363,9 @@ def folder(args) -> None:
     for i, image in enumerate(inworld_images(G, args.images)):
         save_image(root / "photos" / f"img{i:03d}.png", image)
     steps = ["--steps", str(args.steps)] if args.steps else []
+    encoder = ["--encoder", args.encoder] if args.encoder else []
     print(f"Folder job: {args.images} demo images, preset {args.preset}, {args.steps or 'its'} steps, batch {args.batch}, "
+          f"encoder {args.encoder or 'the network default'}, "
           f"machine: {_machine()}, load average at start {os.getloadavg()[0]:.1f}\n")
     times = {p: [] for p in args.processes}
     for r in range(args.repeats):
@@ -372,7 +374,7 @@ def folder(args) -> None:
                    "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(procs), "-m",
                    "cli", "project", str(root / "photos"), "--network", args.network, "--preset", args.preset, *steps,
-                   "--batch-size", str(args.batch), "--loss", args.loss, "--device", "cpu",
+                   *encoder, "--batch-size", str(args.batch), "--loss", args.loss, "--device", "cpu",
                    "--outdir", str(root / f"out{procs}_{r}")]
             t0 = time.perf_counter()
             subprocess.run(cmd, env=env, check=True, capture_output=True)
@@ -489,6 +491,7 @@ def main() -> None:
     fo.add_argument("--preset", default="fast")
     fo.add_argument("--steps", type=int, default=0, help="Adam steps (0: the preset's)")
     fo.add_argument("--batch", type=int, default=2)
+    fo.add_argument("--encoder", default=None, help="passed to project --encoder (FILE or none; default: the network's)")
     fo.add_argument("--repeats", type=int, default=2)
     gp = sub.add_parser("gpu")
     gp.add_argument("--resolution", type=int, default=1024)

@@ -111,8 +111,9 @@ PRESETS: dict[str, dict] = {
     # converge where Adam crawls. Its measurements: docs/projection.md.
     "fast": {"steps": 80, "space": "w+", "w_first": 0.3, "initial_lr": 0.05, "initial_noise_factor": 0.0,
              "init_samples": 64, "starts": 3, "keep_best_at": 0.2, "refine_steps": 40,
-             # Started from an encoder's inversion (``project(..., encoder=)``) instead of the W-sample search:
-             "encoder_steps": 80, "encoder_refine_steps": 40},
+             # Started from an encoder's inversion (``project(..., encoder=)``) instead of the W-sample search,
+             # half the steps: the start is already close (measured in docs/encoder.md).
+             "encoder_steps": 40, "encoder_refine_steps": 20},
     # The encoder's inversion (with its refinement passes) and nothing else: no steps, the network's noise maps.
     "instant": {"encoder_only": True, "space": "w+", "optimize_noise": False},
 }
