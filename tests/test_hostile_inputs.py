@@ -360,7 +360,11 @@ def test_interrupted_projection_keeps_a_resumable_state(tmp_path, sig):
                         capture_output=True, text=True, timeout=900)
     assert r2.returncode == 0, r2.stderr
     report = json.loads((folder / "report.json").read_text())
-    assert report["resumed_from_step"] == state["step"] and report["steps"] == 240  # + fast's 40 L-BFGS iterations
+    from projector import ProjectorConfig
+
+    # The demo network's encoder starts the default preset: 200 steps + its encoder schedule's L-BFGS iterations.
+    started = ProjectorConfig.preset("fast", steps=200).encoder_started()
+    assert report["resumed_from_step"] == state["step"] and report["steps"] == started.total_steps
     assert (folder / "latent.safetensors").is_file() and (folder / "proj.png").is_file()
     assert not (folder / "resume.safetensors").exists()
 
